@@ -1,0 +1,162 @@
+// The one entry point: wires commander to the roles. Nothing here decides anything.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import packageJson from '../package.json' with { type: 'json' };
+import * as catalog from '../src/catalog/index.ts';
+import * as client from '../src/client/index.ts';
+import { baseUrl, type Config, loadConfig, parseStocks, resolveConfigPath } from '../src/core/config.ts';
+import { ConfigError } from '../src/core/errors.ts';
+import { runUntilSignal } from '../src/core/lifecycle.ts';
+import { CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX } from '../src/core/limits.ts';
+import { createLogger } from '../src/core/logger.ts';
+import * as frontend from '../src/frontend/index.ts';
+import * as order from '../src/order/index.ts';
+import * as up from '../src/up/index.ts';
+import defaultStocks from '../config/stocks.json' with { type: 'json' };
+
+const logger = createLogger();
+
+function integer(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (!/^-?\d+$/.test(text) || value < min || value > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return value;
+  };
+}
+
+function probability(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return value;
+}
+
+function configOption(): Option {
+  return new Option('-c, --config <file>', 'shared config file (default: $BAZAAR_CONFIG, else config/bazaar.json)');
+}
+
+function readConfig(flag: string | undefined): Config {
+  return loadConfig(resolveConfigPath(flag));
+}
+
+/** Runs a command body; a failure to start is one clear line on stderr and a non-zero exit. */
+function action<A extends unknown[]>(name: string, body: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args) => {
+    try {
+      await body(...args);
+    } catch (error) {
+      process.stderr.write(`bazaar ${name}: ${(error as Error).message}\n`);
+      process.exit(error instanceof ConfigError ? 2 : 1);
+    }
+  };
+}
+
+const program = new Command()
+  .name('bazaar')
+  .description('Stock Bazaar: a replicated, cached, crash-proof stock-trading service. One executable runs every role.')
+  .version(packageJson.version)
+  .showHelpAfterError('(run with --help for usage)');
+
+program
+  .command('catalog')
+  .description('run the catalog: stock prices, quantities and volumes, durable on disk')
+  .addOption(configOption())
+  .action(
+    action('catalog', async (options: { config?: string }) => {
+      const handle = await catalog.start(readConfig(options.config), logger);
+      await runUntilSignal('catalog', handle, logger);
+    }),
+  );
+
+program
+  .command('order')
+  .description('run order replica N: assigns transaction numbers and keeps the append-only order log')
+  .requiredOption('--id <n>', 'which replica of the config to run', integer(1, 1_000_000))
+  .addOption(configOption())
+  .action(
+    action('order', async (options: { id: number; config?: string }) => {
+      const handle = await order.start(readConfig(options.config), options.id, logger);
+      await runUntilSignal(`order ${options.id}`, handle, logger);
+    }),
+  );
+
+program
+  .command('frontend')
+  .description('run the public REST gateway (GET /stocks/{name}, POST /orders, GET /orders/{number})')
+  .addOption(configOption())
+  .action(
+    action('frontend', async (options: { config?: string }) => {
+      const handle = await frontend.start(readConfig(options.config), logger);
+      await runUntilSignal('frontend', handle, logger);
+    }),
+  );
+
+program
+  .command('client')
+  .description('drive the service: each session looks up a random stock, trades it with probability p, and verifies every order it placed')
+  .option('--p <probability>', 'probability of a trade after each lookup', probability, 0.4)
+  .option('--iterations <n>', 'lookups per session', integer(1, CLIENT_ITERATIONS_MAX), 100)
+  .option('--clients <n>', 'concurrent sessions', integer(1, CLIENT_SESSIONS_MAX), 5)
+  .option('--frontend <url>', 'frontend to drive (default: the frontend of the config)')
+  .option('--seed <n>', 'seed of the random choices, to replay a run (default: random, printed)', integer(0, 2 ** 32 - 1))
+  .option('--json <file>', 'also write the report as JSON to this file')
+  .addOption(configOption())
+  .action(
+    action(
+      'client',
+      async (options: { p: number; iterations: number; clients: number; frontend?: string; seed?: number; json?: string; config?: string }) => {
+        // The config supplies the frontend address and stock list; with --frontend and no config
+        // file the default stock list is used.
+        let config: Config | undefined;
+        try {
+          config = readConfig(options.config);
+        } catch (error) {
+          if (options.frontend === undefined || options.config !== undefined) throw error;
+        }
+        const stocks = (config?.catalog.stocks ?? parseStocks(defaultStocks, 'the default stock list')).map((stock) => stock.name);
+        let frontendUrl = options.frontend ?? baseUrl(config!.frontend);
+        try {
+          frontendUrl = new URL(frontendUrl).origin;
+        } catch {
+          throw new ConfigError(`--frontend ${JSON.stringify(frontendUrl)} is not a URL like http://127.0.0.1:8000`);
+        }
+        const report = await client.run({
+          frontend: frontendUrl,
+          p: options.p,
+          iterations: options.iterations,
+          clients: options.clients,
+          seed: options.seed ?? Math.floor(Math.random() * 2 ** 32),
+          stocks,
+          progress: process.stderr,
+        });
+        process.stdout.write(client.formatReport(report));
+        if (options.json !== undefined) await client.writeReport(options.json, report);
+        process.exitCode = report.ok ? 0 : 1;
+      },
+    ),
+  );
+
+program
+  .command('up')
+  .description('run the whole cluster of the config on this machine: catalog, every order replica and the frontend, as child processes')
+  .addOption(configOption())
+  .action(
+    action('up', async (options: { config?: string }) => {
+      const configPath = resolveConfigPath(options.config);
+      const config = loadConfig(configPath);
+      const handle = await up.start(config, { configPath }, logger);
+      const api = baseUrl(config.frontend);
+      process.stdout.write(
+        [
+          '',
+          `Stock Bazaar is up: catalog, order replicas ${config.orders.map((r) => r.id).join(', ')}, frontend.`,
+          `  API:   ${api}   (try: curl ${api}/stocks/GameStart)`,
+          `  load:  npx bazaar client --p 0.4 --iterations 200 --clients 5`,
+          `  data:  ${config.dataDir}`,
+          '  Ctrl-C stops every role; a second Ctrl-C forces it.',
+          '',
+        ].join('\n'),
+      );
+      await runUntilSignal('up', handle, logger);
+    }),
+  );
+
+await program.parseAsync(process.argv);

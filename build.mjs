@@ -1,0 +1,18 @@
+// Bundles bin/bazaar.ts and every dependency into one file, dist/bazaar.mjs, that runs with plain `node`.
+import { build } from 'esbuild';
+
+await build({
+  entryPoints: ['bin/bazaar.ts'],
+  outfile: 'dist/bazaar.mjs',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20.18',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  // Some bundled CommonJS dependencies call require() on Node built-ins; an ESM bundle has no require
+  // of its own, so give it one.
+  banner: {
+    js: "#!/usr/bin/env node\nimport { createRequire as __bazaarCreateRequire } from 'node:module';\nconst require = __bazaarCreateRequire(import.meta.url);",
+  },
+});

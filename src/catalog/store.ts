@@ -1,0 +1,141 @@
+// The catalog's state: every stock's price, quantity and volume. It is the initial stock list plus a
+// journal of applied trades (JSONL, group-committed with fdatasync); a trade is acknowledged only
+// once its journal line is on disk, and a key is applied at most once, across restarts too.
+import assert from 'node:assert/strict';
+import type { StockSeed } from '../core/config.ts';
+import { BazaarError } from '../core/errors.ts';
+import { JsonlFile } from '../core/jsonl.ts';
+import { type KeyedTrade, type Stock, quoteForMessage, sameTrade } from '../core/trade.ts';
+
+/** One journal line: the trade and its position in the journal. */
+export interface JournalEntry extends KeyedTrade {
+  readonly seq: number;
+}
+
+export interface TradeOutcome {
+  /** False when the key had been applied before and this call changed nothing. */
+  readonly applied: boolean;
+  readonly stock: Stock;
+}
+
+interface MutableStock {
+  name: string;
+  price: number;
+  quantity: number;
+  volume: number;
+}
+
+function parseJournalEntry(record: unknown, index: number, file: string): JournalEntry {
+  const entry = record as Partial<JournalEntry> | null;
+  const valid =
+    entry !== null &&
+    typeof entry === 'object' &&
+    entry.seq === index &&
+    typeof entry.key === 'string' &&
+    typeof entry.name === 'string' &&
+    (entry.type === 'buy' || entry.type === 'sell') &&
+    Number.isInteger(entry.quantity) &&
+    (entry.quantity ?? 0) > 0;
+  if (!valid) throw new Error(`${file}: journal line ${index + 1} is not a valid trade with seq ${index}`);
+  return entry as JournalEntry;
+}
+
+function applyTrade(stock: MutableStock, trade: KeyedTrade): void {
+  const delta = trade.type === 'buy' ? -trade.quantity : trade.quantity;
+  stock.quantity += delta;
+  stock.volume += trade.quantity;
+  assert.ok(stock.quantity >= 0, `quantity of ${stock.name} must never go below zero`);
+}
+
+export class CatalogStore {
+  /** What lookups see: only trades whose journal line is on disk. */
+  private readonly committed = new Map<string, MutableStock>();
+  /** What new trades are checked against: committed plus trades waiting for their fsync. */
+  private readonly working = new Map<string, MutableStock>();
+  /** Every key ever applied, with the trade it carried and when it is durable. */
+  private readonly keys = new Map<string, { trade: KeyedTrade; durable: Promise<void> }>();
+  private readonly journal: JsonlFile;
+  private nextSeq: number;
+
+  private constructor(journal: JsonlFile, seeds: readonly StockSeed[], entries: readonly JournalEntry[]) {
+    this.journal = journal;
+    for (const seed of seeds) {
+      this.committed.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0 });
+      this.working.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0 });
+    }
+    for (const entry of entries) {
+      const committed = this.committed.get(entry.name);
+      const working = this.working.get(entry.name);
+      if (committed === undefined || working === undefined) {
+        throw new Error(`${journal.path}: trade ${entry.seq} is for ${entry.name}, which is not in the stock list; restore the stock list it was made with`);
+      }
+      if (this.keys.has(entry.key)) throw new Error(`${journal.path}: key ${entry.key} is applied twice (seq ${entry.seq})`);
+      applyTrade(committed, entry);
+      applyTrade(working, entry);
+      this.keys.set(entry.key, { trade: entry, durable: Promise.resolve() });
+    }
+    this.nextSeq = entries.length;
+  }
+
+  static async open(journalPath: string, seeds: readonly StockSeed[], onLockLost: (error: Error) => void): Promise<CatalogStore> {
+    const { file, contents } = await JsonlFile.open(journalPath, onLockLost);
+    try {
+      const entries = contents.records.map((record, index) => parseJournalEntry(record, index, journalPath));
+      return new CatalogStore(file, seeds, entries);
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
+
+  get tradeCount(): number {
+    return this.nextSeq;
+  }
+
+  lookup(name: string): Stock | undefined {
+    const stock = this.committed.get(name);
+    return stock === undefined ? undefined : { ...stock };
+  }
+
+  list(): Stock[] {
+    return [...this.committed.values()].map((stock) => ({ ...stock }));
+  }
+
+  /**
+   * Applies a trade once per key and resolves when it is durable. A repeated key with the same trade
+   * changes nothing and reports `applied: false`; with a different trade it is refused.
+   */
+  async trade(trade: KeyedTrade): Promise<TradeOutcome> {
+    const previous = this.keys.get(trade.key);
+    if (previous !== undefined) {
+      if (!sameTrade(previous.trade, trade)) {
+        throw new BazaarError('IDEMPOTENCY_KEY_REUSED', `idempotency key ${quoteForMessage(trade.key)} was already used for a different trade`);
+      }
+      await previous.durable;
+      return { applied: false, stock: this.lookup(trade.name)! };
+    }
+    const working = this.working.get(trade.name);
+    if (working === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(trade.name)}`);
+    if (this.journal.failed !== undefined) throw this.journal.failed;
+    if (trade.type === 'buy' && working.quantity < trade.quantity) {
+      throw new BazaarError(
+        'INSUFFICIENT_QUANTITY',
+        `cannot buy ${trade.quantity} of ${trade.name}: only ${working.quantity} available`,
+      );
+    }
+    const entry: JournalEntry = { seq: this.nextSeq, key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity };
+    this.nextSeq += 1;
+    applyTrade(working, entry);
+    const durable = this.journal.append([entry]);
+    this.keys.set(trade.key, { trade: entry, durable });
+    // If the write fails, the working state is ahead of the disk for good; the journal refuses every
+    // later append too, so nothing is ever acknowledged on top of the lost trade.
+    await durable;
+    applyTrade(this.committed.get(trade.name)!, entry);
+    return { applied: true, stock: this.lookup(trade.name)! };
+  }
+
+  close(): Promise<void> {
+    return this.journal.close();
+  }
+}

@@ -1,0 +1,259 @@
+// `bazaar client`: sessions that look up a random stock and, with probability p, trade it; every
+// order placed is fetched back at the end and compared with what the client sent.
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import {
+  CLIENT_RETRY_DELAY_MS_MAX,
+  CLIENT_TRADE_ATTEMPTS_MAX,
+  UPSTREAM_REQUEST_TIMEOUT_MS,
+} from '../core/limits.ts';
+import type { OrderView, TradeType } from '../core/trade.ts';
+import { seededRandom } from './random.ts';
+import { type LatencySummary, summarize } from './stats.ts';
+
+export interface ClientOptions {
+  readonly frontend: string;
+  readonly p: number;
+  readonly iterations: number;
+  readonly clients: number;
+  readonly seed: number;
+  readonly stocks: readonly string[];
+  /** Where progress lines go (a TTY gets a self-overwriting line); undefined for none. */
+  readonly progress?: NodeJS.WriteStream | undefined;
+}
+
+type RequestKind = 'lookup' | 'trade' | 'order_query';
+
+export interface ClientReport {
+  readonly frontend: string;
+  readonly seed: number;
+  readonly p: number;
+  readonly iterations: number;
+  readonly clients: number;
+  readonly duration_s: number;
+  readonly latency: Record<RequestKind, LatencySummary>;
+  readonly orders_placed: number;
+  /** Trades refused with 409 because not enough stock was left: an answer, not an error. */
+  readonly trades_rejected: number;
+  /** Trade attempts repeated with the same idempotency key after a 503 or a network error. */
+  readonly trade_retries: number;
+  readonly errors: number;
+  readonly error_samples: readonly string[];
+  readonly mismatches: number;
+  readonly mismatch_samples: readonly string[];
+  readonly ok: boolean;
+}
+
+const ERROR_SAMPLES_MAX = 20;
+/** Retrying a trade is safe (same key); after a network error the first pause is this long. */
+const RETRY_DELAY_MS_MIN = 25;
+
+interface Reply {
+  readonly status: number;
+  readonly body: unknown;
+  readonly retryAfterS: number | undefined;
+}
+
+export async function run(options: ClientOptions): Promise<ClientReport> {
+  const pool = new Pool(options.frontend, { connections: options.clients, pipelining: 1, keepAliveTimeout: 10_000 });
+  const runId = randomBytes(6).toString('hex');
+  const samples: Record<RequestKind, number[]> = { lookup: [], trade: [], order_query: [] };
+  const placed: OrderView[] = [];
+  const errorSamples: string[] = [];
+  const mismatchSamples: string[] = [];
+  let errors = 0;
+  let mismatches = 0;
+  let rejected = 0;
+  let retries = 0;
+  let done = 0;
+
+  const fail = (message: string): void => {
+    errors += 1;
+    if (errorSamples.length < ERROR_SAMPLES_MAX) errorSamples.push(message);
+  };
+  const mismatch = (message: string): void => {
+    mismatches += 1;
+    if (mismatchSamples.length < ERROR_SAMPLES_MAX) mismatchSamples.push(message);
+  };
+
+  const request = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
+    const reply = await pool.request({
+      method,
+      path,
+      headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headersTimeout: UPSTREAM_REQUEST_TIMEOUT_MS * 5,
+      bodyTimeout: UPSTREAM_REQUEST_TIMEOUT_MS * 5,
+    });
+    const text = await reply.body.text();
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+    const retryAfter = Number(reply.headers['retry-after']);
+    return { status: reply.statusCode, body: parsed, retryAfterS: Number.isFinite(retryAfter) ? retryAfter : undefined };
+  };
+
+  const describe = (reply: Reply): string => `${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`;
+
+  const lookup = async (name: string): Promise<void> => {
+    const startedAt = performance.now();
+    try {
+      const reply = await request('GET', `/stocks/${encodeURIComponent(name)}`);
+      samples.lookup.push(performance.now() - startedAt);
+      const data = (reply.body as { data?: { name?: unknown } }).data;
+      if (reply.status !== 200 || data?.name !== name) fail(`lookup ${name}: ${describe(reply)}`);
+    } catch (error) {
+      fail(`lookup ${name}: ${(error as Error).message}`);
+    }
+  };
+
+  const trade = async (name: string, type: TradeType, quantity: number, key: string): Promise<void> => {
+    const startedAt = performance.now();
+    let last = 'no attempt';
+    for (let attempt = 1; attempt <= CLIENT_TRADE_ATTEMPTS_MAX; attempt += 1) {
+      let delayMs = RETRY_DELAY_MS_MIN * attempt;
+      try {
+        const reply = await request('POST', '/orders', { name, type, quantity }, { 'idempotency-key': key });
+        if (reply.status === 200) {
+          samples.trade.push(performance.now() - startedAt);
+          const number = (reply.body as { data?: { transaction_number?: unknown } }).data?.transaction_number;
+          if (typeof number !== 'number' || !Number.isInteger(number) || number < 0) {
+            fail(`trade ${key}: reply without a transaction number: ${describe(reply)}`);
+          } else {
+            placed.push({ number, name, type, quantity });
+          }
+          return;
+        }
+        if (reply.status === 409) {
+          samples.trade.push(performance.now() - startedAt);
+          rejected += 1;
+          return;
+        }
+        last = describe(reply);
+        if (reply.status !== 503) break;
+        if (reply.retryAfterS !== undefined) delayMs = reply.retryAfterS * 1000;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      if (attempt < CLIENT_TRADE_ATTEMPTS_MAX) {
+        retries += 1;
+        await sleep(Math.min(delayMs, CLIENT_RETRY_DELAY_MS_MAX));
+      }
+    }
+    samples.trade.push(performance.now() - startedAt);
+    fail(`trade ${key} (${type} ${quantity} ${name}): ${last}`);
+  };
+
+  const session = async (index: number): Promise<void> => {
+    const random = seededRandom((options.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
+    for (let iteration = 0; iteration < options.iterations; iteration += 1) {
+      const name = random.pick(options.stocks);
+      await lookup(name);
+      if (random.next() < options.p) {
+        const type: TradeType = random.next() < 0.5 ? 'buy' : 'sell';
+        await trade(name, type, random.int(1, 5), `client-${runId}-${index}-${iteration}`);
+      }
+      done += 1;
+    }
+  };
+
+  const total = options.iterations * options.clients;
+  const startedAt = performance.now();
+  const progress = options.progress;
+  const showProgress = (): void => {
+    const line = `client: ${done}/${total} iterations, ${placed.length} orders, ${errors} errors`;
+    if (progress?.isTTY === true) progress.write(`\r${line}`);
+    else progress?.write(`${line}\n`);
+  };
+  const ticker = progress === undefined ? undefined : setInterval(showProgress, progress.isTTY === true ? 500 : 5_000);
+  try {
+    await Promise.all(Array.from({ length: options.clients }, (_, index) => session(index)));
+
+    // Verification: fetch every order placed and compare it with what was sent.
+    const seen = new Set<number>();
+    for (const order of placed) {
+      if (seen.has(order.number)) mismatch(`transaction number ${order.number} was given to two different orders`);
+      seen.add(order.number);
+    }
+    let next = 0;
+    const verifier = async (): Promise<void> => {
+      while (next < placed.length) {
+        const expected = placed[next]!;
+        next += 1;
+        const queryStartedAt = performance.now();
+        try {
+          const reply = await request('GET', `/orders/${expected.number}`);
+          samples.order_query.push(performance.now() - queryStartedAt);
+          const data = (reply.body as { data?: Partial<OrderView> }).data;
+          if (reply.status !== 200) {
+            mismatch(`order ${expected.number}: ${describe(reply)}`);
+          } else if (data?.number !== expected.number || data.name !== expected.name || data.type !== expected.type || data.quantity !== expected.quantity) {
+            mismatch(`order ${expected.number}: sent ${JSON.stringify(expected)}, server has ${JSON.stringify(data)}`);
+          }
+        } catch (error) {
+          fail(`order query ${expected.number}: ${(error as Error).message}`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: options.clients }, () => verifier()));
+  } finally {
+    if (ticker !== undefined) {
+      clearInterval(ticker);
+      showProgress();
+      if (progress?.isTTY === true) progress.write('\n');
+    }
+    await pool.close();
+  }
+
+  return {
+    frontend: options.frontend,
+    seed: options.seed,
+    p: options.p,
+    iterations: options.iterations,
+    clients: options.clients,
+    duration_s: Math.round(performance.now() - startedAt) / 1000,
+    latency: { lookup: summarize(samples.lookup), trade: summarize(samples.trade), order_query: summarize(samples.order_query) },
+    orders_placed: placed.length,
+    trades_rejected: rejected,
+    trade_retries: retries,
+    errors,
+    error_samples: errorSamples,
+    mismatches,
+    mismatch_samples: mismatchSamples,
+    ok: errors === 0 && mismatches === 0,
+  };
+}
+
+export function formatReport(report: ClientReport): string {
+  const header = ['request', 'count', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms'];
+  const rows = (Object.entries(report.latency) as Array<[RequestKind, LatencySummary]>).map(([kind, s]) => [
+    kind,
+    String(s.count),
+    s.p50_ms.toFixed(2),
+    s.p90_ms.toFixed(2),
+    s.p99_ms.toFixed(2),
+    s.max_ms.toFixed(2),
+    s.mean_ms.toFixed(2),
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  const lines = [
+    `client: ${report.clients} sessions x ${report.iterations} iterations, p=${report.p}, seed=${report.seed}, ${report.duration_s}s against ${report.frontend}`,
+    line(header),
+    ...rows.map(line),
+    `orders placed: ${report.orders_placed}, rejected for lack of stock: ${report.trades_rejected}, retried: ${report.trade_retries}, errors: ${report.errors}, mismatches: ${report.mismatches}`,
+    ...report.error_samples.map((sample) => `  error: ${sample}`),
+    ...report.mismatch_samples.map((sample) => `  mismatch: ${sample}`),
+    report.ok ? 'verification: passed (every order placed reads back as sent)' : 'verification: FAILED',
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+export async function writeReport(file: string, report: ClientReport): Promise<void> {
+  await writeFile(file, `${JSON.stringify(report, null, 2)}\n`);
+}

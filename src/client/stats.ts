@@ -1,0 +1,31 @@
+// Latency summaries for the client's report.
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50_ms: number;
+  readonly p90_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  readonly mean_ms: number;
+}
+
+/** Nearest-rank percentile of sorted values; 0 for an empty list. */
+export function percentile(sorted: readonly number[], fraction: number): number {
+  if (sorted.length === 0) return 0;
+  const rank = Math.ceil(fraction * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export function summarize(samples_ms: readonly number[]): LatencySummary {
+  const sorted = [...samples_ms].sort((a, b) => a - b);
+  const round = (value: number): number => Math.round(value * 1000) / 1000;
+  const total = sorted.reduce((sum, value) => sum + value, 0);
+  return {
+    count: sorted.length,
+    p50_ms: round(percentile(sorted, 0.5)),
+    p90_ms: round(percentile(sorted, 0.9)),
+    p99_ms: round(percentile(sorted, 0.99)),
+    max_ms: round(sorted.at(-1) ?? 0),
+    mean_ms: round(sorted.length === 0 ? 0 : total / sorted.length),
+  };
+}

@@ -1,0 +1,230 @@
+// The one shared config file: read once at start, validated (every message names the key), frozen,
+// and passed down. Relative paths resolve against the config file's folder.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import defaultStocks from '../../config/stocks.json' with { type: 'json' };
+import { ConfigError } from './errors.ts';
+import { isValidStockName } from './trade.ts';
+
+export interface Endpoint {
+  /** Where the other roles reach this one. */
+  readonly host: string;
+  readonly port: number;
+  /** Where this role listens; defaults to `host`. */
+  readonly bind: string;
+}
+
+export interface ReplicaEndpoint extends Endpoint {
+  readonly id: number;
+}
+
+export interface StockSeed {
+  readonly name: string;
+  readonly price: number;
+  readonly quantity: number;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from, or '<inline>' for configs built in code. */
+  readonly configPath: string;
+  readonly dataDir: string;
+  readonly frontend: Endpoint;
+  readonly catalog: Endpoint & { readonly stocks: readonly StockSeed[] };
+  /** Sorted by id, ascending. */
+  readonly orders: readonly ReplicaEndpoint[];
+  readonly cache: { readonly enabled: boolean; readonly max: number };
+  readonly token: string | undefined;
+}
+
+export const DEFAULT_CONFIG_PATH = 'config/bazaar.json';
+const CACHE_MAX_LIMIT = 1_000_000;
+
+/** The config file to use: the flag, else $BAZAAR_CONFIG, else config/bazaar.json. */
+export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(flag ?? env.BAZAAR_CONFIG ?? DEFAULT_CONFIG_PATH);
+}
+
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  const configPath = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(configPath, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config file ${configPath}: ${(error as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${configPath} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(raw, { configPath, env });
+}
+
+type Obj = Record<string, unknown>;
+
+function expectObject(value: unknown, key: string): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ConfigError(`config key "${key}" must be an object`);
+  }
+  return value as Obj;
+}
+
+function rejectUnknownKeys(object: Obj, allowed: readonly string[], key: string): void {
+  for (const name of Object.keys(object)) {
+    if (!allowed.includes(name)) {
+      const where = key === '' ? name : `${key}.${name}`;
+      throw new ConfigError(`unknown config key "${where}"; allowed here: ${allowed.join(', ')}`);
+    }
+  }
+}
+
+function expectString(value: unknown, key: string): string {
+  if (typeof value !== 'string' || value.length === 0) throw new ConfigError(`config key "${key}" must be a non-empty string`);
+  return value;
+}
+
+function expectInteger(value: unknown, key: string, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`config key "${key}" must be an integer from ${min} to ${max}`);
+  }
+  return value;
+}
+
+function expectHost(value: unknown, key: string): string {
+  const host = expectString(value, key);
+  if (host.length > 253 || /[\s/?#@]/.test(host)) throw new ConfigError(`config key "${key}" must be a host name or IP address`);
+  return host;
+}
+
+function parseEndpoint(value: unknown, key: string, extra: readonly string[] = []): Endpoint & { raw: Obj } {
+  const object = expectObject(value, key);
+  rejectUnknownKeys(object, ['host', 'port', 'bind', ...extra], key);
+  const host = expectHost(object.host, `${key}.host`);
+  const port = expectInteger(object.port, `${key}.port`, 1, 65535);
+  const bind = object.bind === undefined ? host : expectHost(object.bind, `${key}.bind`);
+  return { host, port, bind, raw: object };
+}
+
+export function parseStocks(value: unknown, key: string): StockSeed[] {
+  if (!Array.isArray(value) || value.length === 0) throw new ConfigError(`${key} must be a non-empty array of stocks`);
+  const names = new Set<string>();
+  return value.map((item, index) => {
+    const at = `${key}[${index}]`;
+    const object = expectObject(item, at);
+    rejectUnknownKeys(object, ['name', 'price', 'quantity'], at);
+    const name = expectString(object.name, `${at}.name`);
+    if (!isValidStockName(name)) {
+      throw new ConfigError(`config key "${at}.name" must be at most 64 letters, digits, "_", "." or "-", starting with a letter or digit`);
+    }
+    if (names.has(name)) throw new ConfigError(`config key "${at}.name": stock ${name} is listed twice`);
+    names.add(name);
+    const price = object.price;
+    if (typeof price !== 'number' || !Number.isFinite(price) || price <= 0) {
+      throw new ConfigError(`config key "${at}.price" must be a positive number`);
+    }
+    const quantity = expectInteger(object.quantity, `${at}.quantity`, 0, Number.MAX_SAFE_INTEGER);
+    return { name, price, quantity };
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+export function parseConfig(raw: unknown, options: { configPath: string; env?: NodeJS.ProcessEnv }): Config {
+  const env = options.env ?? process.env;
+  const configDir = path.dirname(options.configPath);
+  const root = expectObject(raw, '(root)');
+  rejectUnknownKeys(root, ['dataDir', 'frontend', 'catalog', 'orders', 'cache', 'token'], '');
+
+  const dataDir = path.resolve(configDir, root.dataDir === undefined ? 'data' : expectString(root.dataDir, 'dataDir'));
+  const { raw: _frontendRaw, ...frontend } = parseEndpoint(root.frontend, 'frontend');
+  const { raw: catalogRaw, ...catalogEndpoint } = parseEndpoint(root.catalog, 'catalog', ['stocks']);
+
+  let stocks: StockSeed[];
+  if (catalogRaw.stocks === undefined) {
+    stocks = parseStocks(defaultStocks, 'the default stock list');
+  } else {
+    const stocksPath = path.resolve(configDir, expectString(catalogRaw.stocks, 'catalog.stocks'));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(stocksPath, 'utf8'));
+    } catch (error) {
+      throw new ConfigError(`config key "catalog.stocks": cannot read ${stocksPath}: ${(error as Error).message}`);
+    }
+    stocks = parseStocks(parsed, `stock list ${stocksPath}`);
+  }
+
+  if (!Array.isArray(root.orders) || root.orders.length === 0) {
+    throw new ConfigError('config key "orders" must be a non-empty array of order replicas');
+  }
+  const orders = root.orders.map((item, index) => {
+    const key = `orders[${index}]`;
+    const { raw, ...endpoint } = parseEndpoint(item, key, ['id']);
+    return { id: expectInteger(raw.id, `${key}.id`, 1, 1_000_000), ...endpoint };
+  });
+  const ids = new Set<number>();
+  for (const [index, replica] of orders.entries()) {
+    if (ids.has(replica.id)) throw new ConfigError(`config key "orders[${index}].id": id ${replica.id} is used twice`);
+    ids.add(replica.id);
+  }
+  orders.sort((a, b) => a.id - b.id);
+
+  const listeners: Array<[string, Endpoint]> = [
+    ['frontend', frontend],
+    ['catalog', catalogEndpoint],
+    ...orders.map((replica): [string, Endpoint] => [`orders (id ${replica.id})`, replica]),
+  ];
+  const seen = new Map<string, string>();
+  for (const [key, endpoint] of listeners) {
+    const address = `${endpoint.host}:${endpoint.port}`;
+    const other = seen.get(address);
+    if (other !== undefined) throw new ConfigError(`config key "${key}.port": ${address} is already used by ${other}`);
+    seen.set(address, key);
+  }
+
+  let cache = { enabled: true, max: 100 };
+  if (root.cache !== undefined) {
+    const object = expectObject(root.cache, 'cache');
+    rejectUnknownKeys(object, ['enabled', 'max'], 'cache');
+    if (object.enabled !== undefined && typeof object.enabled !== 'boolean') {
+      throw new ConfigError('config key "cache.enabled" must be true or false');
+    }
+    cache = {
+      enabled: object.enabled ?? true,
+      max: object.max === undefined ? 100 : expectInteger(object.max, 'cache.max', 1, CACHE_MAX_LIMIT),
+    };
+  }
+
+  let token: string | undefined;
+  if (env.BAZAAR_TOKEN !== undefined && env.BAZAAR_TOKEN !== '') token = env.BAZAAR_TOKEN;
+  else if (root.token !== undefined) token = expectString(root.token, 'token');
+
+  return deepFreeze({
+    configPath: options.configPath,
+    dataDir,
+    frontend,
+    catalog: { ...catalogEndpoint, stocks },
+    orders,
+    cache,
+    token,
+  });
+}
+
+export function findReplica(config: Config, id: number): ReplicaEndpoint {
+  const replica = config.orders.find((candidate) => candidate.id === id);
+  if (replica === undefined) {
+    throw new ConfigError(`no order replica with id ${id} in ${config.configPath}; configured ids: ${config.orders.map((r) => r.id).join(', ')}`);
+  }
+  return replica;
+}
+
+export function baseUrl(endpoint: Endpoint): string {
+  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
+  return `http://${host}:${endpoint.port}`;
+}

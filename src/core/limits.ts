@@ -1,0 +1,56 @@
+// Every bound in the system, named once, units last. A limit that is not here does not exist.
+
+/** Largest request body any server reads; past it the reply is 413 and the connection closes. */
+export const REQUEST_BODY_BYTES_MAX = 16 * 1024;
+/** Longest stock name; the catalog refuses to load longer ones, the API answers 404 for them. */
+export const STOCK_NAME_LENGTH_MAX = 64;
+/** Largest quantity in one trade; larger ones are refused with 400 before any state is touched. */
+export const TRADE_QUANTITY_MAX = 1_000_000;
+/** Longest Idempotency-Key header value accepted. */
+export const IDEMPOTENCY_KEY_LENGTH_MAX = 128;
+
+/** Time a server waits for a client to send the complete request headers. */
+export const SERVER_HEADERS_TIMEOUT_MS = 5_000;
+/** Time a server waits for a client to send a complete request, body included. */
+export const SERVER_REQUEST_TIMEOUT_MS = 10_000;
+/** Time an idle keep-alive connection is held open by a server. */
+export const SERVER_KEEP_ALIVE_TIMEOUT_MS = 5_000;
+/** Time a closing server lets in-flight requests finish before cutting their connections. */
+export const SERVER_DRAIN_TIMEOUT_MS = 3_000;
+
+/** Time any internal call may take before the caller gives up on it. */
+export const UPSTREAM_REQUEST_TIMEOUT_MS = 2_000;
+/** Time a replica has to answer a health ping before the frontend passes it over as leader. */
+export const LEADER_PING_TIMEOUT_MS = 300;
+/** Connections each keep-alive pool opens to one upstream at most. */
+export const UPSTREAM_CONNECTIONS_MAX = 32;
+/** Largest JSON reply body the HTTP client accepts from an upstream. */
+export const UPSTREAM_BODY_BYTES_MAX = 1024 * 1024;
+
+/** Records one group commit writes and fsyncs together at most. */
+export const APPEND_BATCH_RECORDS_MAX = 1_024;
+/** Records waiting for a group commit at most; past it appends are refused (back-pressure). */
+export const APPEND_QUEUE_RECORDS_MAX = 16_384;
+/** Longest line accepted when a JSONL file is read back; a longer one is corruption. */
+export const JSONL_LINE_BYTES_MAX = 64 * 1024;
+
+/** A lock file not refreshed for this long is stale and may be taken over (proper-lockfile minimum). */
+export const LOCK_STALE_MS = 2_000;
+/** How often a held lock file is refreshed. */
+export const LOCK_UPDATE_MS = 1_000;
+/** Attempts to take a lock that another process holds; together they outlast LOCK_STALE_MS. */
+export const LOCK_RETRIES_MAX = 12;
+
+/** Time `bazaar up` waits for a child role to answer its health check after starting. */
+export const CHILD_READY_TIMEOUT_MS = 15_000;
+/** Time `bazaar up` gives children to stop after SIGTERM before it sends SIGKILL. */
+export const CHILD_STOP_GRACE_MS = 5_000;
+
+/** Attempts the client makes for one trade when the service is unavailable (same idempotency key). */
+export const CLIENT_TRADE_ATTEMPTS_MAX = 8;
+/** Longest pause between two client attempts, whatever Retry-After says. */
+export const CLIENT_RETRY_DELAY_MS_MAX = 1_000;
+/** Concurrent client sessions at most. */
+export const CLIENT_SESSIONS_MAX = 256;
+/** Iterations per client session at most. */
+export const CLIENT_ITERATIONS_MAX = 10_000_000;

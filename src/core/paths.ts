@@ -1,0 +1,14 @@
+// Every on-disk path of the system, derived from dataDir here and nowhere else.
+import path from 'node:path';
+
+export interface DataPaths {
+  readonly catalogJournal: string;
+  orderLog(replicaId: number): string;
+}
+
+export function dataPaths(dataDir: string): DataPaths {
+  return {
+    catalogJournal: path.join(dataDir, 'catalog', 'trades.jsonl'),
+    orderLog: (replicaId) => path.join(dataDir, `order-${replicaId}`, 'orders.jsonl'),
+  };
+}

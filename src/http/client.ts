@@ -1,0 +1,99 @@
+// Calls from one of our roles to another: an undici keep-alive pool per upstream, a deadline on every
+// call, and replies parsed as JSON. A peer that is down or too slow becomes a typed 503, never a hang.
+import { Pool } from 'undici';
+import { BazaarError, ERROR_CODE_HEADER, isErrorCode } from '../core/errors.ts';
+import { UPSTREAM_BODY_BYTES_MAX, UPSTREAM_CONNECTIONS_MAX, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
+
+export interface UpstreamReply {
+  readonly status: number;
+  readonly body: unknown;
+  /** Our stable error code, when the upstream sent one. */
+  readonly errorCode: string | undefined;
+}
+
+export interface CallOptions {
+  readonly timeoutMs?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export class Upstream {
+  readonly name: string;
+  readonly origin: string;
+  private readonly pool: Pool;
+  private readonly token: string | undefined;
+
+  constructor(name: string, origin: string, options: { token?: string | undefined; connections?: number } = {}) {
+    this.name = name;
+    this.origin = origin;
+    this.token = options.token;
+    this.pool = new Pool(origin, {
+      connections: options.connections ?? UPSTREAM_CONNECTIONS_MAX,
+      pipelining: 1,
+      keepAliveTimeout: 4_000,
+      connectTimeout: UPSTREAM_REQUEST_TIMEOUT_MS,
+    });
+  }
+
+  /** Sends one request and returns the status and parsed JSON body; throws a 503 BazaarError if unreachable. */
+  async call(method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<UpstreamReply> {
+    const timeoutMs = options.timeoutMs ?? UPSTREAM_REQUEST_TIMEOUT_MS;
+    const headers: Record<string, string> = { ...options.headers };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    try {
+      const reply = await this.pool.request({
+        method,
+        path,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      const text = await readLimited(reply.body);
+      let parsed: unknown;
+      try {
+        parsed = text.length === 0 ? undefined : JSON.parse(text);
+      } catch {
+        throw new BazaarError('UPSTREAM_BAD_REPLY', `${this.name} sent a reply that is not JSON (status ${reply.statusCode})`);
+      }
+      const code = reply.headers[ERROR_CODE_HEADER];
+      return { status: reply.statusCode, body: parsed, errorCode: typeof code === 'string' ? code : undefined };
+    } catch (error) {
+      if (error instanceof BazaarError) throw error;
+      throw new BazaarError('UPSTREAM_UNAVAILABLE', `${this.name} is unavailable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.destroy();
+  }
+}
+
+async function readLimited(body: AsyncIterable<Buffer>): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > UPSTREAM_BODY_BYTES_MAX) throw new BazaarError('UPSTREAM_BAD_REPLY', `reply is larger than ${UPSTREAM_BODY_BYTES_MAX} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Rebuilds the error an upstream replied with, so it can be passed on with its code and message. */
+export function upstreamError(reply: UpstreamReply, fallback: string): BazaarError {
+  const message = (reply.body as { error?: { message?: unknown } } | undefined)?.error?.message;
+  const text = typeof message === 'string' ? message : fallback;
+  if (reply.errorCode !== undefined && isErrorCode(reply.errorCode)) return new BazaarError(reply.errorCode, text);
+  return new BazaarError('UPSTREAM_BAD_REPLY', `${fallback} (status ${reply.status})`);
+}
+
+/** The `data` member of a successful reply, or the upstream's error rethrown. */
+export function dataOf(reply: UpstreamReply, what: string): unknown {
+  if (reply.status === 200) {
+    const data = (reply.body as { data?: unknown } | undefined)?.data;
+    if (data !== undefined) return data;
+  }
+  throw upstreamError(reply, what);
+}

@@ -1,0 +1,241 @@
+// node:http plumbing every role shares: routing with 404/405, JSON bodies read under a size limit,
+// every error in the `{"error":{"code","message"}}` shape, optional bearer token, and a graceful
+// close (stop accepting, drain, 503 to what still arrives, then cut what is left).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { BazaarError, ERROR_CODE_HEADER } from '../core/errors.ts';
+import {
+  REQUEST_BODY_BYTES_MAX,
+  SERVER_DRAIN_TIMEOUT_MS,
+  SERVER_HEADERS_TIMEOUT_MS,
+  SERVER_KEEP_ALIVE_TIMEOUT_MS,
+  SERVER_REQUEST_TIMEOUT_MS,
+} from '../core/limits.ts';
+import type { Logger } from '../core/logger.ts';
+
+export interface Reply {
+  readonly status?: number;
+  /** Sent as JSON, or as text/plain when it is a string. */
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  /** Path segments captured by the route's `:name` parts, percent-decoded. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly query: URLSearchParams;
+  /** Reads and parses the JSON body (400 if malformed, 413 if too large, 415 if not JSON). */
+  json(): Promise<unknown>;
+}
+
+export interface Route {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Like `/stocks/:name`; each `:part` matches one non-empty path segment. */
+  readonly path: string;
+  /** Whether the route needs the cluster token (when one is configured). */
+  readonly internal?: boolean;
+  readonly handler: (context: RequestContext) => Promise<Reply> | Reply;
+}
+
+export interface JsonServerOptions {
+  readonly name: string;
+  readonly routes: readonly Route[];
+  readonly logger: Logger;
+  readonly token?: string | undefined;
+  /** Called after every reply, for metrics. */
+  readonly onReply?: (route: string, status: number, durationMs: number) => void;
+}
+
+export interface JsonServer {
+  readonly server: Server;
+  listen(host: string, port: number): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+interface CompiledRoute extends Route {
+  readonly segments: readonly string[];
+}
+
+export function errorBody(status: number, message: string): { error: { code: number; message: string } } {
+  return { error: { code: status, message } };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': typeof body === 'string' ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    ...headers,
+  });
+  res.end(text);
+}
+
+export function sendError(res: ServerResponse, error: BazaarError): void {
+  const headers: Record<string, string> = { [ERROR_CODE_HEADER]: error.code };
+  if (error.retryAfterS !== undefined) headers['retry-after'] = String(error.retryAfterS);
+  if (error.code === 'PAYLOAD_TOO_LARGE') headers.connection = 'close';
+  send(res, error.status, errorBody(error.status, error.message), headers);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > REQUEST_BODY_BYTES_MAX) {
+    throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${REQUEST_BODY_BYTES_MAX} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > REQUEST_BODY_BYTES_MAX) {
+      throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${REQUEST_BODY_BYTES_MAX} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = req.headers['content-type'];
+  if (type !== undefined && !/^application\/(.+\+)?json\s*(;.*)?$/i.test(type)) {
+    throw new BazaarError('UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, not ${JSON.stringify(type.slice(0, 60))}`);
+  }
+  const body = await readBody(req);
+  if (body.length === 0) throw new BazaarError('BAD_REQUEST', 'request body is empty; send a JSON object');
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new BazaarError('BAD_REQUEST', `request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  if (header === undefined) return false;
+  const given = Buffer.from(header);
+  const wanted = Buffer.from(`Bearer ${token}`);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+function matchRoute(route: CompiledRoute, segments: readonly string[]): Record<string, string> | undefined {
+  if (route.segments.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [index, pattern] of route.segments.entries()) {
+    const segment = segments[index]!;
+    if (pattern.startsWith(':')) {
+      if (segment.length === 0) return undefined;
+      params[pattern.slice(1)] = segment;
+    } else if (pattern !== segment) {
+      return undefined;
+    }
+  }
+  return params;
+}
+
+export function createJsonServer(options: JsonServerOptions): JsonServer {
+  const { logger, token } = options;
+  const routes: CompiledRoute[] = options.routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1) }));
+  let closing = false;
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+    if (closing) {
+      res.setHeader('connection', 'close');
+      throw new BazaarError('SHUTTING_DOWN', `${options.name} is shutting down; retry on another instance or later`);
+    }
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const segments = url.pathname.split('/').slice(1);
+    let decoded: string[];
+    try {
+      decoded = segments.map((segment) => decodeURIComponent(segment));
+    } catch {
+      throw new BazaarError('BAD_REQUEST', 'the path has a malformed percent-encoding');
+    }
+    const matching = routes.map((route) => ({ route, params: matchRoute(route, decoded) })).filter((match) => match.params !== undefined);
+    if (matching.length === 0) throw new BazaarError('NOT_FOUND', `no such endpoint: ${url.pathname.slice(0, 80)}`);
+    const match = matching.find((candidate) => candidate.route.method === req.method);
+    if (match === undefined) {
+      const allowed = [...new Set(matching.map((candidate) => candidate.route.method))].join(', ');
+      res.setHeader('allow', allowed);
+      throw new BazaarError('METHOD_NOT_ALLOWED', `method ${String(req.method).slice(0, 20)} is not allowed on ${url.pathname.slice(0, 80)}; use ${allowed}`);
+    }
+    if (match.route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
+      throw new BazaarError('UNAUTHORIZED', 'this internal endpoint needs the cluster token: Authorization: Bearer <token>');
+    }
+    const reply = await match.route.handler({ req, params: match.params!, query: url.searchParams, json: () => readJson(req) });
+    send(res, reply.status ?? 200, reply.body, reply.headers);
+    return `${match.route.method} ${match.route.path}`;
+  };
+
+  const server = createServer({ headersTimeout: SERVER_HEADERS_TIMEOUT_MS, requestTimeout: SERVER_REQUEST_TIMEOUT_MS }, (req, res) => {
+    const startedAt = performance.now();
+    inFlight += 1;
+    let routeName = 'unmatched';
+    const finish = (): void => {
+      inFlight -= 1;
+      options.onReply?.(routeName, res.statusCode, performance.now() - startedAt);
+      if (closing && inFlight === 0) drained?.();
+    };
+    handle(req, res).then(
+      (name) => {
+        routeName = name;
+        finish();
+      },
+      (error: unknown) => {
+        if (error instanceof BazaarError) {
+          sendError(res, error);
+        } else {
+          logger.error(`${options.name}: unexpected error on ${req.method} ${req.url}: ${(error as Error)?.stack ?? String(error)}`);
+          sendError(res, new BazaarError('INTERNAL', 'internal error; it has been logged'));
+        }
+        finish();
+      },
+    );
+  });
+  server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
+  // A malformed request line or headers never reaches the handler: answer it in the same error shape.
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable || error.code?.startsWith('HPE_') !== true) {
+      socket.destroy();
+      return;
+    }
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const body = JSON.stringify(errorBody(status, status === 431 ? 'request headers are too large' : 'malformed HTTP request'));
+    socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+  });
+
+  let closePromise: Promise<void> | undefined;
+  return {
+    server,
+    listen: (host, port) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: () => {
+      closePromise ??= new Promise<void>((resolve) => {
+        closing = true;
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        const allDrained = new Promise<void>((done) => {
+          if (inFlight === 0) done();
+          else drained = done;
+        });
+        const timer = setTimeout(() => server.closeAllConnections(), SERVER_DRAIN_TIMEOUT_MS);
+        void allDrained.then(() => {
+          clearTimeout(timer);
+          server.closeIdleConnections();
+        });
+      });
+      return closePromise;
+    },
+  };
+}

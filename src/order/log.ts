@@ -1,0 +1,116 @@
+// The order log: a small interface the replica logic programs against, and its JSONL implementation
+// (one entry a line, group-committed with fdatasync, torn tail cut on open, locked to one process).
+import assert from 'node:assert/strict';
+import { JsonlFile } from '../core/jsonl.ts';
+import type { OrderEntry } from '../core/trade.ts';
+
+export interface OrderLog {
+  /** Durable entries; also the first number not yet durable. */
+  readonly length: number;
+  /** The number the next appended entry must carry (durable entries plus those being written). */
+  readonly nextNumber: number;
+  /** Bytes on disk. */
+  readonly sizeBytes: number;
+  /** A durable entry, or undefined. */
+  entry(number: number): OrderEntry | undefined;
+  /** The number of the durable entry that carries this key, or undefined. */
+  numberForKey(key: string): number | undefined;
+  /**
+   * Appends entries that continue the log (the first carries `nextNumber`); resolves once they are
+   * on disk. Entries of concurrent calls are written and synced together.
+   */
+  append(entries: readonly OrderEntry[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function parseOrderEntry(record: unknown, expectedNumber: number, where: string): OrderEntry {
+  const entry = record as Partial<OrderEntry> | null;
+  const valid =
+    entry !== null &&
+    typeof entry === 'object' &&
+    entry.number === expectedNumber &&
+    Number.isInteger(entry.epoch) &&
+    (entry.epoch ?? -1) >= 0 &&
+    typeof entry.key === 'string' &&
+    typeof entry.name === 'string' &&
+    (entry.type === 'buy' || entry.type === 'sell') &&
+    Number.isInteger(entry.quantity) &&
+    (entry.quantity ?? 0) > 0;
+  if (!valid) throw new Error(`${where}: entry ${expectedNumber} is not a valid order (numbers must run from 0 without gaps)`);
+  const { number, epoch, key, name, type, quantity } = entry as OrderEntry;
+  // Written in this field order, so that equal logs are equal byte for byte.
+  return { number, epoch, key, name, type, quantity };
+}
+
+export class JsonlOrderLog implements OrderLog {
+  private readonly file: JsonlFile;
+  /** Durable entries followed by entries whose write is in progress. */
+  private readonly entries: OrderEntry[];
+  private readonly keys = new Map<string, number>();
+  private durable: number;
+
+  private constructor(file: JsonlFile, entries: OrderEntry[]) {
+    this.file = file;
+    this.entries = entries;
+    this.durable = entries.length;
+    for (const entry of entries) {
+      if (this.keys.has(entry.key)) throw new Error(`${file.path}: key ${entry.key} appears in entries ${this.keys.get(entry.key)} and ${entry.number}`);
+      this.keys.set(entry.key, entry.number);
+    }
+  }
+
+  /** Opens and locks the log; the returned `cutBytes` says how much of a torn tail was cut. */
+  static async open(filePath: string, onLockLost: (error: Error) => void): Promise<{ log: JsonlOrderLog; cutBytes: number }> {
+    const { file, contents } = await JsonlFile.open(filePath, onLockLost);
+    try {
+      let previousEpoch = 0;
+      const entries = contents.records.map((record, index) => {
+        const entry = parseOrderEntry(record, index, filePath);
+        if (entry.epoch < previousEpoch) throw new Error(`${filePath}: entry ${index} has epoch ${entry.epoch}, older than the entry before it`);
+        previousEpoch = entry.epoch;
+        return entry;
+      });
+      return { log: new JsonlOrderLog(file, entries), cutBytes: contents.cutBytes };
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
+
+  get length(): number {
+    return this.durable;
+  }
+
+  get nextNumber(): number {
+    return this.entries.length;
+  }
+
+  get sizeBytes(): number {
+    return this.file.size;
+  }
+
+  entry(number: number): OrderEntry | undefined {
+    return number < this.durable ? this.entries[number] : undefined;
+  }
+
+  numberForKey(key: string): number | undefined {
+    return this.keys.get(key);
+  }
+
+  async append(entries: readonly OrderEntry[]): Promise<void> {
+    for (const [offset, entry] of entries.entries()) {
+      assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
+    }
+    const first = this.entries.length;
+    this.entries.push(...entries);
+    await this.file.append(entries.map((entry) => parseOrderEntry(entry, entry.number, this.file.path)));
+    // Group commits complete in call order, so every entry before these is durable too.
+    assert.equal(this.durable, first, 'appends become durable in order');
+    this.durable = first + entries.length;
+    for (const entry of entries) this.keys.set(entry.key, entry.number);
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}

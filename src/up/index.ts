@@ -1,0 +1,151 @@
+// `bazaar up`: every role of the config as a child process of this one, each started with the same
+// bazaar entry point, its output prefixed with its name, ready once every role answers its health check.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { request } from 'undici';
+import { baseUrl, type Config, type Endpoint } from '../core/config.ts';
+import { type Handle, SUPERVISED_ENV, fatalSignal, idempotent } from '../core/lifecycle.ts';
+import { CHILD_READY_TIMEOUT_MS, CHILD_STOP_GRACE_MS } from '../core/limits.ts';
+import { createLogger, type Logger } from '../core/logger.ts';
+
+export interface UpOptions {
+  /** Absolute path of the config file, passed on to every child. */
+  readonly configPath: string;
+  /** How to run this same bazaar entry point: executable and leading arguments. */
+  readonly self?: readonly string[];
+  /** Where prefixed child output goes. */
+  readonly output?: NodeJS.WritableStream;
+}
+
+interface ChildSpec {
+  readonly name: string;
+  readonly args: readonly string[];
+  readonly endpoint: Endpoint;
+}
+
+interface RunningChild {
+  readonly spec: ChildSpec;
+  readonly process: ChildProcess;
+  readonly exited: Promise<void>;
+  expectedExit: boolean;
+}
+
+export interface UpHandle extends Handle {
+  /** The child processes' PIDs by role name (catalog, order-1, …, frontend). */
+  pids(): Record<string, number>;
+}
+
+const READY_POLL_MS = 50;
+
+/** The command that runs this very entry point again, under the same loader (tsx in development). */
+export function selfCommand(): string[] {
+  return [process.execPath, ...process.execArgv, process.argv[1]!];
+}
+
+async function answersHealth(endpoint: Endpoint): Promise<boolean> {
+  try {
+    const reply = await request(`${baseUrl(endpoint)}/health`, { headersTimeout: 500, bodyTimeout: 500 });
+    await reply.body.dump();
+    return reply.statusCode === 200;
+  } catch {
+    return false;
+  }
+}
+
+export async function start(config: Config, options: UpOptions, logger: Logger = createLogger()): Promise<UpHandle> {
+  const [command, ...leading] = options.self ?? selfCommand();
+  const output = options.output ?? process.stdout;
+  const { fatal } = fatalSignal();
+  const specs: ChildSpec[] = [
+    { name: 'catalog', args: ['catalog'], endpoint: config.catalog },
+    ...config.orders.map((replica) => ({ name: `order-${replica.id}`, args: ['order', '--id', String(replica.id)], endpoint: replica })),
+    { name: 'frontend', args: ['frontend'], endpoint: config.frontend },
+  ];
+  const width = Math.max(...specs.map((spec) => spec.name.length));
+  const children = new Map<string, RunningChild>();
+  let stopping = false;
+
+  const launch = (spec: ChildSpec): RunningChild => {
+    const child = spawn(command!, [...leading, ...spec.args, '--config', options.configPath], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      // Its own process group: a terminal's Ctrl-C reaches only `up`, which then stops each child
+      // once, in order. (A child would take the group's SIGINT plus our SIGTERM as a forcing second signal.)
+      detached: true,
+      env: { ...process.env, [SUPERVISED_ENV]: '1' },
+    });
+    const prefix = `${spec.name.padEnd(width)} | `;
+    for (const stream of [child.stdout!, child.stderr!]) {
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => output.write(`${prefix}${line}\n`));
+    }
+    const running: RunningChild = {
+      spec,
+      process: child,
+      expectedExit: false,
+      exited: new Promise((resolve) => {
+        child.once('exit', (code, signal) => {
+          if (!running.expectedExit && !stopping) {
+            logger.warn(`up: ${spec.name} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; the other roles keep running`);
+          }
+          resolve();
+        });
+        child.once('error', (error) => {
+          logger.error(`up: cannot start ${spec.name}: ${error.message}`);
+          resolve();
+        });
+      }),
+    };
+    children.set(spec.name, running);
+    return running;
+  };
+
+  const waitReady = async (running: RunningChild): Promise<void> => {
+    const deadline = performance.now() + CHILD_READY_TIMEOUT_MS;
+    let exited = false;
+    void running.exited.then(() => {
+      exited = true;
+    });
+    while (performance.now() < deadline) {
+      if (exited) throw new Error(`${running.spec.name} exited during start; its output above says why`);
+      if (await answersHealth(running.spec.endpoint)) return;
+      await sleep(READY_POLL_MS);
+    }
+    throw new Error(`${running.spec.name} did not answer ${baseUrl(running.spec.endpoint)}/health within ${CHILD_READY_TIMEOUT_MS} ms`);
+  };
+
+  const stopChild = async (running: RunningChild): Promise<void> => {
+    running.expectedExit = true;
+    if (running.process.exitCode !== null || running.process.signalCode !== null) return;
+    running.process.kill('SIGTERM');
+    const timer = setTimeout(() => running.process.kill('SIGKILL'), CHILD_STOP_GRACE_MS);
+    await running.exited;
+    clearTimeout(timer);
+  };
+
+  const close = idempotent(async () => {
+    stopping = true;
+    // Reverse start order: the frontend stops taking requests before what it calls goes away.
+    for (const running of [...children.values()].reverse()) await stopChild(running);
+  });
+
+  try {
+    // The catalog and the replicas do not need each other to start; the frontend comes last, so
+    // that the cluster is whole when it first answers.
+    const backends = specs.slice(0, -1).map(launch);
+    await Promise.all(backends.map(waitReady));
+    await waitReady(launch(specs.at(-1)!));
+  } catch (error) {
+    await close();
+    throw error;
+  }
+
+  return {
+    fatal,
+    close,
+    kill: () => {
+      stopping = true;
+      for (const running of children.values()) running.process.kill('SIGKILL');
+    },
+    pids: () => Object.fromEntries([...children].map(([name, running]) => [name, running.process.pid ?? -1])),
+  };
+}
