@@ -149,6 +149,7 @@ program
           '',
           `Stock Bazaar is up: catalog, order replicas ${config.orders.map((r) => r.id).join(', ')}, frontend.`,
           `  API:   ${api}   (try: curl ${api}/stocks/GameStart)`,
+          `  pids:  ${Object.entries(handle.pids()).map(([name, pid]) => `${name} ${pid}`).join(', ')}`,
           `  load:  npx bazaar client --p 0.4 --iterations 200 --clients 5`,
           `  data:  ${config.dataDir}`,
           '  Ctrl-C stops every role; a second Ctrl-C forces it.',

@@ -94,7 +94,11 @@ export class JsonlFile {
    * Opens (creating if needed) and locks the file, cuts a torn last line, and returns its records.
    * `onLockLost` is called if another process takes the lock over while this one holds it.
    */
-  static async open(filePath: string, onLockLost: (error: Error) => void): Promise<{ file: JsonlFile; contents: JsonlContents }> {
+  static async open(
+    filePath: string,
+    onLockLost: (error: Error) => void,
+    options: { lockRetries?: number } = {},
+  ): Promise<{ file: JsonlFile; contents: JsonlContents }> {
     const directory = path.dirname(filePath);
     await mkdir(directory, { recursive: true });
     const created = await open(filePath, 'a');
@@ -107,7 +111,7 @@ export class JsonlFile {
         stale: LOCK_STALE_MS,
         update: LOCK_UPDATE_MS,
         realpath: false,
-        retries: { retries: LOCK_RETRIES_MAX, factor: 1, minTimeout: LOCK_STALE_MS / 8, maxTimeout: LOCK_STALE_MS / 4 },
+        retries: { retries: options.lockRetries ?? LOCK_RETRIES_MAX, factor: 1, minTimeout: LOCK_STALE_MS / 8, maxTimeout: LOCK_STALE_MS / 4 },
         onCompromised: onLockLost,
       });
     } catch (error) {

@@ -38,7 +38,7 @@ export const JSONL_LINE_BYTES_MAX = 64 * 1024;
 export const LOCK_STALE_MS = 2_000;
 /** How often a held lock file is refreshed. */
 export const LOCK_UPDATE_MS = 1_000;
-/** Attempts to take a lock that another process holds; together they outlast LOCK_STALE_MS. */
+/** Attempts (250 ms apart) to take a lock another process holds; together they outlast LOCK_STALE_MS, so a restart after kill -9 waits the stale lock out. */
 export const LOCK_RETRIES_MAX = 12;
 
 /** Time `bazaar up` waits for a child role to answer its health check after starting. */

@@ -60,8 +60,12 @@ export class JsonlOrderLog implements OrderLog {
   }
 
   /** Opens and locks the log; the returned `cutBytes` says how much of a torn tail was cut. */
-  static async open(filePath: string, onLockLost: (error: Error) => void): Promise<{ log: JsonlOrderLog; cutBytes: number }> {
-    const { file, contents } = await JsonlFile.open(filePath, onLockLost);
+  static async open(
+    filePath: string,
+    onLockLost: (error: Error) => void,
+    options: { lockRetries?: number } = {},
+  ): Promise<{ log: JsonlOrderLog; cutBytes: number }> {
+    const { file, contents } = await JsonlFile.open(filePath, onLockLost, options);
     try {
       let previousEpoch = 0;
       const entries = contents.records.map((record, index) => {
@@ -113,4 +117,50 @@ export class JsonlOrderLog implements OrderLog {
   close(): Promise<void> {
     return this.file.close();
   }
+}
+
+/** The same contract in memory, for unit tests of the replica logic; `failWrites` simulates a disk error. */
+export class MemoryOrderLog implements OrderLog {
+  private readonly entries: OrderEntry[] = [];
+  private readonly keys = new Map<string, number>();
+  private durable = 0;
+  private bytes = 0;
+  failWrites = false;
+
+  get length(): number {
+    return this.durable;
+  }
+
+  get nextNumber(): number {
+    return this.entries.length;
+  }
+
+  get sizeBytes(): number {
+    return this.bytes;
+  }
+
+  entry(number: number): OrderEntry | undefined {
+    return number < this.durable ? this.entries[number] : undefined;
+  }
+
+  numberForKey(key: string): number | undefined {
+    return this.keys.get(key);
+  }
+
+  async append(entries: readonly OrderEntry[]): Promise<void> {
+    for (const [offset, entry] of entries.entries()) {
+      assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
+    }
+    this.entries.push(...entries);
+    // One turn of the event loop, as a real write takes; appends still complete in call order.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.failWrites) throw new Error('simulated write failure');
+    this.durable += entries.length;
+    for (const entry of entries) {
+      this.keys.set(entry.key, entry.number);
+      this.bytes += JSON.stringify(entry).length + 1;
+    }
+  }
+
+  async close(): Promise<void> {}
 }

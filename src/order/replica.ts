@@ -33,11 +33,13 @@ export class OrderReplica {
   }
 
   /** Places an order once per idempotency key and resolves with its transaction number once it is durable. */
-  placeOrder(trade: KeyedTrade): Promise<number> {
+  // Async, so that every refusal is a rejection; the body up to the first await still runs in the
+  // caller's turn, so the in-flight check and insert cannot interleave with another call.
+  async placeOrder(trade: KeyedTrade): Promise<number> {
     const logged = this.log.numberForKey(trade.key);
     if (logged !== undefined) {
       this.assertSameTrade(this.log.entry(logged)!, trade);
-      return Promise.resolve(logged);
+      return logged;
     }
     const pending = this.inFlight.get(trade.key);
     if (pending !== undefined) {

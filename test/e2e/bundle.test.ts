@@ -1,0 +1,96 @@
+// The bundled dist/bazaar.mjs as a user runs it: `bazaar up`, then `bazaar client`, then Ctrl-C.
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
+import { BUNDLE_COMMAND, http, TestCluster } from '../helpers/cluster.ts';
+
+/** PIDs from the `pids:` line of the banner. */
+function childPids(output: string): Map<string, number> {
+  const line = /pids:\s+(.*)/.exec(output)?.[1] ?? '';
+  return new Map(line.split(', ').map((part) => {
+    const [name, pid] = part.split(' ');
+    return [name!, Number(pid)];
+  }));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitGone(pids: Iterable<number>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if ([...pids].every((pid) => !alive(pid))) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
+describe('the bundle, end to end', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.create({ command: BUNDLE_COMMAND, replicas: 3 });
+  });
+  after(() => cluster.destroy());
+
+  test('--version and --help work, and a bad config is refused with the key named', async () => {
+    const version = cluster.spawn(['--version']);
+    assert.equal((await version.exited).code, 0);
+    assert.match(version.output, /^\d+\.\d+\.\d+/);
+    const help = cluster.spawn(['order', '--help']);
+    assert.equal((await help.exited).code, 0);
+    assert.match(help.output, /--id <n>/);
+
+    const badConfig = path.join(cluster.dir, 'bad.json');
+    await writeFile(badConfig, JSON.stringify({ frontend: { host: '127.0.0.1', port: 1 }, catalog: { host: '127.0.0.1', port: 2 }, orders: [{ id: 1, host: '127.0.0.1', port: 1 }] }));
+    const [command, ...leading] = BUNDLE_COMMAND;
+    const { spawnSync } = await import('node:child_process');
+    const refused = spawnSync(command!, [...leading, 'catalog', '--config', badConfig], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /config key "orders \(id 1\).port": 127.0.0.1:1 is already used by frontend/);
+  });
+
+  test('bazaar up brings the cluster up, bazaar client drives and verifies it, Ctrl-C stops every role', async () => {
+    const up = cluster.spawn(['up']);
+    await up.waitFor(/Stock Bazaar is up/);
+    const pids = childPids(up.output);
+    assert.deepEqual([...pids.keys()].sort(), ['catalog', 'frontend', 'order-1', 'order-2', 'order-3']);
+    assert.match(up.output, /^frontend \| .*listening on/m, 'child output is prefixed with the role');
+
+    const reportPath = path.join(cluster.dir, 'report.json');
+    const client = cluster.spawn(['client', '--p', '0.5', '--iterations', '60', '--clients', '5', '--seed', '42', '--json', reportPath]);
+    assert.equal((await client.exited).code, 0, client.output);
+    assert.match(client.output, /verification: passed/);
+    assert.match(client.output, /lookup\s+300\s/);
+    const report = JSON.parse(await readFile(reportPath, 'utf8')) as { ok: boolean; orders_placed: number; errors: number; seed: number; latency: { trade: { count: number } } };
+    assert.equal(report.ok, true);
+    assert.equal(report.errors, 0);
+    assert.equal(report.seed, 42);
+    assert.ok(report.orders_placed > 100, `about half of 300 lookups trade: ${report.orders_placed}`);
+
+    // The highest id leads; its log and the catalog agree (G4).
+    assertConserved(await readOrderLog(cluster.orderLogPath(3)), await catalogStocks(cluster.url('catalog')));
+    assert.equal((await readOrderLog(cluster.orderLogPath(3))).length, report.orders_placed);
+
+    const { code } = await up.stop('SIGINT');
+    assert.equal(code, 0, up.output);
+    assert.ok(await waitGone(pids.values(), 5_000), 'every child has exited');
+    await assert.rejects(http(`${cluster.url('frontend')}/health`, { timeoutMs: 1_000 }));
+  });
+
+  test('if bazaar up is killed with kill -9, its children stop by themselves', async () => {
+    const up = cluster.spawn(['up']);
+    await up.waitFor(/Stock Bazaar is up/);
+    const pids = childPids(up.output);
+    await up.crash();
+    assert.ok(await waitGone(pids.values(), 10_000), 'no role outlives its supervisor');
+  });
+});

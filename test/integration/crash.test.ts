@@ -1,0 +1,134 @@
+// Durability with real processes and kill -9: what was acknowledged is on disk, a retry with the same
+// key after a crash neither loses nor doubles a trade, a torn tail is cut, and one log has one owner.
+import assert from 'node:assert/strict';
+import { appendFile, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import { seededRandom } from '../../src/client/random.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
+import { postOrder, TestCluster } from '../helpers/cluster.ts';
+
+const STOCKS = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'];
+const TRADES = 300;
+const WORKERS = 8;
+/** A retry loop after the restart is bounded in attempts and time. */
+const RETRY_ATTEMPTS_MAX = 50;
+
+interface Sent {
+  readonly key: string;
+  readonly body: { name: string; type: 'buy' | 'sell'; quantity: number };
+  number?: number;
+  settled: boolean;
+}
+
+describe('crashes of the catalog and the order replica (seed 20261121)', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.create({ replicas: 1 });
+  });
+  after(() => cluster.destroy());
+
+  test('kill -9 of catalog and replica mid-load: every acknowledged order survives, and retries with the same keys trade exactly once (G1, G2, G4)', async () => {
+    const { catalog, orders } = await cluster.startAll();
+    const api = cluster.url('frontend');
+    const random = seededRandom(20261121);
+    const sent: Sent[] = Array.from({ length: TRADES }, (_, index) => ({
+      key: `crash-${index}`,
+      body: { name: random.pick(STOCKS), type: random.next() < 0.5 ? 'buy' : 'sell', quantity: random.int(1, 3) },
+      settled: false,
+    }));
+
+    const attempt = async (item: Sent): Promise<void> => {
+      try {
+        const reply = await postOrder(api, item.body, { 'idempotency-key': item.key });
+        if (reply.status === 200) {
+          const number = (reply.body as { data: { transaction_number: number } }).data.transaction_number;
+          assert.ok(item.number === undefined || item.number === number, `key ${item.key} got two numbers`);
+          item.number = number;
+          item.settled = true;
+        } else if (reply.status === 409) {
+          item.settled = true;
+        } else {
+          assert.ok(reply.status >= 500, `only unavailability may fail a valid trade: ${reply.status} ${reply.text}`);
+        }
+      } catch {
+        // The connection died with the process: not settled; retried below.
+      }
+    };
+
+    let next = 0;
+    let acknowledged = 0;
+    const killed = (async () => {
+      while (acknowledged < TRADES / 3) await sleep(2);
+      await Promise.all([catalog.crash(), orders.get(1)!.crash()]);
+    })();
+    await Promise.all(
+      Array.from({ length: WORKERS }, async () => {
+        while (next < sent.length) {
+          const item = sent[next]!;
+          next += 1;
+          await attempt(item);
+          if (item.number !== undefined) acknowledged += 1;
+        }
+      }),
+    );
+    await killed;
+    const acknowledgedBeforeRestart = sent.filter((item) => item.number !== undefined).map((item) => ({ ...item }));
+    assert.ok(acknowledgedBeforeRestart.length >= TRADES / 3, 'the crash fell mid-load');
+    assert.ok(sent.some((item) => !item.settled), 'some trades were cut off by the crash');
+
+    // G1: every acknowledged order is on disk, as acknowledged, with nothing running.
+    const logAfterCrash = await readOrderLog(cluster.orderLogPath(1));
+    for (const item of acknowledgedBeforeRestart) {
+      const entry = logAfterCrash[item.number!];
+      assert.deepEqual(entry && { key: entry.key, name: entry.name, type: entry.type, quantity: entry.quantity }, { key: item.key, ...item.body });
+    }
+
+    // Restart with the same disks (the stale locks of the killed processes are waited out), then
+    // retry every trade that got no answer, with its key, until each is settled.
+    await Promise.all([cluster.start('catalog'), cluster.start(1)]);
+    for (let round = 0; round < RETRY_ATTEMPTS_MAX && sent.some((item) => !item.settled); round += 1) {
+      await Promise.all(sent.filter((item) => !item.settled).map(attempt));
+      if (sent.some((item) => !item.settled)) await sleep(100);
+    }
+    assert.ok(sent.every((item) => item.settled), 'every trade settles once the service is back');
+
+    const log = await readOrderLog(cluster.orderLogPath(1));
+    const numbers = sent.filter((item) => item.number !== undefined).map((item) => item.number!);
+    assert.equal(new Set(numbers).size, numbers.length, 'no two trades share a number');
+    assert.equal(log.length, numbers.length, 'the log holds exactly the acknowledged orders: none lost, none doubled');
+    assertConserved(log, await catalogStocks(cluster.url('catalog')));
+  });
+});
+
+describe('the order log on disk', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.create({ replicas: 1 });
+  });
+  after(() => cluster.destroy());
+
+  test('a torn last line left by a crash is cut on start and numbering goes on from the last whole entry', async () => {
+    const { orders } = await cluster.startAll();
+    const api = cluster.url('frontend');
+    for (let index = 0; index < 3; index += 1) assert.equal((await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' })).status, 200);
+    await orders.get(1)!.crash();
+    await appendFile(cluster.orderLogPath(1), '{"number":3,"epoch":0,"key":"torn","na');
+
+    const restarted = await cluster.start(1);
+    assert.match(restarted.output, /cut a torn last line \(\d+ bytes\)/);
+    const reply = await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' });
+    assert.deepEqual(reply.body, { data: { transaction_number: 3 } });
+    const text = await readFile(cluster.orderLogPath(1), 'utf8');
+    assert.ok(text.endsWith('\n') && !text.includes('"torn"'), 'the torn line is gone and the file ends in a whole line');
+    assert.equal((await readOrderLog(cluster.orderLogPath(1))).length, 4);
+  });
+
+  test('a second process for the same replica id is refused while the first holds the log', async () => {
+    const second = cluster.spawn(['order', '--id', '1']);
+    const { code } = await second.exited;
+    assert.equal(code, 1);
+    assert.match(second.output, /orders.jsonl is locked by another running process .*; stop it first/);
+    assert.equal((await postOrder(cluster.url('frontend'), { name: 'FishCo', quantity: 1, type: 'buy' })).status, 200, 'the first keeps serving');
+  });
+});

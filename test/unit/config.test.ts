@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { loadConfig, parseConfig, resolveConfigPath } from '../../src/core/config.ts';
+import { ConfigError } from '../../src/core/errors.ts';
+
+const base = () => ({
+  dataDir: '../data',
+  frontend: { host: '127.0.0.1', port: 8000 },
+  catalog: { host: '127.0.0.1', port: 8001 },
+  orders: [
+    { id: 1, host: '127.0.0.1', port: 8011 },
+    { id: 3, host: '127.0.0.1', port: 8013 },
+    { id: 2, host: '127.0.0.1', port: 8012 },
+  ],
+  cache: { enabled: true, max: 100 },
+});
+const at = '/etc/bazaar/conf/bazaar.json';
+
+function rejects(raw: unknown, pattern: RegExp): void {
+  assert.throws(() => parseConfig(raw, { configPath: at, env: {} }), (error: unknown) => error instanceof ConfigError && pattern.test(error.message));
+}
+
+describe('config', () => {
+  test('the documented shape parses, relative paths resolve against the config folder, replicas sort by id', () => {
+    const config = parseConfig(base(), { configPath: at, env: {} });
+    assert.equal(config.dataDir, '/etc/bazaar/data');
+    assert.deepEqual(config.orders.map((replica) => replica.id), [1, 2, 3]);
+    assert.equal(config.frontend.bind, '127.0.0.1', 'bind defaults to host');
+    assert.equal(config.token, undefined);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.orders[0]), 'the config is frozen all the way down');
+  });
+
+  test('the default catalog holds the eleven required stocks with quantity 100 each', () => {
+    const config = parseConfig(base(), { configPath: at, env: {} });
+    const required = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo', 'RottenFishCo', 'CaesarTech', 'Reneium', 'Goscinnyium', 'PiloteCo', 'DogmatixCo', 'LutetiaTech'];
+    for (const name of required) {
+      assert.equal(config.catalog.stocks.find((stock) => stock.name === name)?.quantity, 100, name);
+    }
+  });
+
+  test('unknown keys are rejected with the key named', () => {
+    rejects({ ...base(), cahce: {} }, /unknown config key "cahce"/);
+    rejects({ ...base(), frontend: { host: 'a', port: 1, prot: 2 } }, /unknown config key "frontend.prot"/);
+    rejects({ ...base(), orders: [{ id: 1, host: 'a', port: 5, weight: 1 }] }, /"orders\[0\].weight"/);
+  });
+
+  test('duplicate ids and duplicate addresses are rejected with the key named', () => {
+    const duplicateId = base();
+    duplicateId.orders[1]!.id = 1;
+    rejects(duplicateId, /"orders\[1\].id": id 1 is used twice/);
+    const duplicatePort = base();
+    duplicatePort.catalog.port = 8000;
+    rejects(duplicatePort, /"catalog.port": 127.0.0.1:8000 is already used by frontend/);
+  });
+
+  test('bad values are rejected with the key named', () => {
+    rejects({ ...base(), frontend: { host: '127.0.0.1', port: 70000 } }, /"frontend.port" must be an integer from 1 to 65535/);
+    rejects({ ...base(), frontend: { host: '127.0.0.1', port: '8000' } }, /"frontend.port"/);
+    rejects({ ...base(), orders: [] }, /"orders" must be a non-empty array/);
+    rejects({ ...base(), orders: [{ id: 0, host: 'a', port: 5 }] }, /"orders\[0\].id"/);
+    rejects({ ...base(), cache: { enabled: 'yes' } }, /"cache.enabled"/);
+    rejects({ ...base(), cache: { max: 0 } }, /"cache.max"/);
+    rejects({ ...base(), catalog: { host: '', port: 1 } }, /"catalog.host"/);
+    rejects({ ...base(), dataDir: 5 }, /"dataDir"/);
+    rejects([], /"\(root\)" must be an object/);
+  });
+
+  test('the token comes from BAZAAR_TOKEN when set, else from the file', () => {
+    assert.equal(parseConfig({ ...base(), token: 'file' }, { configPath: at, env: {} }).token, 'file');
+    assert.equal(parseConfig({ ...base(), token: 'file' }, { configPath: at, env: { BAZAAR_TOKEN: 'env' } }).token, 'env');
+  });
+
+  test('resolveConfigPath prefers the flag, then $BAZAAR_CONFIG, then config/bazaar.json', () => {
+    assert.equal(resolveConfigPath('/x.json', { BAZAAR_CONFIG: '/y.json' }), '/x.json');
+    assert.equal(resolveConfigPath(undefined, { BAZAAR_CONFIG: '/y.json' }), '/y.json');
+    assert.equal(resolveConfigPath(undefined, {}), path.resolve('config/bazaar.json'));
+  });
+
+  describe('files', () => {
+    let dir = '';
+    after(() => rm(dir, { recursive: true, force: true }));
+
+    test('a custom stock list is read relative to the config file and validated', async () => {
+      dir = await mkdtemp(path.join(tmpdir(), 'bazaar-config-'));
+      await writeFile(path.join(dir, 'stocks.json'), JSON.stringify([{ name: 'Obelix', price: 1, quantity: 5 }]));
+      await writeFile(path.join(dir, 'bazaar.json'), JSON.stringify({ ...base(), catalog: { host: '127.0.0.1', port: 8001, stocks: 'stocks.json' } }));
+      const config = loadConfig(path.join(dir, 'bazaar.json'), {});
+      assert.deepEqual(config.catalog.stocks, [{ name: 'Obelix', price: 1, quantity: 5 }]);
+
+      await writeFile(path.join(dir, 'stocks.json'), JSON.stringify([{ name: '../etc', price: 1, quantity: 5 }]));
+      assert.throws(() => loadConfig(path.join(dir, 'bazaar.json'), {}), /\[0\].name/);
+    });
+
+    test('a missing or malformed file is a clear error', async () => {
+      assert.throws(() => loadConfig(path.join(dir, 'nope.json'), {}), /cannot read config file/);
+      await writeFile(path.join(dir, 'broken.json'), '{"dataDir": ');
+      assert.throws(() => loadConfig(path.join(dir, 'broken.json'), {}), /is not valid JSON/);
+    });
+  });
+});

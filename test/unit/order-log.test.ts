@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { CorruptFileError, parseJsonl } from '../../src/core/jsonl.ts';
+import type { OrderEntry } from '../../src/core/trade.ts';
+import { JsonlOrderLog } from '../../src/order/log.ts';
+
+const entry = (number: number, key = `k${number}`): OrderEntry => ({ number, epoch: 0, key, name: 'FishCo', type: 'buy', quantity: 1 });
+const noLockLoss = (): void => assert.fail('the lock must not be lost in this test');
+
+describe('parseJsonl', () => {
+  test('a torn last line without a newline is cut', () => {
+    const { records, validBytes } = parseJsonl('f', Buffer.from('{"a":1}\n{"a":2}\n{"a":'));
+    assert.deepEqual(records, [{ a: 1 }, { a: 2 }]);
+    assert.equal(validBytes, 16);
+  });
+
+  test('a last line that ends in a newline but does not parse is cut too', () => {
+    const { records, validBytes } = parseJsonl('f', Buffer.from('{"a":1}\n{"a"\n'));
+    assert.deepEqual(records, [{ a: 1 }]);
+    assert.equal(validBytes, 8);
+  });
+
+  test('a corrupt line before the last is refused, never skipped', () => {
+    assert.throws(() => parseJsonl('f', Buffer.from('{"a":1}\nxx\n{"a":3}\n')), CorruptFileError);
+  });
+
+  test('an empty file has no records', () => {
+    assert.deepEqual(parseJsonl('f', Buffer.alloc(0)), { records: [], validBytes: 0 });
+  });
+});
+
+describe('JsonlOrderLog', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'bazaar-log-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('appended entries are on disk when append resolves and are read back on reopen', async () => {
+    const file = path.join(dir, 'a', 'orders.jsonl');
+    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    await log.append([entry(0)]);
+    await log.append([entry(1), entry(2)]);
+    assert.equal(log.length, 3);
+    assert.deepEqual(log.entry(2), entry(2));
+    assert.equal(log.numberForKey('k1'), 1);
+    await log.close();
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    assert.equal(lines.length, 3);
+    assert.equal(lines[0], '{"number":0,"epoch":0,"key":"k0","name":"FishCo","type":"buy","quantity":1}');
+
+    const { log: reopened } = await JsonlOrderLog.open(file, noLockLoss);
+    assert.equal(reopened.length, 3);
+    assert.deepEqual(reopened.entry(1), entry(1));
+    assert.equal(reopened.sizeBytes, Buffer.byteLength(lines.join('\n') + '\n'));
+    await reopened.close();
+  });
+
+  test('concurrent appends share group commits and keep number order', async () => {
+    const file = path.join(dir, 'b', 'orders.jsonl');
+    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    await Promise.all(Array.from({ length: 500 }, (_, number) => log.append([entry(number)])));
+    assert.equal(log.length, 500);
+    await log.close();
+    const numbers = (await readFile(file, 'utf8')).trimEnd().split('\n').map((line) => (JSON.parse(line) as OrderEntry).number);
+    assert.deepEqual(numbers, Array.from({ length: 500 }, (_, number) => number));
+  });
+
+  test('an append that does not continue the log is a programmer error', async () => {
+    const { log } = await JsonlOrderLog.open(path.join(dir, 'c', 'orders.jsonl'), noLockLoss);
+    await assert.rejects(log.append([entry(1)]), /contiguous/);
+    await log.close();
+  });
+
+  test('a torn last line is cut on open and appends continue after the cut', async () => {
+    const file = path.join(dir, 'd', 'orders.jsonl');
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(entry(0))}\n${JSON.stringify(entry(1))}\n{"number":2,"epo`);
+    const { log, cutBytes } = await JsonlOrderLog.open(file, noLockLoss);
+    assert.equal(cutBytes, '{"number":2,"epo'.length);
+    assert.equal(log.length, 2);
+    await log.append([entry(2)]);
+    await log.close();
+    const numbers = (await readFile(file, 'utf8')).trimEnd().split('\n').map((line) => (JSON.parse(line) as OrderEntry).number);
+    assert.deepEqual(numbers, [0, 1, 2]);
+  });
+
+  test('a log with a gap in its numbers or a repeated key is refused on open', async () => {
+    const gap = path.join(dir, 'e', 'orders.jsonl');
+    await mkdir(path.dirname(gap), { recursive: true });
+    await writeFile(gap, `${JSON.stringify(entry(0))}\n${JSON.stringify(entry(2))}\n${JSON.stringify(entry(3))}\n`);
+    await assert.rejects(JsonlOrderLog.open(gap, noLockLoss), /entry 1 is not a valid order/);
+
+    const twice = path.join(dir, 'f', 'orders.jsonl');
+    await mkdir(path.dirname(twice), { recursive: true });
+    await writeFile(twice, `${JSON.stringify(entry(0, 'same'))}\n${JSON.stringify(entry(1, 'same'))}\n`);
+    await assert.rejects(JsonlOrderLog.open(twice, noLockLoss), /key same appears in entries 0 and 1/);
+  });
+
+  test('a second owner of the same log is refused while the first holds it', async () => {
+    const file = path.join(dir, 'g', 'orders.jsonl');
+    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    await assert.rejects(JsonlOrderLog.open(file, noLockLoss, { lockRetries: 0 }), /locked by another running process/);
+    await log.close();
+    const { log: again } = await JsonlOrderLog.open(file, noLockLoss, { lockRetries: 0 });
+    await again.close();
+  });
+
+  test('appending a record to a closed log is refused', async () => {
+    const file = path.join(dir, 'h', 'orders.jsonl');
+    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    await log.close();
+    await assert.rejects(log.append([entry(0)]), /closed/);
+  });
+});
