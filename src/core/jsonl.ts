@@ -18,6 +18,8 @@ import {
 export interface JsonlContents {
   /** Each complete line, parsed, in file order. */
   readonly records: unknown[];
+  /** Byte offset just past each record's line. */
+  readonly ends: number[];
   /** Bytes of the file that were cut because the last line was torn (0 when it was intact). */
   readonly cutBytes: number;
 }
@@ -36,8 +38,9 @@ export class CorruptFileError extends Error {
 }
 
 /** Splits file contents into parsed records, cutting a torn tail. Pure, so it is unit-tested alone. */
-export function parseJsonl(file: string, contents: Buffer): { records: unknown[]; validBytes: number } {
+export function parseJsonl(file: string, contents: Buffer): { records: unknown[]; ends: number[]; validBytes: number } {
   const records: unknown[] = [];
+  const ends: number[] = [];
   let start = 0;
   let validBytes = 0;
   let lineNumber = 0;
@@ -59,9 +62,10 @@ export function parseJsonl(file: string, contents: Buffer): { records: unknown[]
     }
     records.push(record);
     start = end + 1;
+    ends.push(start);
     validBytes = start;
   }
-  return { records, validBytes };
+  return { records, ends, validBytes };
 }
 
 async function fsyncDirectory(directory: string): Promise<void> {
@@ -120,14 +124,14 @@ export class JsonlFile {
 
     try {
       const contents = await readFile(filePath);
-      const { records, validBytes } = parseJsonl(filePath, contents);
+      const { records, ends, validBytes } = parseJsonl(filePath, contents);
       const handle = await open(filePath, 'a');
       const cutBytes = contents.length - validBytes;
       if (cutBytes > 0) {
         await handle.truncate(validBytes);
         await handle.datasync();
       }
-      return { file: new JsonlFile(filePath, handle, release, validBytes), contents: { records, cutBytes } };
+      return { file: new JsonlFile(filePath, handle, release, validBytes), contents: { records, ends, cutBytes } };
     } catch (error) {
       await release().catch(() => undefined);
       throw error;
@@ -178,6 +182,24 @@ export class JsonlFile {
       for (const item of batch) item.resolve();
     }
     this.flushing = undefined;
+  }
+
+  /**
+   * Cuts the file to its first `bytes` bytes and syncs, once every queued append is written. The
+   * caller makes sure no append is started until this resolves.
+   */
+  async truncate(bytes: number): Promise<void> {
+    if (this.failure !== undefined) throw this.failure;
+    while (this.flushing !== undefined) await this.flushing;
+    assert.ok(bytes >= 0 && bytes <= this.bytes, 'truncate only cuts what is there');
+    try {
+      await this.handle.truncate(bytes);
+      await this.handle.datasync();
+    } catch (cause) {
+      this.failure = new BazaarError('STORAGE_FAILED', `truncating ${this.path} failed: ${(cause as Error).message}`, { cause });
+      throw this.failure;
+    }
+    this.bytes = bytes;
   }
 
   /** Set once a write failed; the file takes no more appends. */

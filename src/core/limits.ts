@@ -25,7 +25,7 @@ export const LEADER_PING_TIMEOUT_MS = 300;
 /** Connections each keep-alive pool opens to one upstream at most. */
 export const UPSTREAM_CONNECTIONS_MAX = 32;
 /** Largest JSON reply body the HTTP client accepts from an upstream. */
-export const UPSTREAM_BODY_BYTES_MAX = 1024 * 1024;
+export const UPSTREAM_BODY_BYTES_MAX = 4 * 1024 * 1024;
 
 /** Records one group commit writes and fsyncs together at most. */
 export const APPEND_BATCH_RECORDS_MAX = 1_024;
@@ -54,3 +54,22 @@ export const CLIENT_RETRY_DELAY_MS_MAX = 1_000;
 export const CLIENT_SESSIONS_MAX = 256;
 /** Iterations per client session at most. */
 export const CLIENT_ITERATIONS_MAX = 10_000_000;
+
+/** Entries one replication or catch-up message carries at most. */
+export const REPLICATION_BATCH_ENTRIES_MAX = 2_048;
+/** Largest body of a replication message (a full batch of entries fits well inside). */
+export const REPLICATION_BODY_BYTES_MAX = 4 * 1024 * 1024;
+/** Time a follower has to answer a replication message before the leader stops waiting for it. */
+export const REPLICATION_TIMEOUT_MS = 500;
+/** Pause between attempts to reach a follower that is down or behind. */
+export const REPLICATION_RETRY_MS = 100;
+/** Time an order waits for a majority of replicas to hold it before the leader answers 503. */
+export const COMMIT_TIMEOUT_MS = 1_500;
+/** Time a new leader has to bring a majority up to its starting log before it gives up the epoch. */
+export const ELECTION_TIMEOUT_MS = 10_000;
+/** Time the frontend waits for a trade or order query at the leader before it fails over. */
+export const ORDER_CALL_TIMEOUT_MS = 3_000;
+/** Attempts the frontend makes for one request across leader failovers (same idempotency key). */
+export const FAILOVER_ATTEMPTS_MAX = 6;
+/** Pause before the frontend retries when no majority of replicas is reachable. */
+export const FAILOVER_RETRY_DELAY_MS = 100;

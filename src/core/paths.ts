@@ -4,11 +4,16 @@ import path from 'node:path';
 export interface DataPaths {
   readonly catalogJournal: string;
   orderLog(replicaId: number): string;
+  orderState(replicaId: number): string;
+  /** The control socket of `bazaar up`, through which `bazaar admin recover` restarts a role. */
+  upSocket: string;
 }
 
 export function dataPaths(dataDir: string): DataPaths {
   return {
     catalogJournal: path.join(dataDir, 'catalog', 'trades.jsonl'),
     orderLog: (replicaId) => path.join(dataDir, `order-${replicaId}`, 'orders.jsonl'),
+    orderState: (replicaId) => path.join(dataDir, `order-${replicaId}`, 'state.json'),
+    upSocket: path.join(dataDir, 'up.sock'),
   };
 }

@@ -2,12 +2,14 @@
 // the chosen order replica; every failure of a peer becomes a clear error, never a hang.
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { baseUrl, type Config } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
+import { FAILOVER_ATTEMPTS_MAX, FAILOVER_RETRY_DELAY_MS, ORDER_CALL_TIMEOUT_MS } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage } from '../core/trade.ts';
-import { dataOf, Upstream, type UpstreamReply } from '../http/client.ts';
+import { dataOf, Upstream, upstreamError, type UpstreamReply } from '../http/client.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { LeaderChooser, type ReplicaClient } from './leader.ts';
@@ -19,25 +21,34 @@ export interface FrontendHandle extends Handle {
 export async function start(config: Config, logger: Logger = createLogger()): Promise<FrontendHandle> {
   const { fatal } = fatalSignal();
   const catalog = new Upstream('catalog', baseUrl(config.catalog), { token: config.token });
-  const leaders = new LeaderChooser(config.orders, config.token);
+  const leaders = new LeaderChooser(config.orders, config.token, logger);
 
   const metrics = new Metrics();
   const countRequest = metrics.counter('bazaar_frontend_requests_total', 'Requests answered, by route and status.');
   const countSeconds = metrics.counter('bazaar_frontend_request_seconds_total', 'Time spent answering requests, by route.');
+  metrics.gauge('bazaar_frontend_leader_elections_total', 'Leader elections this frontend started.', () => leaders.elections);
 
-  /** Sends one call to the chosen replica; if it is unreachable, forgets it and answers 503. */
+  /**
+   * Sends a call to the leader; if the leader is gone, hung or no longer leads, chooses again and
+   * retries. Trades carry their idempotency key, so a retry never trades twice.
+   */
   const callLeader = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<UpstreamReply> => {
-    const leader: ReplicaClient = await leaders.current();
-    try {
-      return await leader.upstream.call(method, path, body);
-    } catch (error) {
-      if (error instanceof BazaarError && error.code === 'UPSTREAM_UNAVAILABLE') {
-        leaders.forget(leader);
-        logger.warn(`frontend: order replica ${leader.id} failed: ${error.message}`);
-        throw new BazaarError('NO_LEADER', 'the order service is unavailable; retry shortly', { retryAfterS: 1, cause: error });
+    let last: BazaarError | undefined;
+    for (let attempt = 1; attempt <= FAILOVER_ATTEMPTS_MAX; attempt += 1) {
+      const leader: ReplicaClient = await leaders.current();
+      try {
+        const reply = await leader.upstream.call(method, path, body, { timeoutMs: ORDER_CALL_TIMEOUT_MS });
+        if (reply.status !== 503) return reply;
+        last = upstreamError(reply, `order replica ${leader.id} is unavailable`);
+        if (reply.errorCode === 'NO_QUORUM') await sleep(FAILOVER_RETRY_DELAY_MS);
+      } catch (error) {
+        if (!(error instanceof BazaarError) || error.code !== 'UPSTREAM_UNAVAILABLE') throw error;
+        last = error;
       }
-      throw error;
+      logger.warn(`frontend: order replica ${leader.id} failed (${last.message}); choosing the leader again`);
+      leaders.forget(leader);
     }
+    throw new BazaarError('NO_LEADER', `the order service is unavailable (${last?.message ?? 'no attempt'}); retry shortly`, { retryAfterS: 1 });
   };
 
   const http = createJsonServer({
@@ -51,7 +62,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
       {
         method: 'GET',
         path: '/health',
-        handler: () => ({ body: { data: { role: 'frontend', status: 'up', leader: leaders.currentId ?? null } } }),
+        handler: () => ({ body: { data: { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch } } }),
       },
       { method: 'GET', path: '/metrics', handler: () => ({ body: metrics.render() }) },
       {

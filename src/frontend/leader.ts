@@ -1,9 +1,11 @@
-// Which order replica the frontend sends trades and order queries to: the lab's rule, ping the
-// highest id first and take the first that answers. The choice is kept until a call to it fails.
+// Which order replica leads, as the lab says: ping the highest id first and take the first that
+// answers; tell every replica the choice. Each choice carries a rising epoch, so a replica can refuse
+// an older leader. The choice is kept until a call to the leader fails.
 import type { ReplicaEndpoint } from '../core/config.ts';
 import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
+import { ELECTION_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
+import type { Logger } from '../core/logger.ts';
 import { Upstream } from '../http/client.ts';
 
 export interface ReplicaClient {
@@ -11,13 +13,25 @@ export interface ReplicaClient {
   readonly upstream: Upstream;
 }
 
+interface Health {
+  readonly replica: ReplicaClient;
+  readonly epoch: number;
+  readonly state: string;
+  readonly serving: boolean;
+}
+
 export class LeaderChooser {
+  /** Highest id first: the order in which candidates are tried. */
   private readonly replicas: readonly ReplicaClient[];
+  private readonly logger: Logger;
   private leader: ReplicaClient | undefined;
   private choosing: Promise<ReplicaClient> | undefined;
+  /** The highest epoch this frontend has seen or started. */
+  private epoch = 0;
+  elections = 0;
 
-  constructor(replicas: readonly ReplicaEndpoint[], token: string | undefined) {
-    // Highest id first: the order in which candidates are pinged.
+  constructor(replicas: readonly ReplicaEndpoint[], token: string | undefined, logger: Logger) {
+    this.logger = logger;
     this.replicas = [...replicas]
       .sort((a, b) => b.id - a.id)
       .map((replica) => ({ id: replica.id, upstream: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token }) }));
@@ -27,7 +41,11 @@ export class LeaderChooser {
     return this.leader?.id;
   }
 
-  /** The replica to use, choosing one if there is none; 503 if no replica answers. */
+  get currentEpoch(): number {
+    return this.epoch;
+  }
+
+  /** The leader, choosing one if there is none; 503 if none can be had. Concurrent callers share one choice. */
   current(): Promise<ReplicaClient> {
     if (this.leader !== undefined) return Promise.resolve(this.leader);
     this.choosing ??= this.choose().finally(() => {
@@ -36,24 +54,63 @@ export class LeaderChooser {
     return this.choosing;
   }
 
-  /** Drops the choice after a failed call to it, so the next request chooses again. */
+  /** Drops the choice after a call to it failed, so the next request chooses again. */
   forget(replica: ReplicaClient): void {
     if (this.leader === replica) this.leader = undefined;
   }
 
+  private async ping(replica: ReplicaClient): Promise<Health | undefined> {
+    try {
+      const reply = await replica.upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
+      const data = (reply.body as { data?: { epoch?: unknown; state?: unknown; serving?: unknown } } | undefined)?.data;
+      if (reply.status !== 200 || typeof data?.epoch !== 'number') return undefined;
+      return { replica, epoch: data.epoch, state: String(data.state), serving: data.serving === true };
+    } catch {
+      return undefined;
+    }
+  }
+
   private async choose(): Promise<ReplicaClient> {
-    for (const replica of this.replicas) {
+    const alive = (await Promise.all(this.replicas.map((replica) => this.ping(replica)))).filter((health): health is Health => health !== undefined);
+    if (alive.length === 0) throw new BazaarError('NO_LEADER', 'no order replica is answering; retry shortly', { retryAfterS: 1 });
+    for (const health of alive) this.epoch = Math.max(this.epoch, health.epoch);
+
+    // The highest live replica already leads the newest epoch (another frontend, or an earlier choice
+    // of ours that this one forgot): keep it rather than start a new epoch.
+    const top = alive[0]!;
+    if (top.state === 'leader' && top.serving && top.epoch === this.epoch) {
+      this.leader = top.replica;
+      return top.replica;
+    }
+
+    for (const candidate of alive) {
+      this.epoch += 1;
+      this.elections += 1;
+      const epoch = this.epoch;
+      const notice = { epoch, leaderId: candidate.replica.id };
+      // Followers first, so they refuse the old leader before the new one polls them.
+      await Promise.all(
+        alive
+          .filter((other) => other !== candidate)
+          .map((other) => other.replica.upstream.call('POST', '/internal/leader', notice, { timeoutMs: LEADER_PING_TIMEOUT_MS }).catch(() => undefined)),
+      );
       try {
-        const reply = await replica.upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
+        const reply = await candidate.replica.upstream.call('POST', '/internal/leader', notice, { timeoutMs: ELECTION_TIMEOUT_MS });
         if (reply.status === 200) {
-          this.leader = replica;
-          return replica;
+          this.logger.info(`frontend: order replica ${candidate.replica.id} leads epoch ${epoch}`);
+          this.leader = candidate.replica;
+          return candidate.replica;
         }
-      } catch {
-        // Not answering: try the next id down.
+        if (reply.errorCode === 'NO_QUORUM') {
+          throw new BazaarError('NO_LEADER', `no majority of order replicas is reachable (replica ${candidate.replica.id}: ${JSON.stringify(reply.body).slice(0, 200)}); retry shortly`, { retryAfterS: 1 });
+        }
+        this.logger.warn(`frontend: replica ${candidate.replica.id} refused to lead epoch ${epoch}: ${JSON.stringify(reply.body).slice(0, 200)}`);
+      } catch (error) {
+        if (error instanceof BazaarError && error.code === 'NO_LEADER') throw error;
+        this.logger.warn(`frontend: replica ${candidate.replica.id} could not take epoch ${epoch}: ${(error as Error).message}`);
       }
     }
-    throw new BazaarError('NO_LEADER', 'no order replica is answering; retry shortly', { retryAfterS: 1 });
+    throw new BazaarError('NO_LEADER', 'no order replica could take the lead; retry shortly', { retryAfterS: 1 });
   }
 
   close(): Promise<void> {

@@ -36,6 +36,8 @@ export interface Route {
   readonly path: string;
   /** Whether the route needs the cluster token (when one is configured). */
   readonly internal?: boolean;
+  /** Largest body this route reads; REQUEST_BODY_BYTES_MAX when not given. */
+  readonly bodyBytesMax?: number;
   readonly handler: (context: RequestContext) => Promise<Reply> | Reply;
 }
 
@@ -83,29 +85,29 @@ export function sendError(res: ServerResponse, error: BazaarError): void {
   send(res, error.status, errorBody(error.status, error.message), headers);
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
+async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > REQUEST_BODY_BYTES_MAX) {
-    throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${REQUEST_BODY_BYTES_MAX} bytes`);
+  if (declared !== undefined && Number(declared) > limit) {
+    throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`);
   }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > REQUEST_BODY_BYTES_MAX) {
-      throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${REQUEST_BODY_BYTES_MAX} bytes`);
+    if (size > limit) {
+      throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`);
     }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
+async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   const type = req.headers['content-type'];
   if (type !== undefined && !/^application\/(.+\+)?json\s*(;.*)?$/i.test(type)) {
     throw new BazaarError('UNSUPPORTED_MEDIA_TYPE', `content-type must be application/json, not ${JSON.stringify(type.slice(0, 60))}`);
   }
-  const body = await readBody(req);
+  const body = await readBody(req, limit);
   if (body.length === 0) throw new BazaarError('BAD_REQUEST', 'request body is empty; send a JSON object');
   try {
     return JSON.parse(body.toString('utf8'));
@@ -167,7 +169,7 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     if (match.route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       throw new BazaarError('UNAUTHORIZED', 'this internal endpoint needs the cluster token: Authorization: Bearer <token>');
     }
-    const reply = await match.route.handler({ req, params: match.params!, query: url.searchParams, json: () => readJson(req) });
+    const reply = await match.route.handler({ req, params: match.params!, query: url.searchParams, json: () => readJson(req, match.route.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX) });
     send(res, reply.status ?? 200, reply.body, reply.headers);
     return `${match.route.method} ${match.route.path}`;
   };

@@ -1,15 +1,20 @@
-// `bazaar order --id N`: one order replica, serving its log over HTTP.
+// `bazaar order --id N`: one order replica. Its log and state on disk, its peers over HTTP, and the
+// endpoints through which the frontend and the other replicas reach it.
 import type { AddressInfo } from 'node:net';
 import { baseUrl, findReplica, type Config } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
+import { LEADER_PING_TIMEOUT_MS, REPLICATION_BODY_BYTES_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
 import { type KeyedTrade, orderView, parseKeyedTrade, parseOrderNumber } from '../core/trade.ts';
 import { dataOf, Upstream } from '../http/client.ts';
-import { createJsonServer } from '../http/server.ts';
+import { createJsonServer, type RequestContext } from '../http/server.ts';
 import { JsonlOrderLog } from './log.ts';
+import { parseAppendRequest, parseLeaderNotice, parsePollRequest } from './protocol.ts';
 import { type CatalogPort, OrderReplica } from './replica.ts';
+import { FileStateStore } from './state.ts';
+import { HttpTransport } from './transport.ts';
 
 export interface OrderHandle extends Handle {
   readonly address: AddressInfo;
@@ -23,35 +28,67 @@ function httpCatalog(upstream: Upstream): CatalogPort {
   };
 }
 
+function queryInteger(context: RequestContext, name: string, fallback: number): number {
+  const text = context.query.get(name);
+  if (text === null) return fallback;
+  if (!/^\d{1,15}$/.test(text)) throw new BazaarError('BAD_REQUEST', `query parameter "${name}" must be a non-negative integer`);
+  return Number(text);
+}
+
 export async function start(config: Config, id: number, logger: Logger = createLogger()): Promise<OrderHandle> {
   const endpoint = findReplica(config, id);
+  const peers = config.orders.filter((replica) => replica.id !== id);
   const { fatal, fail } = fatalSignal();
-  const logPath = dataPaths(config.dataDir).orderLog(id);
+  const paths = dataPaths(config.dataDir);
+  const logPath = paths.orderLog(id);
   const { log, cutBytes } = await JsonlOrderLog.open(logPath, (error) => fail(new Error(`lost the lock on ${logPath}: ${error.message}`)));
   if (cutBytes > 0) logger.warn(`order ${id}: cut a torn last line (${cutBytes} bytes) from ${logPath}`);
-  logger.info(`order ${id}: ${log.length} orders in ${logPath}`);
+  const stateStore = new FileStateStore(paths.orderState(id));
+  let state;
+  try {
+    state = await stateStore.load();
+  } catch (error) {
+    await log.close();
+    throw error;
+  }
+  logger.info(`order ${id}: ${log.length} orders in ${logPath}; epoch ${state.epoch}, log epoch ${state.logEpoch}`);
 
   const catalog = new Upstream('catalog', baseUrl(config.catalog), { token: config.token });
-  const replica = new OrderReplica(id, log, httpCatalog(catalog));
+  const transport = new HttpTransport(peers, config.token);
+  const replica = new OrderReplica({
+    id,
+    peers: peers.map((peer) => peer.id),
+    log,
+    stateStore,
+    state,
+    catalog: httpCatalog(catalog),
+    transport,
+    onEvent: (message) => logger.info(`order ${id}: ${message}`),
+  });
+
+  /** A storage failure means this replica can no longer promise anything: stop, and let a supervisor restart it. */
+  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof BazaarError && error.code === 'STORAGE_FAILED') fail(error);
+      throw error;
+    }
+  };
 
   const http = createJsonServer({
     name: `order ${id}`,
     logger,
     token: config.token,
     routes: [
-      { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'order', status: 'up', ...replica.status() } } }) },
+      { method: 'GET', path: '/health', handler: () => ({ body: { data: { ...replica.status(), role: 'order', state: replica.status().role, status: 'up' } } }) },
       {
         method: 'POST',
         path: '/orders',
         internal: true,
         handler: async ({ json }) => {
           const trade = parseKeyedTrade(await json());
-          try {
-            return { body: { data: { transaction_number: await replica.placeOrder(trade) } } };
-          } catch (error) {
-            if (error instanceof BazaarError && error.code === 'STORAGE_FAILED') fail(error);
-            throw error;
-          }
+          return { body: { data: { transaction_number: await guard(() => replica.placeOrder(trade)) } } };
         },
       },
       {
@@ -65,6 +102,64 @@ export async function start(config: Config, id: number, logger: Logger = createL
           return { body: { data: orderView(entry) } };
         },
       },
+      {
+        method: 'POST',
+        path: '/internal/leader',
+        internal: true,
+        handler: async ({ json }) => {
+          const notice = parseLeaderNotice(await json());
+          return { body: { data: await guard(() => replica.handleLeaderNotice(notice)) } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/internal/poll',
+        internal: true,
+        handler: async ({ json }) => {
+          const request = parsePollRequest(await json());
+          return { body: { data: await guard(() => replica.handlePoll(request)) } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/internal/append',
+        internal: true,
+        bodyBytesMax: REPLICATION_BODY_BYTES_MAX,
+        handler: async ({ json }) => {
+          const request = parseAppendRequest(await json());
+          return { body: { data: await guard(() => replica.handleAppend(request)) } };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/internal/entries',
+        internal: true,
+        handler: (context) => ({ body: { data: replica.entries(queryInteger(context, 'from', 0), queryInteger(context, 'limit', 1)) } }),
+      },
+      {
+        method: 'POST',
+        path: '/internal/rejoin',
+        internal: true,
+        handler: async ({ json }) => {
+          const body = (await json()) as { id?: unknown };
+          if (typeof body?.id !== 'number' || !peers.some((peer) => peer.id === body.id)) {
+            throw new BazaarError('BAD_REQUEST', 'field "id" must be the id of a configured peer');
+          }
+          replica.rejoin(body.id);
+          return { body: { data: { ok: true } } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/internal/crash',
+        internal: true,
+        handler: () => {
+          // A real crash for fault drills: SIGKILL to itself, no flush, no cleanup, no lock release.
+          logger.warn(`order ${id}: crashing on request (SIGKILL)`);
+          setImmediate(() => process.kill(process.pid, 'SIGKILL'));
+          return { status: 202, body: { data: { crashing: id } } };
+        },
+      },
     ],
   });
 
@@ -72,17 +167,49 @@ export async function start(config: Config, id: number, logger: Logger = createL
   try {
     address = await http.listen(endpoint.bind, endpoint.port);
   } catch (error) {
-    await Promise.all([log.close(), catalog.close()]);
+    await Promise.all([log.close(), catalog.close(), transport.close()]);
     throw error;
   }
   logger.info(`order ${id}: listening on ${endpoint.bind}:${address.port}`);
+  void askLeaderToCatchUp(id, peers, config.token, logger);
 
   return {
     address,
     fatal,
     close: idempotent(async () => {
+      replica.close();
       await http.close();
-      await Promise.all([log.close(), catalog.close()]);
+      await Promise.all([log.close(), catalog.close(), transport.close()]);
     }),
   };
+}
+
+/**
+ * On start, a replica finds who leads (the peer that says so in the highest epoch) and asks it to send
+ * what this replica missed now, instead of at its next retry.
+ */
+async function askLeaderToCatchUp(id: number, peers: readonly { id: number; host: string; port: number; bind: string }[], token: string | undefined, logger: Logger): Promise<void> {
+  const upstreams = peers.map((peer) => ({ peer, upstream: new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: 1 }) }));
+  try {
+    let leader: { upstream: Upstream; id: number; epoch: number } | undefined;
+    await Promise.all(
+      upstreams.map(async ({ peer, upstream }) => {
+        try {
+          const health = dataOf(await upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS }), 'health') as { state?: unknown; epoch?: unknown };
+          if (health.state === 'leader' && typeof health.epoch === 'number' && (leader === undefined || health.epoch > leader.epoch)) {
+            leader = { upstream, id: peer.id, epoch: health.epoch };
+          }
+        } catch {
+          // That peer is down; another may lead.
+        }
+      }),
+    );
+    if (leader === undefined) return;
+    await leader.upstream.call('POST', '/internal/rejoin', { id }, { timeoutMs: LEADER_PING_TIMEOUT_MS });
+    logger.info(`order ${id}: asked leader ${leader.id} (epoch ${leader.epoch}) for the orders it missed`);
+  } catch (error) {
+    logger.warn(`order ${id}: could not ask the leader to catch this replica up (${(error as Error).message}); it will be caught up at the leader's next retry`);
+  } finally {
+    await Promise.all(upstreams.map(({ upstream }) => upstream.close()));
+  }
 }

@@ -13,6 +13,8 @@ export interface OrderLog {
   readonly sizeBytes: number;
   /** A durable entry, or undefined. */
   entry(number: number): OrderEntry | undefined;
+  /** Durable entries with numbers in [from, to). */
+  slice(from: number, to: number): OrderEntry[];
   /** The number of the durable entry that carries this key, or undefined. */
   numberForKey(key: string): number | undefined;
   /**
@@ -20,7 +22,17 @@ export interface OrderLog {
    * on disk. Entries of concurrent calls are written and synced together.
    */
   append(entries: readonly OrderEntry[]): Promise<void>;
+  /**
+   * Drops every entry from number `length` on, durably (a conflicting suffix being replaced). Only
+   * called when no append is in progress.
+   */
+  truncate(length: number): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Two entries are the same if number, epoch and key agree (a leader gives a number out once an epoch). */
+export function sameEntry(a: Pick<OrderEntry, 'number' | 'epoch' | 'key'> | undefined | null, b: Pick<OrderEntry, 'number' | 'epoch' | 'key'> | undefined | null): boolean {
+  return a != null && b != null && a.number === b.number && a.epoch === b.epoch && a.key === b.key;
 }
 
 export function parseOrderEntry(record: unknown, expectedNumber: number, where: string): OrderEntry {
@@ -47,11 +59,14 @@ export class JsonlOrderLog implements OrderLog {
   /** Durable entries followed by entries whose write is in progress. */
   private readonly entries: OrderEntry[];
   private readonly keys = new Map<string, number>();
+  /** Byte offset just past each durable entry's line, for truncation. */
+  private readonly ends: number[];
   private durable: number;
 
-  private constructor(file: JsonlFile, entries: OrderEntry[]) {
+  private constructor(file: JsonlFile, entries: OrderEntry[], ends: number[]) {
     this.file = file;
     this.entries = entries;
+    this.ends = ends;
     this.durable = entries.length;
     for (const entry of entries) {
       if (this.keys.has(entry.key)) throw new Error(`${file.path}: key ${entry.key} appears in entries ${this.keys.get(entry.key)} and ${entry.number}`);
@@ -74,7 +89,7 @@ export class JsonlOrderLog implements OrderLog {
         previousEpoch = entry.epoch;
         return entry;
       });
-      return { log: new JsonlOrderLog(file, entries), cutBytes: contents.cutBytes };
+      return { log: new JsonlOrderLog(file, entries, contents.ends), cutBytes: contents.cutBytes };
     } catch (error) {
       await file.close();
       throw error;
@@ -97,6 +112,10 @@ export class JsonlOrderLog implements OrderLog {
     return number < this.durable ? this.entries[number] : undefined;
   }
 
+  slice(from: number, to: number): OrderEntry[] {
+    return this.entries.slice(from, Math.min(to, this.durable));
+  }
+
   numberForKey(key: string): number | undefined {
     return this.keys.get(key);
   }
@@ -106,12 +125,30 @@ export class JsonlOrderLog implements OrderLog {
       assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
     }
     const first = this.entries.length;
-    this.entries.push(...entries);
-    await this.file.append(entries.map((entry) => parseOrderEntry(entry, entry.number, this.file.path)));
+    // Check what goes to disk: each entry is re-parsed into the canonical field order.
+    const records = entries.map((entry) => parseOrderEntry(entry, entry.number, this.file.path));
+    this.entries.push(...records);
+    await this.file.append(records);
     // Group commits complete in call order, so every entry before these is durable too.
     assert.equal(this.durable, first, 'appends become durable in order');
-    this.durable = first + entries.length;
-    for (const entry of entries) this.keys.set(entry.key, entry.number);
+    let end = this.ends.at(-1) ?? 0;
+    for (const record of records) {
+      end += Buffer.byteLength(JSON.stringify(record)) + 1;
+      this.ends.push(end);
+      this.keys.set(record.key, record.number);
+    }
+    this.durable = first + records.length;
+    // Later group commits may already be counted in the file size, never fewer bytes than these.
+    assert.ok(end <= this.file.size, 'the entry offsets stay within the file');
+  }
+
+  async truncate(length: number): Promise<void> {
+    assert.equal(this.entries.length, this.durable, 'no append is in progress during a truncate');
+    if (length >= this.durable) return;
+    await this.file.truncate(length === 0 ? 0 : this.ends[length - 1]!);
+    for (const entry of this.entries.splice(length)) this.keys.delete(entry.key);
+    this.ends.splice(length);
+    this.durable = length;
   }
 
   close(): Promise<void> {
@@ -143,15 +180,29 @@ export class MemoryOrderLog implements OrderLog {
     return number < this.durable ? this.entries[number] : undefined;
   }
 
+  slice(from: number, to: number): OrderEntry[] {
+    return this.entries.slice(from, Math.min(to, this.durable));
+  }
+
   numberForKey(key: string): number | undefined {
     return this.keys.get(key);
+  }
+
+  async truncate(length: number): Promise<void> {
+    assert.equal(this.entries.length, this.durable, 'no append is in progress during a truncate');
+    if (length >= this.durable) return;
+    for (const entry of this.entries.splice(length)) {
+      this.keys.delete(entry.key);
+      this.bytes -= JSON.stringify(entry).length + 1;
+    }
+    this.durable = length;
   }
 
   async append(entries: readonly OrderEntry[]): Promise<void> {
     for (const [offset, entry] of entries.entries()) {
       assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
     }
-    this.entries.push(...entries);
+    this.entries.push(...entries.map((entry) => ({ ...entry })));
     // One turn of the event loop, as a real write takes; appends still complete in call order.
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.failWrites) throw new Error('simulated write failure');

@@ -12,8 +12,9 @@ const noLockLoss = (): void => assert.fail('the lock must not be lost in this te
 
 describe('parseJsonl', () => {
   test('a torn last line without a newline is cut', () => {
-    const { records, validBytes } = parseJsonl('f', Buffer.from('{"a":1}\n{"a":2}\n{"a":'));
+    const { records, ends, validBytes } = parseJsonl('f', Buffer.from('{"a":1}\n{"a":2}\n{"a":'));
     assert.deepEqual(records, [{ a: 1 }, { a: 2 }]);
+    assert.deepEqual(ends, [8, 16]);
     assert.equal(validBytes, 16);
   });
 
@@ -28,7 +29,7 @@ describe('parseJsonl', () => {
   });
 
   test('an empty file has no records', () => {
-    assert.deepEqual(parseJsonl('f', Buffer.alloc(0)), { records: [], validBytes: 0 });
+    assert.deepEqual(parseJsonl('f', Buffer.alloc(0)), { records: [], ends: [], validBytes: 0 });
   });
 });
 
@@ -114,5 +115,34 @@ describe('JsonlOrderLog', () => {
     const { log } = await JsonlOrderLog.open(file, noLockLoss);
     await log.close();
     await assert.rejects(log.append([entry(0)]), /closed/);
+  });
+});
+
+describe('JsonlOrderLog.truncate', () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'bazaar-truncate-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('a conflicting suffix is cut on disk and from the key index, and the log goes on from the cut', async () => {
+    const file = path.join(dir, 'orders.jsonl');
+    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    await log.append([entry(0), entry(1), entry(2), entry(3)]);
+    await log.truncate(2);
+    assert.equal(log.length, 2);
+    assert.equal(log.numberForKey('k3'), undefined);
+    assert.equal(log.entry(2), undefined);
+    await log.append([{ ...entry(2), key: 'new', epoch: 1 }]);
+    await log.close();
+    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as OrderEntry);
+    assert.deepEqual(lines.map((line) => line.key), ['k0', 'k1', 'new']);
+
+    const { log: reopened } = await JsonlOrderLog.open(file, noLockLoss);
+    await reopened.truncate(0);
+    assert.equal(reopened.length, 0);
+    assert.equal(reopened.sizeBytes, 0);
+    await reopened.close();
+    assert.equal(await readFile(file, 'utf8'), '');
   });
 });

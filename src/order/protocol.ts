@@ -1,0 +1,130 @@
+// The messages replicas exchange, and parsers that turn untrusted JSON into them.
+import { BazaarError } from '../core/errors.ts';
+import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
+import type { OrderEntry } from '../core/trade.ts';
+import { parseOrderEntry } from './log.ts';
+
+/** Enough of an entry to tell whether two logs agree there. */
+export interface EntryRef {
+  readonly number: number;
+  readonly epoch: number;
+  readonly key: string;
+}
+
+/** The frontend's word on who leads which epoch. */
+export interface LeaderNotice {
+  readonly epoch: number;
+  readonly leaderId: number;
+}
+
+/** A new leader asking a peer to join its epoch and say how complete its log is. */
+export interface PollRequest {
+  readonly epoch: number;
+  readonly candidateId: number;
+}
+
+export type PollReply =
+  | { readonly ok: true; readonly epoch: number; readonly logEpoch: number; readonly length: number }
+  | { readonly ok: false; readonly epoch: number };
+
+/** Entries from the leader: they continue the follower's log after `prev` (at number from - 1). */
+export interface AppendRequest {
+  readonly epoch: number;
+  readonly leaderId: number;
+  /** Length of the leader's log when it took the epoch; a follower holding that much has its whole starting log. */
+  readonly startLength: number;
+  readonly from: number;
+  readonly prev: EntryRef | null;
+  readonly entries: readonly OrderEntry[];
+}
+
+export type AppendReply =
+  | { readonly ok: true; readonly length: number }
+  | { readonly ok: false; readonly reason: 'stale'; readonly epoch: number }
+  | { readonly ok: false; readonly reason: 'gap'; readonly length: number }
+  | { readonly ok: false; readonly reason: 'mismatch' };
+
+type Obj = Record<string, unknown>;
+
+function object(value: unknown, what: string): Obj {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BazaarError('BAD_REQUEST', `${what} must be a JSON object`);
+  return value as Obj;
+}
+
+function count(value: unknown, field: string, min = 0): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new BazaarError('BAD_REQUEST', `field "${field}" must be an integer of at least ${min}`);
+  }
+  return value;
+}
+
+export function parseLeaderNotice(body: unknown): LeaderNotice {
+  const value = object(body, 'leader notice');
+  return { epoch: count(value.epoch, 'epoch', 1), leaderId: count(value.leaderId, 'leaderId', 1) };
+}
+
+export function parsePollRequest(body: unknown): PollRequest {
+  const value = object(body, 'poll');
+  return { epoch: count(value.epoch, 'epoch', 1), candidateId: count(value.candidateId, 'candidateId', 1) };
+}
+
+function parseEntryRef(value: unknown): EntryRef | null {
+  if (value === null) return null;
+  const ref = object(value, 'prev');
+  if (typeof ref.key !== 'string') throw new BazaarError('BAD_REQUEST', 'field "prev.key" must be a string');
+  return { number: count(ref.number, 'prev.number'), epoch: count(ref.epoch, 'prev.epoch'), key: ref.key };
+}
+
+export function parseAppendRequest(body: unknown): AppendRequest {
+  const value = object(body, 'append');
+  const from = count(value.from, 'from');
+  if (!Array.isArray(value.entries) || value.entries.length > REPLICATION_BATCH_ENTRIES_MAX) {
+    throw new BazaarError('BAD_REQUEST', `field "entries" must be an array of at most ${REPLICATION_BATCH_ENTRIES_MAX} entries`);
+  }
+  const entries = value.entries.map((entry, index) => {
+    try {
+      return parseOrderEntry(entry, from + index, 'append');
+    } catch (error) {
+      throw new BazaarError('BAD_REQUEST', (error as Error).message);
+    }
+  });
+  const prev = parseEntryRef(value.prev ?? null);
+  if ((from === 0) !== (prev === null) || (prev !== null && prev.number !== from - 1)) {
+    throw new BazaarError('BAD_REQUEST', 'field "prev" must be the entry before "from" (null when from is 0)');
+  }
+  return {
+    epoch: count(value.epoch, 'epoch', 1),
+    leaderId: count(value.leaderId, 'leaderId', 1),
+    startLength: count(value.startLength, 'startLength'),
+    from,
+    prev,
+    entries,
+  };
+}
+
+export function parsePollReply(value: unknown): PollReply {
+  const reply = object(value, 'poll reply');
+  if (reply.ok === true) return { ok: true, epoch: count(reply.epoch, 'epoch'), logEpoch: count(reply.logEpoch, 'logEpoch'), length: count(reply.length, 'length') };
+  return { ok: false, epoch: count(reply.epoch, 'epoch') };
+}
+
+export function parseAppendReply(value: unknown): AppendReply {
+  const reply = object(value, 'append reply');
+  if (reply.ok === true) return { ok: true, length: count(reply.length, 'length') };
+  if (reply.reason === 'stale') return { ok: false, reason: 'stale', epoch: count(reply.epoch, 'epoch') };
+  if (reply.reason === 'gap') return { ok: false, reason: 'gap', length: count(reply.length, 'length') };
+  if (reply.reason === 'mismatch') return { ok: false, reason: 'mismatch' };
+  throw new BazaarError('UPSTREAM_BAD_REPLY', 'append reply has no known reason');
+}
+
+export function parseEntries(value: unknown, from: number): OrderEntry[] {
+  if (!Array.isArray(value) || value.length > REPLICATION_BATCH_ENTRIES_MAX) throw new BazaarError('UPSTREAM_BAD_REPLY', 'entries reply is not a bounded array');
+  return value.map((entry, index) => parseOrderEntry(entry, from + index, 'entries reply'));
+}
+
+/** How a replica reaches its peers; HTTP in production, an in-memory network in unit tests. Failures throw. */
+export interface PeerTransport {
+  poll(peer: number, request: PollRequest): Promise<PollReply>;
+  append(peer: number, request: AppendRequest): Promise<AppendReply>;
+  entries(peer: number, from: number, limit: number): Promise<OrderEntry[]>;
+}

@@ -1,0 +1,49 @@
+// The replicas' messages over HTTP: one keep-alive pool per peer, a deadline on every call.
+import { baseUrl, type ReplicaEndpoint } from '../core/config.ts';
+import { REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
+import type { OrderEntry } from '../core/trade.ts';
+import { dataOf, Upstream } from '../http/client.ts';
+import {
+  type AppendReply,
+  type AppendRequest,
+  parseAppendReply,
+  parseEntries,
+  parsePollReply,
+  type PeerTransport,
+  type PollReply,
+  type PollRequest,
+} from './protocol.ts';
+
+export class HttpTransport implements PeerTransport {
+  private readonly peers = new Map<number, Upstream>();
+
+  constructor(peers: readonly ReplicaEndpoint[], token: string | undefined) {
+    // Replication is one message in flight per follower; a few connections cover polls and catch-up.
+    for (const peer of peers) this.peers.set(peer.id, new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: 4 }));
+  }
+
+  private peer(id: number): Upstream {
+    const upstream = this.peers.get(id);
+    if (upstream === undefined) throw new Error(`replica ${id} is not a configured peer`);
+    return upstream;
+  }
+
+  async poll(peer: number, request: PollRequest): Promise<PollReply> {
+    const reply = await this.peer(peer).call('POST', '/internal/poll', request, { timeoutMs: REPLICATION_TIMEOUT_MS });
+    return parsePollReply(dataOf(reply, `replica ${peer} refused the poll`));
+  }
+
+  async append(peer: number, request: AppendRequest): Promise<AppendReply> {
+    const reply = await this.peer(peer).call('POST', '/internal/append', request, { timeoutMs: REPLICATION_TIMEOUT_MS });
+    return parseAppendReply(dataOf(reply, `replica ${peer} refused the entries`));
+  }
+
+  async entries(peer: number, from: number, limit: number): Promise<OrderEntry[]> {
+    const reply = await this.peer(peer).call('GET', `/internal/entries?from=${from}&limit=${limit}`, undefined, { timeoutMs: REPLICATION_TIMEOUT_MS * 4 });
+    return parseEntries(dataOf(reply, `replica ${peer} could not send entries`), from);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.peers.values()].map((upstream) => upstream.close()));
+  }
+}
