@@ -1,6 +1,7 @@
 // The one entry point: wires commander to the roles. Nothing here decides anything.
 import { Command, InvalidArgumentError, Option } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
+import * as admin from '../src/admin/index.ts';
 import * as catalog from '../src/catalog/index.ts';
 import * as client from '../src/client/index.ts';
 import { baseUrl, type Config, loadConfig, parseStocks, resolveConfigPath } from '../src/core/config.ts';
@@ -132,6 +133,47 @@ program
         process.exitCode = report.ok ? 0 : 1;
       },
     ),
+  );
+
+const adminCommand = program
+  .command('admin')
+  .description('operate a running cluster: status, crash and recover order replicas');
+
+adminCommand
+  .command('status')
+  .description('show each role: up or down; for replicas: leader or follower, epoch, last order, log size')
+  .option('--json', 'print the status as JSON, for scripts')
+  .addOption(configOption())
+  .action(
+    action('admin status', async (options: { json?: boolean; config?: string }) => {
+      const cluster = await admin.status(readConfig(options.config));
+      process.stdout.write(options.json === true ? `${JSON.stringify(cluster, null, 2)}\n` : admin.formatStatus(cluster));
+    }),
+  );
+
+adminCommand
+  .command('crash')
+  .description('crash order replica N for real: it sends itself SIGKILL (no flush, no cleanup)')
+  .requiredOption('--id <n>', 'which replica', integer(1, 1_000_000))
+  .addOption(configOption())
+  .action(
+    action('admin crash', async (options: { id: number; config?: string }) => {
+      await admin.crash(readConfig(options.config), options.id);
+      process.stdout.write(`order replica ${options.id} crashed\n`);
+    }),
+  );
+
+adminCommand
+  .command('recover')
+  .description('start order replica N again under the local `bazaar up`; it reads its log and catches up from the leader')
+  .requiredOption('--id <n>', 'which replica', integer(1, 1_000_000))
+  .addOption(configOption())
+  .addHelpText('after', '\nWithout `bazaar up` (one systemd unit per role), run on the replica\'s host: systemctl start bazaar-order@N')
+  .action(
+    action('admin recover', async (options: { id: number; config?: string }) => {
+      const pid = await admin.recover(readConfig(options.config), options.id);
+      process.stdout.write(`order replica ${options.id} is back (pid ${pid}); it catches up from the leader\n`);
+    }),
   );
 
 program

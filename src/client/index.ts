@@ -22,6 +22,8 @@ export interface ClientOptions {
   readonly stocks: readonly string[];
   /** Where progress lines go (a TTY gets a self-overwriting line); undefined for none. */
   readonly progress?: NodeJS.WriteStream | undefined;
+  /** Ends the sessions early (before their iterations are done); every order placed is still verified. */
+  readonly signal?: AbortSignal;
 }
 
 type RequestKind = 'lookup' | 'trade' | 'order_query';
@@ -151,7 +153,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
 
   const session = async (index: number): Promise<void> => {
     const random = seededRandom((options.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
-    for (let iteration = 0; iteration < options.iterations; iteration += 1) {
+    for (let iteration = 0; iteration < options.iterations && options.signal?.aborted !== true; iteration += 1) {
       const name = random.pick(options.stocks);
       await lookup(name);
       if (random.next() < options.p) {

@@ -1,13 +1,18 @@
 // `bazaar up`: every role of the config as a child process of this one, each started with the same
 // bazaar entry point, its output prefixed with its name, ready once every role answers its health check.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, unlink } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { baseUrl, type Config, type Endpoint } from '../core/config.ts';
 import { type Handle, SUPERVISED_ENV, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { CHILD_READY_TIMEOUT_MS, CHILD_STOP_GRACE_MS } from '../core/limits.ts';
+import { BazaarError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import { dataPaths } from '../core/paths.ts';
+import { createJsonServer, type JsonServer } from '../http/server.ts';
 
 export interface UpOptions {
   /** Absolute path of the config file, passed on to every child. */
@@ -34,6 +39,20 @@ interface RunningChild {
 export interface UpHandle extends Handle {
   /** The child processes' PIDs by role name (catalog, order-1, …, frontend). */
   pids(): Record<string, number>;
+  /** Starts a role again that has exited (after a crash), and resolves once it answers. */
+  recover(name: string): Promise<number>;
+}
+
+/** Whether something answers on a unix socket (another `bazaar up` on the same data dir). */
+function socketAnswers(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection(socketPath);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 const READY_POLL_MS = 50;
@@ -85,7 +104,8 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
       exited: new Promise((resolve) => {
         child.once('exit', (code, signal) => {
           if (!running.expectedExit && !stopping) {
-            logger.warn(`up: ${spec.name} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; the other roles keep running`);
+            const recoverHint = spec.name.startsWith('order-') ? `; bring it back with: bazaar admin recover --id ${spec.name.slice('order-'.length)}` : '';
+            logger.warn(`up: ${spec.name} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; the other roles keep running${recoverHint}`);
           }
           resolve();
         });
@@ -122,10 +142,55 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     clearTimeout(timer);
   };
 
+  const recover = async (name: string): Promise<number> => {
+    const running = children.get(name);
+    if (running === undefined) throw new BazaarError('NOT_FOUND', `no role named ${JSON.stringify(name)}; roles: ${[...children.keys()].join(', ')}`);
+    if (running.process.exitCode === null && running.process.signalCode === null) {
+      throw new BazaarError('BAD_REQUEST', `${name} is running (pid ${running.process.pid}); crash it first`);
+    }
+    const restarted = launch(running.spec);
+    logger.info(`up: restarting ${name}`);
+    await waitReady(restarted);
+    logger.info(`up: ${name} is back (pid ${restarted.process.pid})`);
+    return restarted.process.pid ?? -1;
+  };
+
+  // The control socket: `bazaar admin recover` asks this process to restart a role.
+  const socketPath = dataPaths(config.dataDir).upSocket;
+  let control: JsonServer | undefined;
+
   const close = idempotent(async () => {
     stopping = true;
+    await control?.close();
+    await unlink(socketPath).catch(() => undefined);
     // Reverse start order: the frontend stops taking requests before what it calls goes away.
     for (const running of [...children.values()].reverse()) await stopChild(running);
+  });
+
+  await mkdir(config.dataDir, { recursive: true });
+  if (await socketAnswers(socketPath)) {
+    throw new Error(`another bazaar up is already running on ${config.dataDir} (its control socket ${socketPath} answers); stop it first`);
+  }
+  await unlink(socketPath).catch(() => undefined);
+  control = createJsonServer({
+    name: 'up control',
+    logger,
+    routes: [
+      { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'up', pid: process.pid, children: Object.fromEntries([...children].map(([name, running]) => [name, { pid: running.process.pid, running: running.process.exitCode === null && running.process.signalCode === null }])) } } }) },
+      {
+        method: 'POST',
+        path: '/recover',
+        handler: async ({ json }) => {
+          const body = (await json()) as { role?: unknown };
+          if (typeof body?.role !== 'string') throw new BazaarError('BAD_REQUEST', 'field "role" must name a role, like "order-2"');
+          return { body: { data: { role: body.role, pid: await recover(body.role) } } };
+        },
+      },
+    ],
+  });
+  await new Promise<void>((resolve, reject) => {
+    control!.server.once('error', reject);
+    control!.server.listen(socketPath, () => resolve());
   });
 
   try {
@@ -147,5 +212,6 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
       for (const running of children.values()) running.process.kill('SIGKILL');
     },
     pids: () => Object.fromEntries([...children].map(([name, running]) => [name, running.process.pid ?? -1])),
+    recover,
   };
 }

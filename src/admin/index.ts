@@ -1,0 +1,113 @@
+// `bazaar admin status | crash | recover`: operate a running cluster from its config.
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Client } from 'undici';
+import { baseUrl, type Config, type Endpoint, findReplica } from '../core/config.ts';
+import { BazaarError } from '../core/errors.ts';
+import { CHILD_READY_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
+import { dataPaths } from '../core/paths.ts';
+import { Upstream } from '../http/client.ts';
+
+export interface RoleStatus {
+  readonly role: string;
+  readonly address: string;
+  readonly up: boolean;
+  /** The role's own health data when it answered. */
+  readonly health: Record<string, unknown> | null;
+}
+
+export interface ClusterStatus {
+  readonly catalog: RoleStatus;
+  readonly frontend: RoleStatus;
+  readonly orders: readonly (RoleStatus & { readonly id: number })[];
+}
+
+async function health(role: string, endpoint: Endpoint, token: string | undefined): Promise<RoleStatus> {
+  const upstream = new Upstream(role, baseUrl(endpoint), { token, connections: 1 });
+  const address = `${endpoint.host}:${endpoint.port}`;
+  try {
+    const reply = await upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS * 3 });
+    const data = (reply.body as { data?: Record<string, unknown> } | undefined)?.data;
+    return { role, address, up: reply.status === 200, health: data ?? null };
+  } catch {
+    return { role, address, up: false, health: null };
+  } finally {
+    await upstream.close();
+  }
+}
+
+export async function status(config: Config): Promise<ClusterStatus> {
+  const [catalog, frontend, ...orders] = await Promise.all([
+    health('catalog', config.catalog, config.token),
+    health('frontend', config.frontend, config.token),
+    ...config.orders.map((replica) => health(`order ${replica.id}`, replica, config.token)),
+  ]);
+  return { catalog: catalog!, frontend: frontend!, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
+}
+
+export function formatStatus(cluster: ClusterStatus): string {
+  const cell = (value: unknown): string => (value === undefined || value === null ? '-' : String(value));
+  const header = ['role', 'address', 'status', 'state', 'epoch', 'log epoch', 'last order', 'log bytes'];
+  const rows: string[][] = [
+    [cluster.catalog.role, cluster.catalog.address, cluster.catalog.up ? 'up' : 'DOWN', cluster.catalog.up ? `${cell(cluster.catalog.health?.trades)} trades` : '-', '-', '-', '-', '-'],
+    [cluster.frontend.role, cluster.frontend.address, cluster.frontend.up ? 'up' : 'DOWN', cluster.frontend.up ? `leader ${cell(cluster.frontend.health?.leader)}` : '-', cell(cluster.frontend.health?.epoch), '-', '-', '-'],
+    ...cluster.orders.map((order) => {
+      const data = order.health ?? {};
+      const state = data.state === 'leader' && data.serving !== true ? 'leader (starting)' : cell(data.state);
+      return [order.role, order.address, order.up ? 'up' : 'DOWN', order.up ? state : '-', cell(data.epoch), cell(data.logEpoch), cell(data.lastNumber), cell(data.logBytes)];
+    }),
+  ];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  return `${[header, ...rows].map((row) => row.map((value, column) => value.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+}
+
+/** Crashes replica `id` for real (it sends itself SIGKILL) and waits until it no longer answers. */
+export async function crash(config: Config, id: number): Promise<void> {
+  const replica = findReplica(config, id);
+  const upstream = new Upstream(`order replica ${id}`, baseUrl(replica), { token: config.token, connections: 1 });
+  try {
+    try {
+      const reply = await upstream.call('POST', '/internal/crash', {}, { timeoutMs: LEADER_PING_TIMEOUT_MS * 3 });
+      if (reply.status !== 202) throw new BazaarError('UPSTREAM_BAD_REPLY', `order replica ${id} refused to crash: ${JSON.stringify(reply.body).slice(0, 200)}`);
+    } catch (error) {
+      // The process may die before its reply is out; whether it is gone is checked below.
+      if (!(error instanceof BazaarError) || error.code !== 'UPSTREAM_UNAVAILABLE') throw error;
+    }
+  } finally {
+    await upstream.close();
+  }
+  const deadline = Date.now() + CHILD_READY_TIMEOUT_MS;
+  while ((await health(`order ${id}`, replica, config.token)).up) {
+    if (Date.now() > deadline) throw new Error(`order replica ${id} still answers after the crash request`);
+    await sleep(20);
+  }
+}
+
+/** Asks the local `bazaar up` to start replica `id` again; resolves with the new PID once it answers. */
+export async function recover(config: Config, id: number): Promise<number> {
+  findReplica(config, id);
+  const socketPath = dataPaths(config.dataDir).upSocket;
+  const client = new Client('http://up', { socketPath });
+  try {
+    const reply = await client.request({
+      method: 'POST',
+      path: '/recover',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ role: `order-${id}` }),
+      headersTimeout: CHILD_READY_TIMEOUT_MS + 5_000,
+    });
+    const body = (await reply.body.json()) as { data?: { pid?: number }; error?: { message?: string } };
+    if (reply.statusCode !== 200) throw new Error(body.error?.message ?? `bazaar up answered ${reply.statusCode}`);
+    return body.data?.pid ?? -1;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
+      throw new Error(
+        `no bazaar up is running on ${config.dataDir} (no control socket at ${socketPath}). ` +
+          `Where each role runs as a systemd unit, start the replica on its host: systemctl start bazaar-order@${id}`,
+      );
+    }
+    throw error;
+  } finally {
+    await client.close();
+  }
+}
