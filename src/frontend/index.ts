@@ -38,9 +38,16 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
       const leader: ReplicaClient = await leaders.current();
       try {
         const reply = await leader.upstream.call(method, path, body, { timeoutMs: ORDER_CALL_TIMEOUT_MS });
-        if (reply.status !== 503) return reply;
-        last = upstreamError(reply, `order replica ${leader.id} is unavailable`);
-        if (reply.errorCode === 'NO_QUORUM') await sleep(FAILOVER_RETRY_DELAY_MS);
+        // A leader that cannot reach a majority stays leader: wait, then retry the same key there.
+        if (reply.errorCode === 'NO_QUORUM') {
+          last = upstreamError(reply, `order replica ${leader.id} cannot reach a majority`);
+          await sleep(FAILOVER_RETRY_DELAY_MS);
+          continue;
+        }
+        // Only "I do not lead (any more)" means choosing again; any other reply, a 503 because the
+        // catalog is down included, is the answer.
+        if (reply.errorCode !== 'NOT_LEADER' && reply.errorCode !== 'SHUTTING_DOWN') return reply;
+        last = upstreamError(reply, `order replica ${leader.id} does not lead`);
       } catch (error) {
         if (!(error instanceof BazaarError) || error.code !== 'UPSTREAM_UNAVAILABLE') throw error;
         last = error;

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { seededRandom } from '../../src/client/random.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { postOrder, TestCluster } from '../helpers/cluster.ts';
+import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
 
 const STOCKS = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'];
 const TRADES = 300;
@@ -130,5 +130,32 @@ describe('the order log on disk', () => {
     assert.equal(code, 1);
     assert.match(second.output, /orders.jsonl is locked by another running process .*; stop it first/);
     assert.equal((await postOrder(cluster.url('frontend'), { name: 'FishCo', quantity: 1, type: 'buy' })).status, 200, 'the first keeps serving');
+  });
+});
+
+describe('the catalog down while replicas are fine', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.create({ replicas: 3 });
+  });
+  after(() => cluster.destroy());
+
+  test('trades answer 503 with Retry-After, the leader is kept (no needless election), and trading resumes when the catalog is back', async () => {
+    const { catalog } = await cluster.startAll();
+    const api = cluster.url('frontend');
+    assert.equal((await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' })).status, 200);
+    const before = (await http(`${api}/health`)).body as { data: { leader: number; epoch: number } };
+    await catalog.crash();
+
+    const refused = await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' }, { 'idempotency-key': 'while-catalog-down' });
+    assert.equal(refused.status, 503, refused.text);
+    assert.match(refused.text, /catalog is unavailable/);
+    assert.ok(refused.headers.get('retry-after') !== null);
+    assert.deepEqual((await http(`${api}/health`)).body, { data: { role: 'frontend', status: 'up', ...before.data } }, 'same leader, same epoch');
+
+    await cluster.start('catalog');
+    const retried = await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' }, { 'idempotency-key': 'while-catalog-down' });
+    assert.deepEqual(retried.body, { data: { transaction_number: 1 } });
+    assertConserved(await readOrderLog(cluster.orderLogPath(before.data.leader)), await catalogStocks(cluster.url('catalog')));
   });
 });
