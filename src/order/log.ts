@@ -54,24 +54,92 @@ export function parseOrderEntry(record: unknown, expectedNumber: number, where: 
   return { number, epoch, key, name, type, quantity };
 }
 
-export class JsonlOrderLog implements OrderLog {
-  private readonly file: JsonlFile;
+/**
+ * The in-memory index every implementation shares: entries (durable ones first, then those being
+ * written), the key index and the durable count. Subclasses only say how entries become durable and
+ * how a suffix is cut, so the bookkeeping that unit tests exercise is the one production runs.
+ */
+abstract class IndexedOrderLog implements OrderLog {
   /** Durable entries followed by entries whose write is in progress. */
   private readonly entries: OrderEntry[];
   private readonly keys = new Map<string, number>();
-  /** Byte offset just past each durable entry's line, for truncation. */
-  private readonly ends: number[];
   private durable: number;
+  protected readonly where: string;
 
-  private constructor(file: JsonlFile, entries: OrderEntry[], ends: number[]) {
-    this.file = file;
+  protected constructor(entries: OrderEntry[], where: string) {
     this.entries = entries;
-    this.ends = ends;
     this.durable = entries.length;
+    this.where = where;
     for (const entry of entries) {
-      if (this.keys.has(entry.key)) throw new Error(`${file.path}: key ${entry.key} appears in entries ${this.keys.get(entry.key)} and ${entry.number}`);
+      if (this.keys.has(entry.key)) throw new Error(`${where}: key ${entry.key} appears in entries ${this.keys.get(entry.key)} and ${entry.number}`);
       this.keys.set(entry.key, entry.number);
     }
+  }
+
+  abstract readonly sizeBytes: number;
+  /** Makes these entries (which continue the durable ones, in order) durable. */
+  protected abstract write(entries: readonly OrderEntry[]): Promise<void>;
+  /** Durably keeps only the first `length` entries. */
+  protected abstract cut(length: number): Promise<void>;
+  abstract close(): Promise<void>;
+
+  get length(): number {
+    return this.durable;
+  }
+
+  get nextNumber(): number {
+    return this.entries.length;
+  }
+
+  entry(number: number): OrderEntry | undefined {
+    return number < this.durable ? this.entries[number] : undefined;
+  }
+
+  slice(from: number, to: number): OrderEntry[] {
+    return this.entries.slice(from, Math.min(to, this.durable));
+  }
+
+  numberForKey(key: string): number | undefined {
+    return this.keys.get(key);
+  }
+
+  async append(entries: readonly OrderEntry[]): Promise<void> {
+    for (const [offset, entry] of entries.entries()) {
+      assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
+    }
+    const first = this.entries.length;
+    // Check what goes to disk: each entry is re-parsed into the canonical field order.
+    const records = entries.map((entry) => parseOrderEntry(entry, entry.number, this.where));
+    this.entries.push(...records);
+    await this.write(records);
+    // Writes complete in call order, so every entry before these is durable too.
+    assert.equal(this.durable, first, 'appends become durable in order');
+    this.durable = first + records.length;
+    for (const record of records) this.keys.set(record.key, record.number);
+  }
+
+  async truncate(length: number): Promise<void> {
+    assert.equal(this.entries.length, this.durable, 'no append is in progress during a truncate');
+    if (length >= this.durable) return;
+    await this.cut(length);
+    for (const entry of this.entries.splice(length)) this.keys.delete(entry.key);
+    this.durable = length;
+  }
+}
+
+function lineBytes(entry: OrderEntry): number {
+  return Buffer.byteLength(JSON.stringify(entry)) + 1;
+}
+
+export class JsonlOrderLog extends IndexedOrderLog {
+  private readonly file: JsonlFile;
+  /** Byte offset just past each durable entry's line, for truncation. */
+  private readonly ends: number[];
+
+  private constructor(file: JsonlFile, entries: OrderEntry[], ends: number[]) {
+    super(entries, file.path);
+    this.file = file;
+    this.ends = ends;
   }
 
   /** Opens and locks the log; the returned `cutBytes` says how much of a torn tail was cut. */
@@ -96,59 +164,24 @@ export class JsonlOrderLog implements OrderLog {
     }
   }
 
-  get length(): number {
-    return this.durable;
-  }
-
-  get nextNumber(): number {
-    return this.entries.length;
-  }
-
   get sizeBytes(): number {
     return this.file.size;
   }
 
-  entry(number: number): OrderEntry | undefined {
-    return number < this.durable ? this.entries[number] : undefined;
-  }
-
-  slice(from: number, to: number): OrderEntry[] {
-    return this.entries.slice(from, Math.min(to, this.durable));
-  }
-
-  numberForKey(key: string): number | undefined {
-    return this.keys.get(key);
-  }
-
-  async append(entries: readonly OrderEntry[]): Promise<void> {
-    for (const [offset, entry] of entries.entries()) {
-      assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
-    }
-    const first = this.entries.length;
-    // Check what goes to disk: each entry is re-parsed into the canonical field order.
-    const records = entries.map((entry) => parseOrderEntry(entry, entry.number, this.file.path));
-    this.entries.push(...records);
-    await this.file.append(records);
-    // Group commits complete in call order, so every entry before these is durable too.
-    assert.equal(this.durable, first, 'appends become durable in order');
+  protected async write(entries: readonly OrderEntry[]): Promise<void> {
+    await this.file.append(entries);
     let end = this.ends.at(-1) ?? 0;
-    for (const record of records) {
-      end += Buffer.byteLength(JSON.stringify(record)) + 1;
+    for (const entry of entries) {
+      end += lineBytes(entry);
       this.ends.push(end);
-      this.keys.set(record.key, record.number);
     }
-    this.durable = first + records.length;
     // Later group commits may already be counted in the file size, never fewer bytes than these.
     assert.ok(end <= this.file.size, 'the entry offsets stay within the file');
   }
 
-  async truncate(length: number): Promise<void> {
-    assert.equal(this.entries.length, this.durable, 'no append is in progress during a truncate');
-    if (length >= this.durable) return;
+  protected async cut(length: number): Promise<void> {
     await this.file.truncate(length === 0 ? 0 : this.ends[length - 1]!);
-    for (const entry of this.entries.splice(length)) this.keys.delete(entry.key);
     this.ends.splice(length);
-    this.durable = length;
   }
 
   close(): Promise<void> {
@@ -157,60 +190,27 @@ export class JsonlOrderLog implements OrderLog {
 }
 
 /** The same contract in memory, for unit tests of the replica logic; `failWrites` simulates a disk error. */
-export class MemoryOrderLog implements OrderLog {
-  private readonly entries: OrderEntry[] = [];
-  private readonly keys = new Map<string, number>();
-  private durable = 0;
-  private bytes = 0;
+export class MemoryOrderLog extends IndexedOrderLog {
+  private readonly lineBytes: number[] = [];
   failWrites = false;
 
-  get length(): number {
-    return this.durable;
-  }
-
-  get nextNumber(): number {
-    return this.entries.length;
+  constructor() {
+    super([], 'memory log');
   }
 
   get sizeBytes(): number {
-    return this.bytes;
+    return this.lineBytes.reduce((sum, bytes) => sum + bytes, 0);
   }
 
-  entry(number: number): OrderEntry | undefined {
-    return number < this.durable ? this.entries[number] : undefined;
-  }
-
-  slice(from: number, to: number): OrderEntry[] {
-    return this.entries.slice(from, Math.min(to, this.durable));
-  }
-
-  numberForKey(key: string): number | undefined {
-    return this.keys.get(key);
-  }
-
-  async truncate(length: number): Promise<void> {
-    assert.equal(this.entries.length, this.durable, 'no append is in progress during a truncate');
-    if (length >= this.durable) return;
-    for (const entry of this.entries.splice(length)) {
-      this.keys.delete(entry.key);
-      this.bytes -= JSON.stringify(entry).length + 1;
-    }
-    this.durable = length;
-  }
-
-  async append(entries: readonly OrderEntry[]): Promise<void> {
-    for (const [offset, entry] of entries.entries()) {
-      assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
-    }
-    this.entries.push(...entries.map((entry) => ({ ...entry })));
-    // One turn of the event loop, as a real write takes; appends still complete in call order.
+  protected async write(entries: readonly OrderEntry[]): Promise<void> {
+    // One turn of the event loop, as a real write takes; writes still complete in call order.
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.failWrites) throw new Error('simulated write failure');
-    this.durable += entries.length;
-    for (const entry of entries) {
-      this.keys.set(entry.key, entry.number);
-      this.bytes += JSON.stringify(entry).length + 1;
-    }
+    this.lineBytes.push(...entries.map(lineBytes));
+  }
+
+  protected async cut(length: number): Promise<void> {
+    this.lineBytes.splice(length);
   }
 
   async close(): Promise<void> {}

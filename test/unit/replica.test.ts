@@ -39,6 +39,17 @@ describe('a single replica (no peers)', () => {
   });
 });
 
+describe('a failing disk', () => {
+  test('an order whose log write failed on the leader is not acknowledged', async () => {
+    cluster = new MemoryCluster(3);
+    await cluster.elect(3);
+    cluster.node(3).log.failWrites = true;
+    await assert.rejects(cluster.node(3).replica.placeOrder(trade('lost-write')), /simulated write failure/);
+    assert.equal(cluster.node(3).replica.order(0), undefined);
+    for (const id of [1, 2]) assert.equal(cluster.node(id).log.length, 0, `replica ${id} never received it`);
+  });
+});
+
 describe('replication (three replicas)', () => {
   test('an acknowledged order is in every live replica\'s log (G1)', async () => {
     cluster = new MemoryCluster(3);
