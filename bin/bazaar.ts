@@ -79,13 +79,32 @@ program
     }),
   );
 
-program
-  .command('frontend')
-  .description('run the public REST gateway (GET /stocks/{name}, POST /orders, GET /orders/{number})')
+interface CacheFlags {
+  cache?: boolean;
+  cacheSize?: number;
+}
+
+/** `--cache`/`--no-cache` and `--cache-size`: both unset unless given, so the config decides by default. */
+function addCacheOptions(command: Command): Command {
+  return command
+    .option('--cache', 'cache lookups even if the config turns caching off')
+    .option('--no-cache', 'do not cache lookups (every lookup goes to the catalog), whatever the config says')
+    .option('--cache-size <n>', 'entries the cache holds at most (overrides cache.max)', integer(1, 1_000_000));
+}
+
+function cacheArgs(flags: CacheFlags): string[] {
+  return [...(flags.cache === undefined ? [] : [flags.cache ? '--cache' : '--no-cache']), ...(flags.cacheSize === undefined ? [] : ['--cache-size', String(flags.cacheSize)])];
+}
+
+addCacheOptions(
+  program
+    .command('frontend')
+    .description('run the public REST gateway (GET /stocks/{name}, POST /orders, GET /orders/{number}) with its LRU cache of lookups'),
+)
   .addOption(configOption())
   .action(
-    action('frontend', async (options: { config?: string }) => {
-      const handle = await frontend.start(readConfig(options.config), logger);
+    action('frontend', async (options: CacheFlags & { config?: string }) => {
+      const handle = await frontend.start(readConfig(options.config), logger, { cacheEnabled: options.cache, cacheMax: options.cacheSize });
       await runUntilSignal('frontend', handle, logger);
     }),
   );
@@ -176,15 +195,17 @@ adminCommand
     }),
   );
 
-program
-  .command('up')
-  .description('run the whole cluster of the config on this machine: catalog, every order replica and the frontend, as child processes')
+addCacheOptions(
+  program
+    .command('up')
+    .description('run the whole cluster of the config on this machine: catalog, every order replica and the frontend, as child processes'),
+)
   .addOption(configOption())
   .action(
-    action('up', async (options: { config?: string }) => {
+    action('up', async (options: CacheFlags & { config?: string }) => {
       const configPath = resolveConfigPath(options.config);
       const config = loadConfig(configPath);
-      const handle = await up.start(config, { configPath }, logger);
+      const handle = await up.start(config, { configPath, frontendArgs: cacheArgs(options) }, logger);
       const api = baseUrl(config.frontend);
       process.stdout.write(
         [

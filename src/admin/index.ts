@@ -57,7 +57,15 @@ export function formatStatus(cluster: ClusterStatus): string {
     }),
   ];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  return `${[header, ...rows].map((row) => row.map((value, column) => value.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')}\n`;
+  const table = [header, ...rows].map((row) => row.map((value, column) => value.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  const cache = cluster.frontend.health?.cache as Record<string, unknown> | undefined;
+  const cacheLine =
+    cache === undefined
+      ? ''
+      : cache.enabled === true
+        ? `frontend cache: on, ${cell(cache.size)}/${cell(cache.max)} entries, ${cell(cache.hits)} hits, ${cell(cache.misses)} misses, ${cell(cache.evictions)} evictions, ${cell(cache.invalidations)} invalidations${cache.leaseValid === true ? '' : ' (no lease from the catalog: lookups bypass it)'}\n`
+        : 'frontend cache: off\n';
+  return `${table}\n${cacheLine}`;
 }
 
 /** Crashes replica `id` for real (it sends itself SIGKILL) and waits until it no longer answers. */

@@ -6,7 +6,9 @@ import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
 import { parseKeyedTrade, quoteForMessage } from '../core/trade.ts';
+import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
+import { httpDelivery, Invalidator } from './invalidator.ts';
 import { CatalogStore } from './store.ts';
 
 export interface CatalogHandle extends Handle {
@@ -21,11 +23,21 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   );
   logger.info(`catalog: ${config.catalog.stocks.length} stocks, ${store.tradeCount} trades replayed from ${journalPath}`);
 
+  // Every frontend of the config gets each change pushed (one today; the list is ready for more).
+  const deliveries = [config.frontend].map((frontend) => ({ name: `${frontend.host}:${frontend.port}`, ...httpDelivery(frontend, config.token) }));
+  const invalidator = new Invalidator(deliveries, { versions: () => store.versions(), logger });
+
+  const metrics = new Metrics();
+  const countRequest = metrics.counter('bazaar_catalog_requests_total', 'Requests answered, by route and status.');
+  metrics.gauge('bazaar_catalog_trades_total', 'Trades committed.', () => store.committedCount);
+
   const http = createJsonServer({
     name: 'catalog',
     logger,
     token: config.token,
+    onReply: (route, status) => countRequest({ route, status: String(status) }),
     routes: [
+      { method: 'GET', path: '/metrics', handler: () => ({ body: metrics.render() }) },
       { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'catalog', status: 'up', trades: store.tradeCount } } }) },
       { method: 'GET', path: '/stocks', internal: true, handler: () => ({ body: { data: store.list() } }) },
       {
@@ -33,9 +45,9 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
         path: '/stocks/:name',
         internal: true,
         handler: ({ params }) => {
-          const stock = store.lookup(params.name!);
-          if (stock === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(params.name!)}`);
-          return { body: { data: stock } };
+          const found = store.lookup(params.name!);
+          if (found === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(params.name!)}`);
+          return { body: { data: { ...found.stock, version: found.version } } };
         },
       },
       {
@@ -44,6 +56,9 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
         internal: true,
         handler: async ({ json }) => {
           const outcome = await store.trade(parseKeyedTrade(await json()));
+          // The trade is answered only once no frontend can serve the stock's state from before it
+          // (a repeated key too: its first call may still be waiting for the push).
+          await invalidator.published({ name: outcome.stock.name, version: outcome.version });
           return { body: { data: outcome } };
         },
       },
@@ -54,7 +69,8 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   try {
     address = await http.listen(config.catalog.bind, config.catalog.port);
   } catch (error) {
-    await store.close();
+    invalidator.close();
+    await Promise.all([store.close(), ...deliveries.map((delivery) => delivery.close())]);
     throw error;
   }
   logger.info(`catalog: listening on ${config.catalog.bind}:${address.port}`);
@@ -64,7 +80,8 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     fatal,
     close: idempotent(async () => {
       await http.close();
-      await store.close();
+      invalidator.close();
+      await Promise.all([store.close(), ...deliveries.map((delivery) => delivery.close())]);
     }),
   };
 }

@@ -16,6 +16,8 @@ export interface TradeOutcome {
   /** False when the key had been applied before and this call changed nothing. */
   readonly applied: boolean;
   readonly stock: Stock;
+  /** The stock's version after the trade: how many trades it has seen. */
+  readonly version: number;
 }
 
 interface MutableStock {
@@ -23,6 +25,8 @@ interface MutableStock {
   price: number;
   quantity: number;
   volume: number;
+  /** Trades applied to this stock; caches use it to refuse anything older than what they have seen. */
+  version: number;
 }
 
 function parseJournalEntry(record: unknown, index: number, file: string): JournalEntry {
@@ -44,6 +48,7 @@ function applyTrade(stock: MutableStock, trade: KeyedTrade): void {
   const delta = trade.type === 'buy' ? -trade.quantity : trade.quantity;
   stock.quantity += delta;
   stock.volume += trade.quantity;
+  stock.version += 1;
   assert.ok(stock.quantity >= 0, `quantity of ${stock.name} must never go below zero`);
 }
 
@@ -56,12 +61,14 @@ export class CatalogStore {
   private readonly keys = new Map<string, { trade: KeyedTrade; durable: Promise<void> }>();
   private readonly journal: JsonlFile;
   private nextSeq: number;
+  /** Trades whose journal line is on disk. */
+  private committedSeq: number;
 
   private constructor(journal: JsonlFile, seeds: readonly StockSeed[], entries: readonly JournalEntry[]) {
     this.journal = journal;
     for (const seed of seeds) {
-      this.committed.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0 });
-      this.working.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0 });
+      this.committed.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0, version: 0 });
+      this.working.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0, version: 0 });
     }
     for (const entry of entries) {
       const committed = this.committed.get(entry.name);
@@ -75,6 +82,7 @@ export class CatalogStore {
       this.keys.set(entry.key, { trade: entry, durable: Promise.resolve() });
     }
     this.nextSeq = entries.length;
+    this.committedSeq = entries.length;
   }
 
   static async open(journalPath: string, seeds: readonly StockSeed[], onLockLost: (error: Error) => void): Promise<CatalogStore> {
@@ -92,13 +100,25 @@ export class CatalogStore {
     return this.nextSeq;
   }
 
-  lookup(name: string): Stock | undefined {
+  /** Trades whose journal line is on disk. */
+  get committedCount(): number {
+    return this.committedSeq;
+  }
+
+  lookup(name: string): { stock: Stock; version: number } | undefined {
     const stock = this.committed.get(name);
-    return stock === undefined ? undefined : { ...stock };
+    if (stock === undefined) return undefined;
+    const { version, ...fields } = stock;
+    return { stock: fields, version };
   }
 
   list(): Stock[] {
-    return [...this.committed.values()].map((stock) => ({ ...stock }));
+    return [...this.committed.values()].map(({ version: _version, ...stock }) => stock);
+  }
+
+  /** Every stock's current version. */
+  versions(): Array<{ name: string; version: number }> {
+    return [...this.committed.values()].map((stock) => ({ name: stock.name, version: stock.version }));
   }
 
   /**
@@ -112,7 +132,7 @@ export class CatalogStore {
         throw new BazaarError('IDEMPOTENCY_KEY_REUSED', `idempotency key ${quoteForMessage(trade.key)} was already used for a different trade`);
       }
       await previous.durable;
-      return { applied: false, stock: this.lookup(trade.name)! };
+      return { applied: false, ...this.lookup(trade.name)! };
     }
     const working = this.working.get(trade.name);
     if (working === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(trade.name)}`);
@@ -132,7 +152,9 @@ export class CatalogStore {
     // later append too, so nothing is ever acknowledged on top of the lost trade.
     await durable;
     applyTrade(this.committed.get(trade.name)!, entry);
-    return { applied: true, stock: this.lookup(trade.name)! };
+    // Journal lines become durable in seq order, so every trade before this one is committed too.
+    this.committedSeq = Math.max(this.committedSeq, entry.seq + 1);
+    return { applied: true, ...this.lookup(trade.name)! };
   }
 
   close(): Promise<void> {

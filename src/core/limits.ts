@@ -73,3 +73,12 @@ export const ORDER_CALL_TIMEOUT_MS = 3_000;
 export const FAILOVER_ATTEMPTS_MAX = 6;
 /** Pause before the frontend retries when no majority of replicas is reachable. */
 export const FAILOVER_RETRY_DELAY_MS = 100;
+
+/** How long a frontend may serve from its cache after a message from the catalog, at most. */
+export const CACHE_LEASE_MS = 500;
+/** How often the catalog tells an idle frontend that nothing changed (renewing its lease). */
+export const CACHE_HEARTBEAT_MS = 100;
+/** Clock difference between catalog and frontend hosts that leases allow for. */
+export const CACHE_CLOCK_SKEW_MS_MAX = 100;
+/** Time a frontend has to acknowledge an invalidation before the catalog stops waiting for it. */
+export const INVALIDATION_TIMEOUT_MS = 200;

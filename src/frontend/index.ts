@@ -8,18 +8,26 @@ import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { FAILOVER_ATTEMPTS_MAX, FAILOVER_RETRY_DELAY_MS, ORDER_CALL_TIMEOUT_MS } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage } from '../core/trade.ts';
+import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage, type Stock } from '../core/trade.ts';
 import { dataOf, Upstream, upstreamError, type UpstreamReply } from '../http/client.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
+import { parseInvalidationMessage, StockCache } from './cache.ts';
 import { LeaderChooser, type ReplicaClient } from './leader.ts';
 
 export interface FrontendHandle extends Handle {
   readonly address: AddressInfo;
 }
 
-export async function start(config: Config, logger: Logger = createLogger()): Promise<FrontendHandle> {
+/** Command-line overrides of the config's `cache` section. */
+export interface FrontendOptions {
+  readonly cacheEnabled?: boolean;
+  readonly cacheMax?: number;
+}
+
+export async function start(config: Config, logger: Logger = createLogger(), options: FrontendOptions = {}): Promise<FrontendHandle> {
   const { fatal } = fatalSignal();
+  const cache = new StockCache({ enabled: options.cacheEnabled ?? config.cache.enabled, max: options.cacheMax ?? config.cache.max });
   const catalog = new Upstream('catalog', baseUrl(config.catalog), { token: config.token });
   const leaders = new LeaderChooser(config.orders, config.token, logger);
 
@@ -27,6 +35,12 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   const countRequest = metrics.counter('bazaar_frontend_requests_total', 'Requests answered, by route and status.');
   const countSeconds = metrics.counter('bazaar_frontend_request_seconds_total', 'Time spent answering requests, by route.');
   metrics.gauge('bazaar_frontend_leader_elections_total', 'Leader elections this frontend started.', () => leaders.elections);
+  metrics.gauge('bazaar_frontend_cache_hits_total', 'Lookups answered from the cache.', () => cache.stats().hits);
+  metrics.gauge('bazaar_frontend_cache_misses_total', 'Lookups that went to the catalog (caching on).', () => cache.stats().misses);
+  metrics.gauge('bazaar_frontend_cache_evictions_total', 'Entries dropped to stay within the size bound.', () => cache.stats().evictions);
+  metrics.gauge('bazaar_frontend_cache_invalidations_total', 'Entries dropped because the catalog said the stock changed.', () => cache.stats().invalidations);
+  metrics.gauge('bazaar_frontend_cache_resets_total', 'Times the whole cache was dropped after a missed push.', () => cache.stats().resets);
+  metrics.gauge('bazaar_frontend_cache_entries', 'Entries in the cache now.', () => cache.stats().size);
 
   /**
    * Sends a call to the leader; if the leader is gone, hung or no longer leads, chooses again and
@@ -61,6 +75,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   const http = createJsonServer({
     name: 'frontend',
     logger,
+    token: config.token,
     onReply: (route, status, durationMs) => {
       countRequest({ route, status: String(status) });
       countSeconds({ route }, durationMs / 1000);
@@ -69,7 +84,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
       {
         method: 'GET',
         path: '/health',
-        handler: () => ({ body: { data: { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch } } }),
+        handler: () => ({ body: { data: { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch, cache: cache.stats() } } }),
       },
       { method: 'GET', path: '/metrics', handler: () => ({ body: metrics.render() }) },
       {
@@ -78,13 +93,21 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
         handler: async ({ params }) => {
           const name = params.name!;
           if (!isValidStockName(name)) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
-          const stock = dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up') as {
-            name: string;
-            price: number;
-            quantity: number;
-            volume: number;
-          };
-          return { body: { data: { name: stock.name, price: stock.price, quantity: stock.quantity, volume: stock.volume } } };
+          const cached = cache.get(name);
+          if (cached !== undefined) return { body: { data: cached } };
+          const found = dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up') as Stock & { version: number };
+          const stock: Stock = { name: found.name, price: found.price, quantity: found.quantity, volume: found.volume };
+          cache.fill(stock, found.version);
+          return { body: { data: stock } };
+        },
+      },
+      {
+        method: 'POST',
+        path: '/internal/cache/invalidate',
+        internal: true,
+        handler: async ({ json }) => {
+          cache.apply(parseInvalidationMessage(await json()));
+          return { body: { data: { ok: true } } };
         },
       },
       {
@@ -120,7 +143,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     await Promise.all([catalog.close(), leaders.close()]);
     throw error;
   }
-  logger.info(`frontend: listening on ${config.frontend.bind}:${address.port}`);
+  logger.info(`frontend: listening on ${config.frontend.bind}:${address.port}; cache ${cache.enabled ? `on, ${cache.max} entries at most` : 'off'}`);
 
   return {
     address,

@@ -21,6 +21,8 @@ export interface UpOptions {
   readonly self?: readonly string[];
   /** Where prefixed child output goes. */
   readonly output?: NodeJS.WritableStream;
+  /** Extra arguments for the frontend (its cache flags). */
+  readonly frontendArgs?: readonly string[];
 }
 
 interface ChildSpec {
@@ -79,7 +81,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   const specs: ChildSpec[] = [
     { name: 'catalog', args: ['catalog'], endpoint: config.catalog },
     ...config.orders.map((replica) => ({ name: `order-${replica.id}`, args: ['order', '--id', String(replica.id)], endpoint: replica })),
-    { name: 'frontend', args: ['frontend'], endpoint: config.frontend },
+    { name: 'frontend', args: ['frontend', ...(options.frontendArgs ?? [])], endpoint: config.frontend },
   ];
   const width = Math.max(...specs.map((spec) => spec.name.length));
   const children = new Map<string, RunningChild>();

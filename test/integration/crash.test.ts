@@ -144,18 +144,22 @@ describe('the catalog down while replicas are fine', () => {
     const { catalog } = await cluster.startAll();
     const api = cluster.url('frontend');
     assert.equal((await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' })).status, 200);
-    const before = (await http(`${api}/health`)).body as { data: { leader: number; epoch: number } };
+    const leaderAndEpoch = async () => {
+      const { leader, epoch } = ((await http(`${api}/health`)).body as { data: { leader: number; epoch: number } }).data;
+      return { leader, epoch };
+    };
+    const before = await leaderAndEpoch();
     await catalog.crash();
 
     const refused = await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' }, { 'idempotency-key': 'while-catalog-down' });
     assert.equal(refused.status, 503, refused.text);
     assert.match(refused.text, /catalog is unavailable/);
     assert.ok(refused.headers.get('retry-after') !== null);
-    assert.deepEqual((await http(`${api}/health`)).body, { data: { role: 'frontend', status: 'up', ...before.data } }, 'same leader, same epoch');
+    assert.deepEqual(await leaderAndEpoch(), before, 'same leader, same epoch');
 
     await cluster.start('catalog');
     const retried = await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' }, { 'idempotency-key': 'while-catalog-down' });
     assert.deepEqual(retried.body, { data: { transaction_number: 1 } });
-    assertConserved(await readOrderLog(cluster.orderLogPath(before.data.leader)), await catalogStocks(cluster.url('catalog')));
+    assertConserved(await readOrderLog(cluster.orderLogPath(before.leader)), await catalogStocks(cluster.url('catalog')));
   });
 });

@@ -29,7 +29,7 @@ describe('CatalogStore', () => {
     const store = await CatalogStore.open(journal(), seeds, noLockLoss);
     await store.trade({ key: 'a', name: 'FishCo', type: 'buy', quantity: 4 });
     await store.trade({ key: 'b', name: 'FishCo', type: 'sell', quantity: 1 });
-    assert.deepEqual(store.lookup('FishCo'), { name: 'FishCo', price: 12.5, quantity: 7, volume: 5 });
+    assert.deepEqual(store.lookup('FishCo')?.stock, { name: 'FishCo', price: 12.5, quantity: 7, volume: 5 });
     await store.close();
   });
 
@@ -37,7 +37,7 @@ describe('CatalogStore', () => {
     const store = await CatalogStore.open(journal(), seeds, noLockLoss);
     await assert.rejects(store.trade({ key: 'a', name: 'FishCo', type: 'buy', quantity: 11 }), refusedWith('INSUFFICIENT_QUANTITY'));
     await assert.rejects(store.trade({ key: 'b', name: 'Nope', type: 'buy', quantity: 1 }), refusedWith('STOCK_NOT_FOUND'));
-    assert.deepEqual(store.lookup('FishCo'), { name: 'FishCo', price: 12.5, quantity: 10, volume: 0 });
+    assert.deepEqual(store.lookup('FishCo')?.stock, { name: 'FishCo', price: 12.5, quantity: 10, volume: 0 });
     assert.equal(store.tradeCount, 0);
     await store.close();
   });
@@ -48,7 +48,7 @@ describe('CatalogStore', () => {
     const again = await store.trade({ key: 'k', name: 'BoarCo', type: 'buy', quantity: 5 });
     assert.equal(first.applied, true);
     assert.equal(again.applied, false);
-    assert.equal(store.lookup('BoarCo')?.quantity, 95);
+    assert.equal(store.lookup('BoarCo')?.stock.quantity, 95);
     await assert.rejects(store.trade({ key: 'k', name: 'BoarCo', type: 'sell', quantity: 5 }), refusedWith('IDEMPOTENCY_KEY_REUSED'));
     await store.close();
   });
@@ -57,7 +57,7 @@ describe('CatalogStore', () => {
     const store = await CatalogStore.open(journal(), seeds, noLockLoss);
     const outcomes = await Promise.all(Array.from({ length: 10 }, () => store.trade({ key: 'same', name: 'BoarCo', type: 'buy', quantity: 1 })));
     assert.equal(outcomes.filter((outcome) => outcome.applied).length, 1);
-    assert.equal(store.lookup('BoarCo')?.quantity, 99);
+    assert.equal(store.lookup('BoarCo')?.stock.quantity, 99);
     await store.close();
   });
 
@@ -67,7 +67,7 @@ describe('CatalogStore', () => {
       Array.from({ length: 25 }, (_, index) => store.trade({ key: `b${index}`, name: 'FishCo', type: 'buy', quantity: 1 })),
     );
     assert.equal(results.filter((result) => result.status === 'fulfilled').length, 10);
-    assert.equal(store.lookup('FishCo')?.quantity, 0);
+    assert.equal(store.lookup('FishCo')?.stock.quantity, 0);
     await store.close();
   });
 

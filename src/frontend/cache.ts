@@ -1,0 +1,120 @@
+// The frontend's stock cache: least-recently-used (lru-cache), bounded, invalidated by the catalog's
+// pushes. It answers only while the catalog's lease holds, forgets everything when it learns it
+// missed a push, and never takes in a value older than one it has seen invalidated, which closes
+// the race where a lookup read the old value and stored it after the invalidation had passed.
+import { LRUCache } from 'lru-cache';
+import type { Invalidation, InvalidationMessage } from '../catalog/invalidator.ts';
+import { BazaarError } from '../core/errors.ts';
+import { CACHE_CLOCK_SKEW_MS_MAX } from '../core/limits.ts';
+import type { Stock } from '../core/trade.ts';
+
+export interface CacheStats {
+  readonly enabled: boolean;
+  readonly max: number;
+  readonly size: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
+  readonly invalidations: number;
+  /** Times the whole cache was dropped because a push was missed. */
+  readonly resets: number;
+  readonly leaseValid: boolean;
+}
+
+interface Cached {
+  readonly stock: Stock;
+  readonly version: number;
+}
+
+export class StockCache {
+  readonly enabled: boolean;
+  readonly max: number;
+  private readonly now: () => number;
+  private readonly entries: LRUCache<string, Cached> | undefined;
+  /** Newest version of each stock heard of, from pushes or lookups; one per stock the catalog has. */
+  private readonly seen = new Map<string, number>();
+  /** The `to` of the last push; -2 before the first (no push can continue from it). */
+  private lastSeq = -2;
+  private leaseUntil = 0;
+  private counts = { hits: 0, misses: 0, evictions: 0, invalidations: 0, resets: 0 };
+
+  constructor(options: { enabled: boolean; max: number; now?: () => number }) {
+    this.enabled = options.enabled;
+    this.max = options.max;
+    this.now = options.now ?? Date.now;
+    this.entries = options.enabled
+      ? new LRUCache<string, Cached>({
+          max: options.max,
+          dispose: (_value, _key, reason) => {
+            if (reason === 'evict') this.counts.evictions += 1;
+          },
+        })
+      : undefined;
+  }
+
+  private leaseValid(): boolean {
+    return this.now() < this.leaseUntil;
+  }
+
+  /** The cached stock, if caching is on, the lease holds and it is there. */
+  get(name: string): Stock | undefined {
+    if (this.entries === undefined) return undefined;
+    const cached = this.leaseValid() ? this.entries.get(name) : undefined;
+    if (cached === undefined) {
+      this.counts.misses += 1;
+      return undefined;
+    }
+    this.counts.hits += 1;
+    return cached.stock;
+  }
+
+  /** Offers a value just read from the catalog; it is kept only if nothing newer has been heard of. */
+  fill(stock: Stock, version: number): void {
+    const newest = this.seen.get(stock.name) ?? -1;
+    if (version > newest) this.seen.set(stock.name, version);
+    if (this.entries === undefined || !this.leaseValid() || version < newest) return;
+    this.entries.set(stock.name, { stock, version });
+  }
+
+  /** A push from the catalog: drop what changed, renew the lease. */
+  apply(message: InvalidationMessage): void {
+    if (message.from !== this.lastSeq) {
+      // A push was missed (or this is the first since either side started): nothing cached can be trusted.
+      this.entries?.clear();
+      this.counts.resets += 1;
+    }
+    for (const invalidation of message.invalidations) this.invalidate(invalidation);
+    this.lastSeq = message.to;
+    // The lease is the catalog's clock; allow for the hosts' clocks to differ.
+    this.leaseUntil = message.leaseUntil - CACHE_CLOCK_SKEW_MS_MAX;
+  }
+
+  private invalidate({ name, version }: Invalidation): void {
+    if (version > (this.seen.get(name) ?? -1)) this.seen.set(name, version);
+    const cached = this.entries?.peek(name);
+    if (cached !== undefined && cached.version < version) {
+      this.entries!.delete(name);
+      this.counts.invalidations += 1;
+    }
+  }
+
+  stats(): CacheStats {
+    return { enabled: this.enabled, max: this.max, size: this.entries?.size ?? 0, ...this.counts, leaseValid: this.leaseValid() };
+  }
+}
+
+export function parseInvalidationMessage(body: unknown): InvalidationMessage {
+  const value = body as Partial<InvalidationMessage> | null;
+  const integer = (item: unknown, min: number): item is number => typeof item === 'number' && Number.isSafeInteger(item) && item >= min;
+  const valid =
+    value !== null &&
+    typeof value === 'object' &&
+    integer(value.from, -1) &&
+    integer(value.to, 0) &&
+    integer(value.leaseUntil, 0) &&
+    Array.isArray(value.invalidations) &&
+    value.invalidations.length <= 100_000 &&
+    value.invalidations.every((item: Partial<Invalidation>) => typeof item?.name === 'string' && integer(item.version, 0));
+  if (!valid) throw new BazaarError('BAD_REQUEST', 'not an invalidation message: {from, to, invalidations: [{name, version}], leaseUntil}');
+  return value as InvalidationMessage;
+}
