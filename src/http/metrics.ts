@@ -16,8 +16,15 @@ export class Metrics {
     this.help.set(name, { type: 'counter', text });
     const series = new Map<string, number>();
     this.values.set(name, series);
+    // Label text is built once per distinct set of label values, not once per request.
+    const texts = new Map<string, string>();
     return (labels, amount = 1) => {
-      const key = labelText(labels);
+      const values = Object.values(labels).join('\u0000');
+      let key = texts.get(values);
+      if (key === undefined) {
+        key = labelText(labels);
+        texts.set(values, key);
+      }
       series.set(key, (series.get(key) ?? 0) + amount);
     };
   }
