@@ -21,9 +21,11 @@ export interface CacheStats {
   readonly leaseValid: boolean;
 }
 
-interface Cached {
+export interface Cached {
   readonly stock: Stock;
   readonly version: number;
+  /** The reply to `GET /stocks/{name}`, serialized once when the entry is filled. */
+  readonly body: string;
 }
 
 export class StockCache {
@@ -56,8 +58,8 @@ export class StockCache {
     return this.now() < this.leaseUntil;
   }
 
-  /** The cached stock, if caching is on, the lease holds and it is there. */
-  get(name: string): Stock | undefined {
+  /** The cached stock (and its serialized reply), if caching is on, the lease holds and it is there. */
+  get(name: string): Cached | undefined {
     if (this.entries === undefined) return undefined;
     const cached = this.leaseValid() ? this.entries.get(name) : undefined;
     if (cached === undefined) {
@@ -65,7 +67,7 @@ export class StockCache {
       return undefined;
     }
     this.counts.hits += 1;
-    return cached.stock;
+    return cached;
   }
 
   /** Offers a value just read from the catalog; it is kept only if nothing newer has been heard of. */
@@ -73,7 +75,7 @@ export class StockCache {
     const newest = this.seen.get(stock.name) ?? -1;
     if (version > newest) this.seen.set(stock.name, version);
     if (this.entries === undefined || !this.leaseValid() || version < newest) return;
-    this.entries.set(stock.name, { stock, version });
+    this.entries.set(stock.name, { stock, version, body: JSON.stringify({ data: stock }) });
   }
 
   /** A push from the catalog: drop what changed, renew the lease. */

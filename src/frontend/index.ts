@@ -94,7 +94,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
           const name = params.name!;
           if (!isValidStockName(name)) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
           const cached = cache.get(name);
-          if (cached !== undefined) return { body: { data: cached } };
+          if (cached !== undefined) return { json: cached.body };
           const found = dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up') as Stock & { version: number };
           const stock: Stock = { name: found.name, price: found.price, quantity: found.quantity, volume: found.volume };
           cache.fill(stock, found.version);

@@ -17,7 +17,9 @@ import type { Logger } from '../core/logger.ts';
 export interface Reply {
   readonly status?: number;
   /** Sent as JSON, or as text/plain when it is a string. */
-  readonly body: unknown;
+  readonly body?: unknown;
+  /** A body already serialized as JSON (a cached reply); sent as is instead of `body`. */
+  readonly json?: string;
   readonly headers?: Readonly<Record<string, string>>;
 }
 
@@ -58,20 +60,23 @@ export interface JsonServer {
 
 interface CompiledRoute extends Route {
   readonly segments: readonly string[];
+  /** `METHOD /path`, as metrics label it. */
+  readonly name: string;
 }
 
 export function errorBody(status: number, message: string): { error: { code: number; message: string } } {
   return { error: { code: status, message } };
 }
 
-function send(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+function send(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}, serialized = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
+  const plain = typeof body === 'string' && !serialized;
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, {
-    'content-type': typeof body === 'string' ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',
+    'content-type': plain ? 'text/plain; version=0.0.4; charset=utf-8' : 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     ...headers,
   });
@@ -140,7 +145,7 @@ function matchRoute(route: CompiledRoute, segments: readonly string[]): Record<s
 
 export function createJsonServer(options: JsonServerOptions): JsonServer {
   const { logger, token } = options;
-  const routes: CompiledRoute[] = options.routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1) }));
+  const routes: CompiledRoute[] = options.routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1), name: `${route.method} ${route.path}` }));
   let closing = false;
   let inFlight = 0;
   let drained: (() => void) | undefined;
@@ -150,28 +155,59 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
       res.setHeader('connection', 'close');
       throw new BazaarError('SHUTTING_DOWN', `${options.name} is shutting down; retry on another instance or later`);
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const segments = url.pathname.split('/').slice(1);
+    // Origin-form targets (/path?query), which is what clients send, are split by hand: this runs
+    // on every request. Anything else goes through the URL parser.
+    const target = req.url ?? '/';
+    let pathname: string;
+    let queryText: string;
+    if (target.startsWith('/')) {
+      const queryAt = target.indexOf('?');
+      pathname = queryAt === -1 ? target : target.slice(0, queryAt);
+      queryText = queryAt === -1 ? '' : target.slice(queryAt + 1);
+    } else {
+      const url = new URL(target, 'http://localhost');
+      pathname = url.pathname;
+      queryText = url.search.slice(1);
+    }
+    const segments = pathname.split('/');
+    segments.shift();
     let decoded: string[];
     try {
-      decoded = segments.map((segment) => decodeURIComponent(segment));
+      decoded = segments.map((segment) => (segment.includes('%') ? decodeURIComponent(segment) : segment));
     } catch {
       throw new BazaarError('BAD_REQUEST', 'the path has a malformed percent-encoding');
     }
-    const matching = routes.map((route) => ({ route, params: matchRoute(route, decoded) })).filter((match) => match.params !== undefined);
-    if (matching.length === 0) throw new BazaarError('NOT_FOUND', `no such endpoint: ${url.pathname.slice(0, 80)}`);
-    const match = matching.find((candidate) => candidate.route.method === req.method);
-    if (match === undefined) {
-      const allowed = [...new Set(matching.map((candidate) => candidate.route.method))].join(', ');
-      res.setHeader('allow', allowed);
-      throw new BazaarError('METHOD_NOT_ALLOWED', `method ${String(req.method).slice(0, 20)} is not allowed on ${url.pathname.slice(0, 80)}; use ${allowed}`);
+    let match: { route: CompiledRoute; params: Record<string, string> } | undefined;
+    let pathKnown = false;
+    for (const route of routes) {
+      const params = matchRoute(route, decoded);
+      if (params === undefined) continue;
+      pathKnown = true;
+      if (route.method === req.method) {
+        match = { route, params };
+        break;
+      }
     }
-    if (match.route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
+    if (!pathKnown) throw new BazaarError('NOT_FOUND', `no such endpoint: ${pathname.slice(0, 80)}`);
+    if (match === undefined) {
+      const allowed = [...new Set(routes.filter((route) => matchRoute(route, decoded) !== undefined).map((route) => route.method))].join(', ');
+      res.setHeader('allow', allowed);
+      throw new BazaarError('METHOD_NOT_ALLOWED', `method ${String(req.method).slice(0, 20)} is not allowed on ${pathname.slice(0, 80)}; use ${allowed}`);
+    }
+    const { route, params } = match;
+    if (route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       throw new BazaarError('UNAUTHORIZED', 'this internal endpoint needs the cluster token: Authorization: Bearer <token>');
     }
-    const reply = await match.route.handler({ req, params: match.params!, query: url.searchParams, json: () => readJson(req, match.route.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX) });
-    send(res, reply.status ?? 200, reply.body, reply.headers);
-    return `${match.route.method} ${match.route.path}`;
+    const reply = await route.handler({
+      req,
+      params,
+      get query() {
+        return new URLSearchParams(queryText);
+      },
+      json: () => readJson(req, route.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX),
+    });
+    send(res, reply.status ?? 200, reply.json ?? reply.body, reply.headers, reply.json !== undefined);
+    return route.name;
   };
 
   const server = createServer({ headersTimeout: SERVER_HEADERS_TIMEOUT_MS, requestTimeout: SERVER_REQUEST_TIMEOUT_MS }, (req, res) => {
