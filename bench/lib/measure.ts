@@ -1,0 +1,142 @@
+// Measurements the evaluation is built from: load with autocannon, the floors (bare node:http, one
+// undici hop, a sequential loopback request, append + fdatasync, an lru-cache hit), all in this run.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { LRUCache } from 'lru-cache';
+import { Client } from 'undici';
+import { percentile } from '../../src/client/stats.ts';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+
+export interface LoadResult {
+  readonly rps: number;
+  readonly p50_ms: number;
+  readonly p99_ms: number;
+  readonly max_ms: number;
+  readonly requests: number;
+  readonly errors: number;
+  readonly non2xx: number;
+}
+
+export interface LoadOptions {
+  readonly url: string;
+  readonly connections: number;
+  readonly durationS: number;
+  /** Requests cycled through by each connection; a single GET of `url` when absent. */
+  readonly requests?: ReadonlyArray<{ method: 'GET' | 'POST'; path: string; body?: string; headers?: Record<string, string> }>;
+}
+
+/** Seconds of discarded load before each measured run: JIT, connection pools and caches warm up. */
+export const WARMUP_S = 2;
+
+export async function load(options: LoadOptions): Promise<LoadResult> {
+  const common = {
+    url: options.url,
+    connections: options.connections,
+    ...(options.requests === undefined ? {} : { requests: options.requests.map((request) => ({ ...request })) }),
+  };
+  await autocannon({ ...common, duration: WARMUP_S });
+  const result = await autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.durationS,
+    ...(options.requests === undefined ? {} : { requests: options.requests.map((request) => ({ ...request })) }),
+  });
+  return {
+    rps: Math.round(result.requests.average),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    max_ms: result.latency.max,
+    requests: result.requests.total,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+export interface Floor {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** A floor server in its own process: `bare` node:http, or `proxy` (one undici hop to `origin`). */
+export async function startFloor(mode: 'bare' | 'proxy', origin?: string): Promise<Floor> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(HERE, 'floor-server.mjs'), mode, ...(origin === undefined ? [] : [origin])], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve(Number(line)));
+    child.once('exit', (code) => reject(new Error(`floor server ${mode} exited with ${code}`)));
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Median time of one request at a time on a kept-alive connection (microsecond resolution). */
+export async function sequentialLatencyMs(url: string, path: string, count: number): Promise<number> {
+  const client = new Client(url);
+  const samples: number[] = [];
+  try {
+    for (let index = 0; index < count; index += 1) {
+      const startedAt = performance.now();
+      const reply = await client.request({ method: 'GET', path });
+      await reply.body.dump();
+      samples.push(performance.now() - startedAt);
+    }
+  } finally {
+    await client.close();
+  }
+  return round3(percentile(samples.sort((a, b) => a - b), 0.5));
+}
+
+/** Median time to append a 100-byte line and fdatasync it, on the disk that holds the temp dir. */
+export async function fsyncLatencyMs(count: number): Promise<number> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'bazaar-fsync-'));
+  const handle = await open(path.join(dir, 'probe.jsonl'), 'a');
+  const line = Buffer.from(`${'x'.repeat(99)}\n`);
+  const samples: number[] = [];
+  try {
+    for (let index = 0; index < count; index += 1) {
+      const startedAt = performance.now();
+      await handle.write(line);
+      await handle.datasync();
+      samples.push(performance.now() - startedAt);
+    }
+  } finally {
+    await handle.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  return round3(percentile(samples.sort((a, b) => a - b), 0.5));
+}
+
+/** Nanoseconds per lru-cache hit, over many gets of a small cache. */
+export function lruHitNs(count: number): number {
+  const cache = new LRUCache<string, number>({ max: 100 });
+  const keys = Array.from({ length: 11 }, (_, index) => `stock-${index}`);
+  for (const key of keys) cache.set(key, 1);
+  let sum = 0;
+  const startedAt = process.hrtime.bigint();
+  for (let index = 0; index < count; index += 1) sum += cache.get(keys[index % keys.length]!)!;
+  const elapsed = Number(process.hrtime.bigint() - startedAt);
+  if (sum !== count) throw new Error('every get must hit');
+  return Math.round((elapsed / count) * 10) / 10;
+}
+
+export function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
+}

@@ -1,0 +1,234 @@
+// The evaluation's scenarios, each on a fresh local cluster run from the bundle as a user runs it
+// (`bazaar up`, `bazaar client`, `bazaar admin`), each ending with the replica files checked.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Pool } from 'undici';
+import * as admin from '../../src/admin/index.ts';
+import type { ClientReport } from '../../src/client/index.ts';
+import { seededRandom } from '../../src/client/random.ts';
+import { type Config, loadConfig } from '../../src/core/config.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../test/helpers/checks.ts';
+import { BUNDLE_COMMAND, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
+import { load, type LoadResult } from './measure.ts';
+
+const SETTLE_MS_MAX = 20_000;
+
+export interface LocalCluster {
+  readonly cluster: TestCluster;
+  readonly config: Config;
+  readonly up: Proc;
+}
+
+/** A fresh cluster of three replicas under `bazaar up`, for the length of `work`. */
+export async function withCluster<T>(options: { cache: boolean }, work: (local: LocalCluster) => Promise<T>): Promise<T> {
+  const cluster = await TestCluster.create({ replicas: 3, command: BUNDLE_COMMAND });
+  try {
+    const up = cluster.spawn(['up', ...(options.cache ? [] : ['--no-cache'])], { BAZAAR_LOG_LEVEL: 'warn' });
+    await up.waitFor(/Stock Bazaar is up/);
+    const result = await work({ cluster, config: loadConfig(cluster.configPath), up });
+    await up.stop('SIGINT');
+    return result;
+  } finally {
+    await cluster.destroy();
+  }
+}
+
+export interface FilesCheck {
+  /** sha256 of each replica's order log, by replica id. */
+  readonly hashes: Record<string, string>;
+  readonly identical: boolean;
+  readonly orders: number;
+  /** G4: the catalog's quantities and volumes equal what the order log implies. */
+  readonly conserved: boolean;
+  readonly problem?: string;
+}
+
+/** Waits until every replica holds the same log, then hashes the files and checks conservation. */
+export async function checkFiles({ cluster, config }: LocalCluster): Promise<FilesCheck> {
+  const deadline = Date.now() + SETTLE_MS_MAX;
+  for (;;) {
+    const status = await admin.status(config);
+    const numbers = new Set(status.orders.map((order) => order.health?.lastNumber));
+    if (status.orders.every((order) => order.up) && numbers.size === 1) break;
+    if (Date.now() > deadline) break;
+    await sleep(50);
+  }
+  const hashes: Record<string, string> = {};
+  for (const replica of config.orders) {
+    hashes[replica.id] = createHash('sha256').update(await readFile(cluster.orderLogPath(replica.id))).digest('hex');
+  }
+  const log = await readOrderLog(cluster.orderLogPath(config.orders.at(-1)!.id));
+  let problem: string | undefined;
+  try {
+    assertConserved(log, await catalogStocks(cluster.url('catalog')));
+  } catch (error) {
+    problem = (error as Error).message;
+  }
+  return { hashes, identical: new Set(Object.values(hashes)).size === 1, orders: log.length, conserved: problem === undefined, ...(problem === undefined ? {} : { problem }) };
+}
+
+/** Runs `bazaar client` as a process (five sessions by default) and returns its JSON report. */
+export async function runClient(local: { cluster: TestCluster }, frontend: string, args: { p: number; iterations: number; clients: number; seed: number }): Promise<ClientReport> {
+  const reportPath = path.join(local.cluster.dir, `client-${args.p}-${args.seed}.json`);
+  const client = local.cluster.spawn([
+    'client',
+    '--frontend', frontend,
+    '--p', String(args.p),
+    '--iterations', String(args.iterations),
+    '--clients', String(args.clients),
+    '--seed', String(args.seed),
+    '--json', reportPath,
+  ]);
+  const { code } = await client.exited;
+  const report = JSON.parse(await readFile(reportPath, 'utf8')) as ClientReport;
+  if (code !== 0 && report.ok) throw new Error(`bazaar client exited with ${code}:\n${client.output}`);
+  return report;
+}
+
+export interface SweepPoint {
+  readonly cache: boolean;
+  readonly p: number;
+  readonly report: ClientReport;
+  readonly files: FilesCheck | null;
+}
+
+/** Iterations per session of the discarded warm-up run before each measured one (a fresh cluster starts cold). */
+export const WARMUP_ITERATIONS = 40;
+
+export async function sweepPoint(cache: boolean, p: number, iterations: number, seed: number): Promise<SweepPoint> {
+  return withCluster({ cache }, async (local) => {
+    await runClient(local, local.cluster.url('frontend'), { p: 0.5, iterations: WARMUP_ITERATIONS, clients: 5, seed: seed + 1 });
+    const report = await runClient(local, local.cluster.url('frontend'), { p, iterations, clients: 5, seed });
+    return { cache, p, report, files: await checkFiles(local) };
+  });
+}
+
+/** Trades for the throughput run: sells then buys of one unit, so no stock runs out. */
+export function tradeRequests(): Array<{ method: 'POST'; path: string; body: string; headers: Record<string, string> }> {
+  return ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'].flatMap((name) =>
+    (['sell', 'buy'] as const).map((type) => ({
+      method: 'POST' as const,
+      path: '/orders',
+      body: JSON.stringify({ name, quantity: 1, type }),
+      headers: { 'content-type': 'application/json' },
+    })),
+  );
+}
+
+export interface ThroughputRun {
+  readonly result: LoadResult;
+  readonly files: FilesCheck | null;
+}
+
+export async function lookupThroughput(cache: boolean, connections: number, durationS: number): Promise<ThroughputRun> {
+  return withCluster({ cache }, async (local) => {
+    const result = await load({ url: `${local.cluster.url('frontend')}/stocks/GameStart`, connections, durationS });
+    return { result, files: null };
+  });
+}
+
+export async function orderThroughput(connections: number, durationS: number): Promise<ThroughputRun> {
+  return withCluster({ cache: true }, async (local) => {
+    const result = await load({ url: local.cluster.url('frontend'), connections, durationS, requests: tradeRequests() });
+    return { result, files: await checkFiles(local) };
+  });
+}
+
+export interface FailoverRound {
+  readonly round: number;
+  readonly killed: number;
+  readonly trades: number;
+  /** Trades that did not get a 200 (each is sent once; the frontend does the failing over). */
+  readonly errors: number;
+  /** Slowest trade in flight at the kill or sent within a second after it. */
+  readonly worst_trade_ms: number;
+  /** From the kill until the first trade sent after it completed. */
+  readonly first_success_after_kill_ms: number;
+  readonly elections: number;
+  /** [sent at, ms relative to the kill; latency ms; 1 if it succeeded] for every trade of the round. */
+  readonly timeline: ReadonlyArray<readonly [number, number, number]>;
+}
+
+export interface FailoverRun {
+  readonly rounds: readonly FailoverRound[];
+  readonly files: FilesCheck | null;
+}
+
+/**
+ * Five sessions trade in a loop (one at a time each, each trade with its own key) while the leader is
+ * killed with `bazaar admin crash`; then it is recovered and the next round starts.
+ */
+export async function failover(rounds: number, seed: number, progress: (message: string) => void): Promise<FailoverRun> {
+  return withCluster({ cache: true }, async (local) => {
+    const random = seededRandom(seed);
+    const frontend = local.cluster.url('frontend');
+    const pool = new Pool(frontend, { connections: 5 });
+    const results: FailoverRound[] = [];
+    try {
+      for (let round = 1; round <= rounds; round += 1) {
+        progress(`failover: round ${round}/${rounds}`);
+        const health = (await (await pool.request({ method: 'GET', path: '/health' })).body.json()) as { data: { leader: number | null } };
+        let leader = health.data.leader;
+        if (leader === null) {
+          await (await pool.request({ method: 'GET', path: '/orders/0' })).body.dump();
+          leader = ((await (await pool.request({ method: 'GET', path: '/health' })).body.json()) as { data: { leader: number } }).data.leader;
+        }
+        const electionsBefore = await elections(pool);
+        const samples: Array<{ sent: number; latency: number; ok: boolean }> = [];
+        let killAt = Number.POSITIVE_INFINITY;
+        let running = true;
+        const session = async (index: number): Promise<void> => {
+          for (let count = 0; running; count += 1) {
+            const name = random.pick(['GameStart', 'FishCo', 'BoarCo', 'MenhirCo']);
+            const sent = performance.now();
+            let ok = false;
+            try {
+              const reply = await pool.request({
+                method: 'POST',
+                path: '/orders',
+                headers: { 'content-type': 'application/json', 'idempotency-key': `failover-${seed}-${round}-${index}-${count}` },
+                body: JSON.stringify({ name, quantity: 1, type: count % 2 === 0 ? 'sell' : 'buy' }),
+              });
+              await reply.body.dump();
+              ok = reply.statusCode === 200;
+            } catch {
+              ok = false;
+            }
+            samples.push({ sent, latency: performance.now() - sent, ok });
+          }
+        };
+        const sessions = Array.from({ length: 5 }, (_, index) => session(index));
+        await sleep(500);
+        killAt = performance.now();
+        await admin.crash(local.config, leader!);
+        await sleep(1_500);
+        running = false;
+        await Promise.all(sessions);
+        const window = samples.filter((sample) => sample.sent + sample.latency >= killAt && sample.sent <= killAt + 1_000);
+        const firstAfter = samples.filter((sample) => sample.sent >= killAt && sample.ok).sort((a, b) => a.sent + a.latency - (b.sent + b.latency))[0];
+        results.push({
+          round,
+          killed: leader!,
+          trades: samples.length,
+          errors: samples.filter((sample) => !sample.ok).length,
+          worst_trade_ms: Math.round(Math.max(0, ...window.map((sample) => sample.latency)) * 10) / 10,
+          first_success_after_kill_ms: firstAfter === undefined ? Number.NaN : Math.round((firstAfter.sent + firstAfter.latency - killAt) * 10) / 10,
+          elections: (await elections(pool)) - electionsBefore,
+          timeline: samples.map((sample) => [Math.round(sample.sent - killAt), Math.round(sample.latency * 10) / 10, sample.ok ? 1 : 0] as const),
+        });
+        await admin.recover(local.config, leader!);
+        await checkFiles(local);
+      }
+    } finally {
+      await pool.close();
+    }
+    return { rounds: results, files: await checkFiles(local) };
+  });
+}
+
+async function elections(pool: Pool): Promise<number> {
+  const text = await (await pool.request({ method: 'GET', path: '/metrics' })).body.text();
+  return Number(/bazaar_frontend_leader_elections_total (\d+)/.exec(text)?.[1] ?? 0);
+}

@@ -1,0 +1,145 @@
+// `npm run bench`: measures the bazaar and writes bench/results/<timestamp>.json and docs/evaluation.md.
+//
+//   npm run bench                        full run on a local cluster (a few minutes)
+//   npm run bench -- --quick             a smoke run (under a minute)
+//   npm run bench -- --frontend URL      latency sweep and throughput against a deployed frontend
+//                                        (floors are still measured here; no failover or recovery)
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { TestCluster } from '../test/helpers/cluster.ts';
+import { fsyncLatencyMs, load, lruHitNs, sequentialLatencyMs, startFloor } from './lib/measure.ts';
+import { measureRecovery, type RecoverySummary } from './lib/recovery.ts';
+import { computeTargets, type Results, writeReport } from './lib/report.ts';
+import { failover, type FailoverRun, lookupThroughput, orderThroughput, runClient, type SweepPoint, sweepPoint, type ThroughputRun, tradeRequests } from './lib/scenarios.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    frontend: { type: 'string' },
+    seed: { type: 'string', default: '677' },
+    report: { type: 'string', default: path.join(ROOT, 'docs', 'evaluation.md') },
+    results: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write('npm run bench [-- --quick] [-- --frontend URL] [--seed N] [--report FILE] [--results DIR]\n');
+  process.exit(0);
+}
+
+const quick = values.quick === true;
+const remote = values.frontend === undefined ? undefined : new URL(values.frontend).origin;
+const seed = Number(values.seed);
+const plan = quick
+  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, failoverRounds: 2, recovery: [{ orders: 10_000, runs: 1 }] }
+  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 8, connections: 16, failoverRounds: 5, recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
+
+const caches = remote === undefined ? [true, false] : [true];
+const totalSteps = 1 + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 1 + plan.recovery.length : 0);
+let step = 0;
+const startedAt = Date.now();
+function progress(message: string, advance = true): void {
+  if (advance) step += 1;
+  const elapsed = Math.round((Date.now() - startedAt) / 1000);
+  process.stderr.write(`[${step}/${totalSteps} ${elapsed}s] ${message}\n`);
+}
+
+const started = new Date().toISOString();
+
+progress('floors: bare node:http, one undici hop, loopback request, fdatasync, lru-cache hit');
+const bare = await startFloor('bare');
+const proxy = await startFloor('proxy', bare.url);
+const floors = {
+  bare_http: await load({ url: bare.url, connections: plan.connections, durationS: plan.durationS }),
+  proxy_hop: await load({ url: proxy.url, connections: plan.connections, durationS: plan.durationS }),
+  sequential_request_p50_ms: await sequentialLatencyMs(bare.url, '/', quick ? 500 : 2_000),
+  append_fdatasync_p50_ms: await fsyncLatencyMs(quick ? 200 : 1_000),
+  lru_hit_ns: lruHitNs(5_000_000),
+  connections: plan.connections,
+  duration_s: plan.durationS,
+};
+await proxy.stop();
+await bare.stop();
+progress(`  bare ${floors.bare_http.rps} req/s, one hop ${floors.proxy_hop.rps} req/s, fdatasync p50 ${floors.append_fdatasync_p50_ms} ms`, false);
+
+const sweep: SweepPoint[] = [];
+for (const cache of caches) {
+  for (const p of plan.ps) {
+    progress(`latency sweep: cache ${cache ? 'on' : 'off'}, p=${p}, 5 clients x ${plan.iterations} iterations`);
+    let point: SweepPoint;
+    if (remote === undefined) {
+      point = await sweepPoint(cache, p, plan.iterations, seed);
+    } else {
+      const scratch = await TestCluster.create({ replicas: 1 });
+      try {
+        point = { cache, p, report: await runClient({ cluster: scratch }, remote, { p, iterations: plan.iterations, clients: 5, seed }), files: null };
+      } finally {
+        await scratch.destroy();
+      }
+    }
+    const latency = point.report.latency;
+    progress(`  lookup p50 ${latency.lookup.p50_ms} ms, trade p50 ${latency.trade.p50_ms} ms, errors ${point.report.errors}, files ${point.files === null ? '-' : point.files.identical && point.files.conserved ? 'ok' : 'PROBLEM'}`, false);
+    sweep.push(point);
+  }
+}
+
+let throughput: Results['throughput'];
+if (remote === undefined) {
+  progress(`throughput: cached lookups, ${plan.connections} connections, ${plan.durationS}s`);
+  const lookupCached = await lookupThroughput(true, plan.connections, plan.durationS);
+  progress(`throughput: lookups with caching off`);
+  const lookupUncached = await lookupThroughput(false, plan.connections, plan.durationS);
+  progress(`throughput: orders with 3 replicas and fsync`);
+  const orders = await orderThroughput(plan.connections, plan.durationS);
+  throughput = { lookup_cached: lookupCached, lookup_uncached: lookupUncached, orders };
+} else {
+  progress(`throughput: lookups against ${remote}`);
+  const lookupCached: ThroughputRun = { result: await load({ url: `${remote}/stocks/GameStart`, connections: plan.connections, durationS: plan.durationS }), files: null };
+  progress(`throughput: orders against ${remote}`);
+  const orders: ThroughputRun = { result: await load({ url: remote, connections: plan.connections, durationS: plan.durationS, requests: tradeRequests() }), files: null };
+  throughput = { lookup_cached: lookupCached, lookup_uncached: null, orders };
+}
+progress(`  cached lookups ${throughput.lookup_cached.result.rps} req/s, orders ${throughput.orders.result.rps}/s`, false);
+
+let failoverRun: FailoverRun | null = null;
+const recovery: RecoverySummary[] = [];
+if (remote === undefined) {
+  progress(`failover: ${plan.failoverRounds} rounds of killing the leader under 5 trading sessions`);
+  failoverRun = await failover(plan.failoverRounds, seed, (message) => progress(`  ${message}`, false));
+  for (const { orders, runs } of plan.recovery) {
+    progress(`recovery: a replica that missed ${orders} orders, ${runs} run(s)`);
+    recovery.push(await measureRecovery(orders, runs, (message) => progress(`  ${message}`, false)));
+  }
+}
+
+const partial: Omit<Results, 'targets'> = {
+  started_at: started,
+  finished_at: new Date().toISOString(),
+  quick,
+  target: remote ?? 'a local cluster per scenario (bazaar up, 3 replicas)',
+  command: `npm run bench${quick ? ' -- --quick' : ''}${remote === undefined ? '' : ` -- --frontend ${remote}`}`,
+  machine: {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memory_gib: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+    os: `${os.type()} ${os.release()}`,
+  },
+  floors,
+  sweep,
+  throughput,
+  failover: failoverRun,
+  recovery,
+};
+const results: Results = { ...partial, targets: computeTargets(partial) };
+
+await mkdir(values.results!, { recursive: true });
+const resultsPath = path.join(values.results!, `${started.replace(/[:.]/g, '-')}.json`);
+await writeFile(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
+await writeReport(results, values.report!, resultsPath);
+progress(`done in ${Math.round((Date.now() - startedAt) / 1000)}s: ${path.relative(ROOT, resultsPath)} and ${path.relative(ROOT, values.report!)}`, false);
+for (const target of results.targets) process.stderr.write(`  ${target.met === true ? 'met   ' : target.met === false ? 'MISSED' : '      '} ${target.name}: ${target.measured} (goal ${target.goal})\n`);
