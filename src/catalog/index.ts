@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
+import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
 import { parseKeyedTrade, quoteForMessage } from '../core/trade.ts';
@@ -48,6 +49,19 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
           const found = store.lookup(params.name!);
           if (found === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(params.name!)}`);
           return { body: { data: { ...found.stock, version: found.version } } };
+        },
+      },
+      {
+        method: 'GET',
+        path: '/trades',
+        internal: true,
+        handler: ({ query }) => {
+          const from = Number(query.get('from') ?? '0');
+          const limit = Number(query.get('limit') ?? String(REPLICATION_BATCH_ENTRIES_MAX));
+          if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(limit) || limit < 1) {
+            throw new BazaarError('BAD_REQUEST', 'query parameters "from" and "limit" must be non-negative integers (limit at least 1)');
+          }
+          return { body: { data: { trades: store.trades(from, Math.min(limit, REPLICATION_BATCH_ENTRIES_MAX)), committed: store.committedCount } } };
         },
       },
       {

@@ -59,6 +59,8 @@ export class CatalogStore {
   private readonly working = new Map<string, MutableStock>();
   /** Every key ever applied, with the trade it carried and when it is durable. */
   private readonly keys = new Map<string, { trade: KeyedTrade; durable: Promise<void> }>();
+  /** Every journal entry by seq, those still being written included (only committed ones are read). */
+  private readonly history: JournalEntry[] = [];
   private readonly journal: JsonlFile;
   private nextSeq: number;
   /** Trades whose journal line is on disk. */
@@ -80,6 +82,7 @@ export class CatalogStore {
       applyTrade(committed, entry);
       applyTrade(working, entry);
       this.keys.set(entry.key, { trade: entry, durable: Promise.resolve() });
+      this.history.push(entry);
     }
     this.nextSeq = entries.length;
     this.committedSeq = entries.length;
@@ -116,6 +119,11 @@ export class CatalogStore {
     return [...this.committed.values()].map(({ version: _version, ...stock }) => stock);
   }
 
+  /** Committed trades from `from` on, at most `limit`: what order leaders reconcile their logs against. */
+  trades(from: number, limit: number): JournalEntry[] {
+    return this.history.slice(from, Math.min(from + limit, this.committedSeq));
+  }
+
   /** Every stock's current version. */
   versions(): Array<{ name: string; version: number }> {
     return [...this.committed.values()].map((stock) => ({ name: stock.name, version: stock.version }));
@@ -145,6 +153,7 @@ export class CatalogStore {
     }
     const entry: JournalEntry = { seq: this.nextSeq, key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity };
     this.nextSeq += 1;
+    this.history.push(entry);
     applyTrade(working, entry);
     const durable = this.journal.append([entry]);
     this.keys.set(trade.key, { trade: entry, durable });

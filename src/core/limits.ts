@@ -82,3 +82,6 @@ export const CACHE_HEARTBEAT_MS = 100;
 export const CACHE_CLOCK_SKEW_MS_MAX = 100;
 /** Time a frontend has to acknowledge an invalidation before the catalog stops waiting for it. */
 export const INVALIDATION_TIMEOUT_MS = 200;
+
+/** How often a serving leader compares the catalog's journal with its log (and logs applied trades it lacks). */
+export const RECONCILE_INTERVAL_MS = 1_000;

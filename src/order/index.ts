@@ -25,6 +25,13 @@ function httpCatalog(upstream: Upstream): CatalogPort {
     trade: async (trade: KeyedTrade) => {
       dataOf(await upstream.call('POST', '/trades', trade), 'the catalog refused the trade');
     },
+    trades: async (from, limit) => {
+      const data = dataOf(await upstream.call('GET', `/trades?from=${from}&limit=${limit}`), 'the catalog could not list its trades') as { trades?: unknown };
+      if (!Array.isArray(data.trades)) throw new BazaarError('UPSTREAM_BAD_REPLY', 'the catalog sent no trade list');
+      return data.trades.map((trade: { key?: unknown; name?: unknown; type?: unknown; quantity?: unknown }) =>
+        parseKeyedTrade({ key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity }),
+      );
+    },
   };
 }
 

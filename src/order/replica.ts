@@ -19,6 +19,7 @@ import { BazaarError } from '../core/errors.ts';
 import {
   COMMIT_TIMEOUT_MS,
   ELECTION_TIMEOUT_MS,
+  RECONCILE_INTERVAL_MS,
   REPLICATION_BATCH_ENTRIES_MAX,
   REPLICATION_RETRY_MS,
 } from '../core/limits.ts';
@@ -31,6 +32,8 @@ import type { ReplicaState, StateStore } from './state.ts';
 export interface CatalogPort {
   /** Applies the trade once per key (a repeat is a no-op) and resolves once it is durable. */
   trade(trade: KeyedTrade): Promise<void>;
+  /** The catalog's applied trades in journal order, from position `from`, at most `limit`. */
+  trades(from: number, limit: number): Promise<KeyedTrade[]>;
 }
 
 export type Role = 'follower' | 'candidate' | 'leader';
@@ -476,6 +479,36 @@ export class OrderReplica {
     }
     started.serving = true;
     this.onEvent(`epoch ${epoch}: leading with ${started.startLength} orders`);
+    void this.reconcile(started);
+  }
+
+  /**
+   * While this term lasts: every trade the catalog applied must be an order in the log. One that is
+   * not (its leader and its frontend died between the catalog trade and the commit, and nobody
+   * retried) is placed now under its key; the catalog does not apply it again, so G4 holds after
+   * any sequence of crashes. Keys in flight here are left to the request that carries them.
+   */
+  private async reconcile(term: LeaderTerm): Promise<void> {
+    let cursor = 0;
+    while (!term.stopped && !this.closed) {
+      try {
+        for (;;) {
+          const trades = await this.catalog.trades(cursor, REPLICATION_BATCH_ENTRIES_MAX);
+          if (term.stopped) return;
+          for (const trade of trades) {
+            if (this.log.numberForKey(trade.key) !== undefined || this.inFlight.has(trade.key)) continue;
+            const number = await this.placeOrder(trade);
+            this.onEvent(`reconciled: the catalog had applied ${trade.key} with no order logged; it is order ${number}`);
+          }
+          cursor += trades.length;
+          if (trades.length < REPLICATION_BATCH_ENTRIES_MAX) break;
+        }
+      } catch (error) {
+        if (term.stopped) return;
+        this.onEvent(`reconciliation with the catalog paused: ${(error as Error).message}`);
+      }
+      await sleep(RECONCILE_INTERVAL_MS, undefined, { ref: false });
+    }
   }
 
   private abandon(epoch: number): void {

@@ -19,6 +19,10 @@ export class RecordingCatalog implements CatalogPort {
     if (!this.applied.has(trade.key)) this.applied.set(trade.key, trade);
     this.afterApply?.(trade);
   }
+
+  async trades(from: number, limit: number): Promise<KeyedTrade[]> {
+    return [...this.applied.values()].slice(from, from + limit);
+  }
 }
 
 export interface Node {

@@ -163,3 +163,64 @@ describe('the catalog down while replicas are fine', () => {
     assertConserved(await readOrderLog(cluster.orderLogPath(before.leader)), await catalogStocks(cluster.url('catalog')));
   });
 });
+
+describe('every process killed at once (seed 61)', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.create({ replicas: 3 });
+  });
+  after(() => cluster.destroy());
+
+  test('kill -9 of all five processes mid-load, restart, no retries: acknowledged orders keep their numbers, logs converge, and the catalog equals the log (G1, G3, G4)', async () => {
+    const first = await cluster.startAll();
+    const api = cluster.url('frontend');
+    const random = seededRandom(61);
+    const acknowledged: Array<{ number: number; key: string; body: { name: string; type: 'buy' | 'sell'; quantity: number } }> = [];
+    let sent = 0;
+    let stop = false;
+    const killed = (async () => {
+      while (acknowledged.length < 150) await sleep(2);
+      stop = true;
+      await Promise.all([first.catalog, first.frontend, ...first.orders.values()].map((proc) => proc.crash()));
+    })();
+    await Promise.all(
+      Array.from({ length: WORKERS }, async () => {
+        while (!stop && sent < 2_000) {
+          const key = `all-${sent}`;
+          sent += 1;
+          const body = { name: random.pick(STOCKS), type: random.next() < 0.5 ? ('buy' as const) : ('sell' as const), quantity: random.int(1, 3) };
+          try {
+            const reply = await postOrder(api, body, { 'idempotency-key': key });
+            if (reply.status === 200) acknowledged.push({ number: (reply.body as { data: { transaction_number: number } }).data.transaction_number, key, body });
+          } catch {
+            // Cut off by the kill; never retried.
+          }
+        }
+      }),
+    );
+    await killed;
+
+    await cluster.startAll();
+    assert.equal((await http(`${api}/orders/${acknowledged[0]!.number}`)).status, 200, 'a new leader serves');
+    // The new leader reconciles the catalog's trades that no replica logged (within a few seconds).
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      try {
+        assertConserved(await readOrderLog(cluster.orderLogPath(3)), await catalogStocks(cluster.url('catalog')));
+        const lengths = await Promise.all([1, 2, 3].map(async (id) => (await readFile(cluster.orderLogPath(id))).length));
+        if (new Set(lengths).size !== 1) throw new Error(`log sizes differ: ${lengths.join(', ')}`);
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(100);
+      }
+    }
+    const logs = await Promise.all([1, 2, 3].map(async (id) => readFile(cluster.orderLogPath(id), 'utf8')));
+    assert.ok(logs[0] === logs[1] && logs[1] === logs[2], 'the three logs are byte-identical');
+    const log = await readOrderLog(cluster.orderLogPath(3));
+    for (const order of acknowledged) {
+      const entry = log[order.number];
+      assert.deepEqual(entry && { key: entry.key, name: entry.name, type: entry.type, quantity: entry.quantity }, { key: order.key, ...order.body }, `acknowledged order ${order.number} kept its number`);
+    }
+  });
+});

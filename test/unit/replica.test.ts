@@ -13,6 +13,10 @@ function code(expected: string) {
   return (error: unknown) => error instanceof BazaarError && error.code === expected;
 }
 
+function sameKeys(a: readonly { key: string; epoch: number }[], b: readonly { key: string; epoch: number }[]): boolean {
+  return a.length === b.length && a.every((entry, index) => entry.key === b[index]!.key && entry.epoch === b[index]!.epoch);
+}
+
 /** Every replica's log holds the same entries. */
 function assertConverged(cluster: MemoryCluster, ids: number[] = [...cluster.nodes.keys()]): void {
   const [first, ...rest] = ids.map((id) => cluster.entries(id));
@@ -126,12 +130,17 @@ describe('replication (three replicas)', () => {
     assert.equal(cluster.node(3).log.entry(2)?.key, 'orphan', 'the orphan is in replica 3\'s own log');
     await cluster.elect(2);
     for (const key of ['c', 'd']) await cluster.node(2).replica.placeOrder(trade(key));
+    // The catalog had applied the orphan, so the new leader reconciles it into its log (at its own
+    // number, in its own epoch) alongside c and d.
+    await cluster.until(() => cluster.node(2).log.length === 5, 'the leader logged c, d and the reconciled orphan');
     cluster.restart(3);
     cluster.node(2).replica.rejoin(3);
-    await cluster.until(() => cluster.node(3).log.entry(3)?.key === 'd', 'replica 3 has the leader\'s entries');
-    assert.deepEqual(cluster.entries(3).map((entry) => entry.key), ['a', 'b', 'c', 'd']);
-    assert.equal(cluster.node(3).log.numberForKey('orphan'), undefined, 'the orphan key is gone from the index too');
+    await cluster.until(() => cluster.node(3).log.length === 5 && sameKeys(cluster.entries(3), cluster.entries(2)), 'replica 3 holds the leader\'s log');
     assertConverged(cluster);
+    assert.deepEqual(cluster.entries(3).slice(0, 2).map((entry) => entry.key), ['a', 'b'], 'the shared prefix is kept');
+    const orphans = cluster.entries(3).filter((entry) => entry.key === 'orphan');
+    assert.equal(orphans.length, 1);
+    assert.equal(orphans[0]!.epoch, 2, 'replica 3\'s own epoch-1 entry was replaced by the leader\'s');
   });
 
   test('the leader dies right after the catalog trade: a retry with the same key on the new leader trades once (G2)', async () => {
@@ -146,6 +155,23 @@ describe('replication (three replicas)', () => {
     assert.equal(await cluster.node(2).replica.placeOrder(trade('k', 5)), 0);
     assert.equal(cluster.catalog.applied.size, 1);
     assert.deepEqual(cluster.entries(1).map((entry) => entry.key), ['k']);
+  });
+
+  test('a trade the catalog applied whose leader died before logging it, never retried, is logged by the next leader (G4)', async () => {
+    cluster = new MemoryCluster(3);
+    await cluster.elect(3);
+    await cluster.node(3).replica.placeOrder(trade('before'));
+    cluster.catalog.afterApply = (applied) => {
+      if (applied.key === 'orphaned') cluster.crash(3);
+    };
+    await assert.rejects(cluster.node(3).replica.placeOrder(trade('orphaned', 7)));
+    cluster.catalog.afterApply = undefined;
+    // Nobody retries 'orphaned': the client and the frontend are gone too.
+    await cluster.elect(2);
+    await cluster.until(() => cluster.node(2).log.numberForKey('orphaned') !== undefined, 'the new leader logged the orphaned trade');
+    assert.deepEqual(cluster.entries(2).map((entry) => [entry.key, entry.quantity]), [['before', 1], ['orphaned', 7]]);
+    assert.equal(cluster.catalog.applied.size, 2, 'the catalog applied it once');
+    assert.equal(await cluster.node(2).replica.placeOrder(trade('orphaned', 7)), 1, 'a late retry gets the reconciled number');
   });
 
   test('the leader dies half-way through propagation: the new leader adopts the order and the retry gets its number (G2)', async () => {
