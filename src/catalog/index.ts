@@ -1,6 +1,6 @@
 // `bazaar catalog`: serves stock lookups and applies trades, durably and once per key.
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../core/config.ts';
+import { type Config, openInternalsWarning } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
@@ -31,6 +31,9 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   const metrics = new Metrics();
   const countRequest = metrics.counter('bazaar_catalog_requests_total', 'Requests answered, by route and status.');
   metrics.gauge('bazaar_catalog_trades_total', 'Trades committed.', () => store.committedCount);
+
+  const openWarning = openInternalsWarning(config, config.catalog);
+  if (openWarning !== undefined) logger.warn(`catalog: ${openWarning}`);
 
   const http = createJsonServer({
     name: 'catalog',

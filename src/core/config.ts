@@ -216,6 +216,16 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   });
 }
 
+/**
+ * Why the internal endpoints are open to anyone who reaches this role's port, or undefined when they
+ * are not: no token is configured and the role listens beyond loopback.
+ */
+export function openInternalsWarning(config: Config, endpoint: Endpoint): string | undefined {
+  if (config.token !== undefined) return undefined;
+  if (/^(127\.|localhost$|::1$|\[::1\]$)/.test(endpoint.bind)) return undefined;
+  return `no cluster token is configured and this role listens on ${endpoint.bind}: its internal endpoints are open to anyone who can reach it; set "token" in the config (or BAZAAR_TOKEN)`;
+}
+
 export function findReplica(config: Config, id: number): ReplicaEndpoint {
   const replica = config.orders.find((candidate) => candidate.id === id);
   if (replica === undefined) {

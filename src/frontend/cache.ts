@@ -5,7 +5,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Invalidation, InvalidationMessage } from '../catalog/invalidator.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CACHE_CLOCK_SKEW_MS_MAX } from '../core/limits.ts';
+import { CACHE_CLOCK_SKEW_MS_MAX, CACHE_LEASE_MS } from '../core/limits.ts';
 import type { Stock } from '../core/trade.ts';
 
 export interface CacheStats {
@@ -87,8 +87,9 @@ export class StockCache {
     }
     for (const invalidation of message.invalidations) this.invalidate(invalidation);
     this.lastSeq = message.to;
-    // The lease is the catalog's clock; allow for the hosts' clocks to differ.
-    this.leaseUntil = message.leaseUntil - CACHE_CLOCK_SKEW_MS_MAX;
+    // The lease is the catalog's clock; allow for the hosts' clocks to differ. Never longer than one
+    // lease from now, whatever a message claims, so a forged push cannot freeze the cache for long.
+    this.leaseUntil = Math.min(message.leaseUntil, this.now() + CACHE_LEASE_MS) - CACHE_CLOCK_SKEW_MS_MAX;
   }
 
   private invalidate({ name, version }: Invalidation): void {

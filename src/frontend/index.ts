@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { baseUrl, type Config } from '../core/config.ts';
+import { baseUrl, openInternalsWarning, type Config } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { FAILOVER_ATTEMPTS_MAX, FAILOVER_RETRY_DELAY_MS, ORDER_CALL_TIMEOUT_MS } from '../core/limits.ts';
@@ -71,6 +71,9 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     }
     throw new BazaarError('NO_LEADER', `the order service is unavailable (${last?.message ?? 'no attempt'}); retry shortly`, { retryAfterS: 1 });
   };
+
+  const openWarning = openInternalsWarning(config, config.frontend);
+  if (openWarning !== undefined) logger.warn(`frontend: ${openWarning}`);
 
   const http = createJsonServer({
     name: 'frontend',

@@ -1,7 +1,7 @@
 // `bazaar order --id N`: one order replica. Its log and state on disk, its peers over HTTP, and the
 // endpoints through which the frontend and the other replicas reach it.
 import type { AddressInfo } from 'node:net';
-import { baseUrl, findReplica, type Config } from '../core/config.ts';
+import { baseUrl, findReplica, openInternalsWarning, type Config } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { LEADER_PING_TIMEOUT_MS, REPLICATION_BODY_BYTES_MAX } from '../core/limits.ts';
@@ -82,6 +82,9 @@ export async function start(config: Config, id: number, logger: Logger = createL
       throw error;
     }
   };
+
+  const openWarning = openInternalsWarning(config, endpoint);
+  if (openWarning !== undefined) logger.warn(`order: ${openWarning}`);
 
   const http = createJsonServer({
     name: `order ${id}`,

@@ -13,8 +13,8 @@ export async function readOrderLog(file: string): Promise<OrderEntry[]> {
     .map((line) => JSON.parse(line) as OrderEntry);
 }
 
-export async function catalogStocks(catalogUrl: string): Promise<Map<string, Stock>> {
-  const reply = await http(`${catalogUrl}/stocks`);
+export async function catalogStocks(catalogUrl: string, token?: string): Promise<Map<string, Stock>> {
+  const reply = await http(`${catalogUrl}/stocks`, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
   assert.equal(reply.status, 200, reply.text);
   return new Map((reply.body as { data: Stock[] }).data.map((stock) => [stock.name, stock]));
 }

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { loadConfig, parseConfig, resolveConfigPath } from '../../src/core/config.ts';
+import { loadConfig, openInternalsWarning, parseConfig, resolveConfigPath } from '../../src/core/config.ts';
 import { ConfigError } from '../../src/core/errors.ts';
 
 const base = () => ({
@@ -71,6 +71,14 @@ describe('config', () => {
   test('the token comes from BAZAAR_TOKEN when set, else from the file', () => {
     assert.equal(parseConfig({ ...base(), token: 'file' }, { configPath: at, env: {} }).token, 'file');
     assert.equal(parseConfig({ ...base(), token: 'file' }, { configPath: at, env: { BAZAAR_TOKEN: 'env' } }).token, 'env');
+  });
+
+  test('an open-internals warning is given only without a token and beyond loopback', () => {
+    const open = parseConfig({ ...base(), frontend: { host: '10.0.0.5', port: 8000, bind: '0.0.0.0' } }, { configPath: at, env: {} });
+    assert.match(openInternalsWarning(open, open.frontend) ?? '', /no cluster token is configured and this role listens on 0\.0\.0\.0/);
+    assert.equal(openInternalsWarning(open, open.catalog), undefined, 'the catalog binds 127.0.0.1');
+    const locked = parseConfig({ ...base(), frontend: { host: '10.0.0.5', port: 8000, bind: '0.0.0.0' }, token: 't' }, { configPath: at, env: {} });
+    assert.equal(openInternalsWarning(locked, locked.frontend), undefined);
   });
 
   test('resolveConfigPath prefers the flag, then $BAZAAR_CONFIG, then config/bazaar.json', () => {
