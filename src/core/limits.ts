@@ -85,3 +85,10 @@ export const INVALIDATION_TIMEOUT_MS = 200;
 
 /** How often a serving leader compares the catalog's journal with its log (and logs applied trades it lacks). */
 export const RECONCILE_INTERVAL_MS = 1_000;
+
+/** How often a server checks its connections against the header and request timeouts. */
+export const SERVER_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
+/** A socket with no traffic for this long is closed, a connection that never sent a byte included (longer than any legitimate request). */
+export const SERVER_SOCKET_IDLE_TIMEOUT_MS = 30_000;
+/** Connections one server holds at most; past it new ones are dropped at once. */
+export const SERVER_CONNECTIONS_MAX = 8_192;

@@ -10,7 +10,10 @@ import {
   SERVER_DRAIN_TIMEOUT_MS,
   SERVER_HEADERS_TIMEOUT_MS,
   SERVER_KEEP_ALIVE_TIMEOUT_MS,
+  SERVER_CONNECTIONS_MAX,
   SERVER_REQUEST_TIMEOUT_MS,
+  SERVER_SOCKET_IDLE_TIMEOUT_MS,
+  SERVER_TIMEOUT_CHECK_INTERVAL_MS,
 } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 
@@ -210,7 +213,9 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     return route.name;
   };
 
-  const server = createServer({ headersTimeout: SERVER_HEADERS_TIMEOUT_MS, requestTimeout: SERVER_REQUEST_TIMEOUT_MS }, (req, res) => {
+  // Node checks the timeouts every 30 s by default, which lets a slow client hold a socket far past
+  // them; check every second instead.
+  const server = createServer({ headersTimeout: SERVER_HEADERS_TIMEOUT_MS, requestTimeout: SERVER_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: SERVER_TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
     const startedAt = performance.now();
     inFlight += 1;
     let routeName = 'unmatched';
@@ -236,6 +241,9 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     );
   });
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
+  // Node closes nothing that never sends a byte; these bound what idle or hostile clients can hold.
+  server.timeout = SERVER_SOCKET_IDLE_TIMEOUT_MS;
+  server.maxConnections = SERVER_CONNECTIONS_MAX;
   // A malformed request line or headers never reaches the handler: answer it in the same error shape.
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || error.code?.startsWith('HPE_') !== true) {
