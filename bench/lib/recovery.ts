@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
+import { jsonlLine } from '../../src/core/jsonl.ts';
 import { median } from './measure.ts';
 
 const STOCKS = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'];
@@ -19,9 +20,9 @@ async function seed(cluster: TestCluster, orders: number): Promise<void> {
   const lines: string[] = [];
   for (let number = 0; number < orders; number += 1) {
     // Sells only, so the seeded orders never run a stock out; fields in the log's canonical order.
-    lines.push(JSON.stringify({ number, epoch: 1, key: `seed-${number}`, name: STOCKS[number % STOCKS.length], type: 'sell', quantity: 1 }));
+    lines.push(jsonlLine({ number, epoch: 1, key: `seed-${number}`, name: STOCKS[number % STOCKS.length], type: 'sell', quantity: 1 }));
   }
-  const text = `${lines.join('\n')}\n`;
+  const text = lines.join('');
   for (const id of [2, 3]) {
     await mkdir(path.dirname(cluster.orderLogPath(id)), { recursive: true });
     await writeFile(cluster.orderLogPath(id), text);

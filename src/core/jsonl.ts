@@ -1,8 +1,9 @@
 // An append-only JSONL file owned by one process: group commit (one write + fdatasync for every
-// record that queued while the previous one ran), a torn last line cut on open, and a lock file
-// (proper-lockfile) that keeps a second process off it.
+// record that queued while the previous one ran), a checksum on every line, a torn last line cut on
+// open, and a lock file (proper-lockfile) that keeps a second process off it.
 import assert from 'node:assert/strict';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
 import { BazaarError } from './errors.ts';
@@ -37,6 +38,26 @@ export class CorruptFileError extends Error {
   }
 }
 
+/**
+ * One record as a line: its JSON with a last field `crc`, the CRC-32 of that JSON without it, so a
+ * line damaged on disk is detected rather than read as a different record. Records are plain objects.
+ */
+export function jsonlLine(record: object): string {
+  const json = JSON.stringify(record);
+  assert.ok(json.startsWith('{') && json.length > 2, 'a JSONL record is a non-empty object');
+  return `${json.slice(0, -1)},"crc":${crc32(json)}}\n`;
+}
+
+/** The record of one line, with its checksum verified and removed; throws if they disagree. */
+function parseLine(line: string): unknown {
+  const value = JSON.parse(line) as Record<string, unknown>;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
+  const { crc, ...record } = value;
+  if (typeof crc !== 'number') throw new Error('no checksum');
+  if (crc32(JSON.stringify(record)) !== crc) throw new Error('checksum mismatch');
+  return record;
+}
+
 /** Splits file contents into parsed records, cutting a torn tail. Pure, so it is unit-tested alone. */
 export function parseJsonl(file: string, contents: Buffer): { records: unknown[]; ends: number[]; validBytes: number } {
   const records: unknown[] = [];
@@ -53,7 +74,7 @@ export function parseJsonl(file: string, contents: Buffer): { records: unknown[]
     let record: unknown;
     try {
       if (line.length > JSONL_LINE_BYTES_MAX) throw new Error(`longer than ${JSONL_LINE_BYTES_MAX} bytes`);
-      record = JSON.parse(line.toString('utf8'));
+      record = parseLine(line.toString('utf8'));
     } catch (error) {
       // A crash can leave the last line complete in length but not in content; only there is a bad
       // line a torn write rather than corruption.
@@ -147,13 +168,13 @@ export class JsonlFile {
    * Appends records as one unit each and resolves once they are on disk (fdatasync). Records of
    * concurrent calls share one write and one fdatasync. Order of calls is order in the file.
    */
-  append(records: readonly unknown[]): Promise<void> {
+  append(records: readonly object[]): Promise<void> {
     if (this.closed) return Promise.reject(new BazaarError('SHUTTING_DOWN', 'the file is closed'));
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.queue.length >= APPEND_QUEUE_RECORDS_MAX) {
       return Promise.reject(new BazaarError('OVERLOADED', `more than ${APPEND_QUEUE_RECORDS_MAX} writes are waiting for the disk; retry later`));
     }
-    const text = records.map((record) => `${JSON.stringify(record)}\n`).join('');
+    const text = records.map(jsonlLine).join('');
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ bytes: Buffer.from(text, 'utf8'), resolve, reject });
       this.flushing ??= this.flush();

@@ -1,7 +1,7 @@
 // The order log: a small interface the replica logic programs against, and its JSONL implementation
 // (one entry a line, group-committed with fdatasync, torn tail cut on open, locked to one process).
 import assert from 'node:assert/strict';
-import { JsonlFile } from '../core/jsonl.ts';
+import { JsonlFile, jsonlLine } from '../core/jsonl.ts';
 import type { OrderEntry } from '../core/trade.ts';
 
 export interface OrderLog {
@@ -128,7 +128,7 @@ abstract class IndexedOrderLog implements OrderLog {
 }
 
 function lineBytes(entry: OrderEntry): number {
-  return Buffer.byteLength(JSON.stringify(entry)) + 1;
+  return Buffer.byteLength(jsonlLine(entry));
 }
 
 export class JsonlOrderLog extends IndexedOrderLog {

@@ -1,10 +1,12 @@
 // Durability with real processes and kill -9: what was acknowledged is on disk, a retry with the same
 // key after a crash neither loses nor doubles a trade, a torn tail is cut, and one log has one owner.
 import assert from 'node:assert/strict';
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { seededRandom } from '../../src/client/random.ts';
+import { jsonlLine } from '../../src/core/jsonl.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
 
@@ -122,6 +124,22 @@ describe('the order log on disk', () => {
     const text = await readFile(cluster.orderLogPath(1), 'utf8');
     assert.ok(text.endsWith('\n') && !text.includes('"torn"'), 'the torn line is gone and the file ends in a whole line');
     assert.equal((await readOrderLog(cluster.orderLogPath(1))).length, 4);
+  });
+
+  test('a line damaged in the middle of the log (checksum mismatch) stops the replica from starting, with the line named', async () => {
+    const lines = [0, 1, 2, 3].map((number) => jsonlLine({ number, epoch: 1, key: `k${number}`, name: 'FishCo', type: 'buy', quantity: 1 }));
+    lines[1] = lines[1]!.replace('"quantity":1', '"quantity":9');
+    const other = await TestCluster.create({ replicas: 1 });
+    try {
+      await mkdir(path.dirname(other.orderLogPath(1)), { recursive: true });
+      await writeFile(other.orderLogPath(1), lines.join(''));
+      const refused = other.spawn(['order', '--id', '1']);
+      const { code } = await refused.exited;
+      assert.equal(code, 1);
+      assert.match(refused.output, /orders\.jsonl: line 2 is corrupt \(checksum mismatch\); refusing to start/);
+    } finally {
+      await other.destroy();
+    }
   });
 
   test('a second process for the same replica id is refused while the first holds the log', async () => {

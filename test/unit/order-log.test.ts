@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CorruptFileError, parseJsonl } from '../../src/core/jsonl.ts';
+import { CorruptFileError, jsonlLine, parseJsonl } from '../../src/core/jsonl.ts';
 import type { OrderEntry } from '../../src/core/trade.ts';
 import { JsonlOrderLog } from '../../src/order/log.ts';
 
@@ -11,21 +11,30 @@ const entry = (number: number, key = `k${number}`): OrderEntry => ({ number, epo
 const noLockLoss = (): void => assert.fail('the lock must not be lost in this test');
 
 describe('parseJsonl', () => {
+  const one = jsonlLine({ a: 1 });
+  const two = jsonlLine({ a: 2 });
+
+  test('every line carries a checksum of its JSON', () => {
+    assert.match(one, /^\{"a":1,"crc":\d+\}\n$/);
+  });
+
   test('a torn last line without a newline is cut', () => {
-    const { records, ends, validBytes } = parseJsonl('f', Buffer.from('{"a":1}\n{"a":2}\n{"a":'));
+    const { records, ends, validBytes } = parseJsonl('f', Buffer.from(`${one}${two}{"a":`));
     assert.deepEqual(records, [{ a: 1 }, { a: 2 }]);
-    assert.deepEqual(ends, [8, 16]);
-    assert.equal(validBytes, 16);
+    assert.deepEqual(ends, [one.length, one.length + two.length]);
+    assert.equal(validBytes, one.length + two.length);
   });
 
-  test('a last line that ends in a newline but does not parse is cut too', () => {
-    const { records, validBytes } = parseJsonl('f', Buffer.from('{"a":1}\n{"a"\n'));
-    assert.deepEqual(records, [{ a: 1 }]);
-    assert.equal(validBytes, 8);
+  test('a last line that ends in a newline but does not parse, or fails its checksum, is cut too', () => {
+    assert.deepEqual(parseJsonl('f', Buffer.from(`${one}{"a"\n`)), { records: [{ a: 1 }], ends: [one.length], validBytes: one.length });
+    const damaged = two.replace('"a":2', '"a":3');
+    assert.deepEqual(parseJsonl('f', Buffer.from(`${one}${damaged}`)).records, [{ a: 1 }]);
   });
 
-  test('a corrupt line before the last is refused, never skipped', () => {
-    assert.throws(() => parseJsonl('f', Buffer.from('{"a":1}\nxx\n{"a":3}\n')), CorruptFileError);
+  test('a damaged or unchecksummed line before the last is refused, never skipped or believed', () => {
+    assert.throws(() => parseJsonl('f', Buffer.from(`${one}xx\n${two}`)), CorruptFileError);
+    assert.throws(() => parseJsonl('f', Buffer.from(`${one.replace('"a":1', '"a":7')}${two}`)), /checksum mismatch/);
+    assert.throws(() => parseJsonl('f', Buffer.from(`{"a":1}\n${two}`)), /no checksum/);
   });
 
   test('an empty file has no records', () => {
@@ -51,7 +60,8 @@ describe('JsonlOrderLog', () => {
     await log.close();
     const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
     assert.equal(lines.length, 3);
-    assert.equal(lines[0], '{"number":0,"epoch":0,"key":"k0","name":"FishCo","type":"buy","quantity":1}');
+    assert.equal(`${lines[0]}\n`, jsonlLine(entry(0)));
+    assert.match(lines[0]!, /^\{"number":0,"epoch":0,"key":"k0","name":"FishCo","type":"buy","quantity":1,"crc":\d+\}$/);
 
     const { log: reopened } = await JsonlOrderLog.open(file, noLockLoss);
     assert.equal(reopened.length, 3);
@@ -79,7 +89,7 @@ describe('JsonlOrderLog', () => {
   test('a torn last line is cut on open and appends continue after the cut', async () => {
     const file = path.join(dir, 'd', 'orders.jsonl');
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, `${JSON.stringify(entry(0))}\n${JSON.stringify(entry(1))}\n{"number":2,"epo`);
+    await writeFile(file, `${jsonlLine(entry(0))}${jsonlLine(entry(1))}{"number":2,"epo`);
     const { log, cutBytes } = await JsonlOrderLog.open(file, noLockLoss);
     assert.equal(cutBytes, '{"number":2,"epo'.length);
     assert.equal(log.length, 2);
@@ -92,12 +102,12 @@ describe('JsonlOrderLog', () => {
   test('a log with a gap in its numbers or a repeated key is refused on open', async () => {
     const gap = path.join(dir, 'e', 'orders.jsonl');
     await mkdir(path.dirname(gap), { recursive: true });
-    await writeFile(gap, `${JSON.stringify(entry(0))}\n${JSON.stringify(entry(2))}\n${JSON.stringify(entry(3))}\n`);
+    await writeFile(gap, `${jsonlLine(entry(0))}${jsonlLine(entry(2))}${jsonlLine(entry(3))}`);
     await assert.rejects(JsonlOrderLog.open(gap, noLockLoss), /entry 1 is not a valid order/);
 
     const twice = path.join(dir, 'f', 'orders.jsonl');
     await mkdir(path.dirname(twice), { recursive: true });
-    await writeFile(twice, `${JSON.stringify(entry(0, 'same'))}\n${JSON.stringify(entry(1, 'same'))}\n`);
+    await writeFile(twice, `${jsonlLine(entry(0, 'same'))}${jsonlLine(entry(1, 'same'))}`);
     await assert.rejects(JsonlOrderLog.open(twice, noLockLoss), /key same appears in entries 0 and 1/);
   });
 
@@ -137,6 +147,7 @@ describe('JsonlOrderLog.truncate', () => {
     await log.close();
     const lines = (await readFile(file, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as OrderEntry);
     assert.deepEqual(lines.map((line) => line.key), ['k0', 'k1', 'new']);
+    assert.equal(lines.length, 3);
 
     const { log: reopened } = await JsonlOrderLog.open(file, noLockLoss);
     await reopened.truncate(0);
