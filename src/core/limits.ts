@@ -92,3 +92,7 @@ export const SERVER_TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 export const SERVER_SOCKET_IDLE_TIMEOUT_MS = 30_000;
 /** Connections one server holds at most; past it new ones are dropped at once. */
 export const SERVER_CONNECTIONS_MAX = 8_192;
+/** Requests the frontend works on at once; past it new ones get 503 with Retry-After at once. Every request holds at most one upstream call, so this bounds the queues behind it too. */
+export const FRONTEND_IN_FLIGHT_MAX = 1_024;
+/** The same bound for internal servers (catalog, replicas): above what a frontend at its bound sends them. */
+export const SERVER_IN_FLIGHT_MAX = 4_096;

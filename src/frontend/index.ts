@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { baseUrl, openInternalsWarning, type Config } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
-import { FAILOVER_ATTEMPTS_MAX, FAILOVER_RETRY_DELAY_MS, ORDER_CALL_TIMEOUT_MS } from '../core/limits.ts';
+import { FAILOVER_ATTEMPTS_MAX, FAILOVER_RETRY_DELAY_MS, FRONTEND_IN_FLIGHT_MAX, ORDER_CALL_TIMEOUT_MS } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage, type Stock } from '../core/trade.ts';
 import { dataOf, Upstream, upstreamError, type UpstreamReply } from '../http/client.ts';
@@ -79,6 +79,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     name: 'frontend',
     logger,
     token: config.token,
+    inFlightMax: FRONTEND_IN_FLIGHT_MAX,
     onReply: (route, status, durationMs) => {
       countRequest({ route, status: String(status) });
       countSeconds({ route }, durationMs / 1000);

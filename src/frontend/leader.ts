@@ -10,7 +10,14 @@ import { Upstream } from '../http/client.ts';
 
 export interface ReplicaClient {
   readonly id: number;
-  readonly upstream: Upstream;
+  /**
+   * Trades and order queries. Replaced when this replica stops being the chosen leader: the old pool
+   * is destroyed, so calls still queued for it (behind a hung leader's busy connections) fail over
+   * at once instead of each waiting out its own timeout.
+   */
+  upstream: Upstream;
+  /** Pings and leader notices, apart from the traffic, so an election never waits behind it. */
+  readonly control: Upstream;
 }
 
 interface Health {
@@ -24,6 +31,7 @@ export class LeaderChooser {
   /** Highest id first: the order in which candidates are tried. */
   private readonly replicas: readonly ReplicaClient[];
   private readonly logger: Logger;
+  private readonly token: string | undefined;
   private leader: ReplicaClient | undefined;
   private choosing: Promise<ReplicaClient> | undefined;
   /** The highest epoch this frontend has seen or started. */
@@ -34,7 +42,12 @@ export class LeaderChooser {
     this.logger = logger;
     this.replicas = [...replicas]
       .sort((a, b) => b.id - a.id)
-      .map((replica) => ({ id: replica.id, upstream: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token }) }));
+      .map((replica) => ({
+        id: replica.id,
+        upstream: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token }),
+        control: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token, connections: 2 }),
+      }));
+    this.token = token;
   }
 
   get currentId(): number | undefined {
@@ -54,14 +67,23 @@ export class LeaderChooser {
     return this.choosing;
   }
 
-  /** Drops the choice after a call to it failed, so the next request chooses again. */
+  /** Drops the choice after a call to it failed, so the next request chooses again; calls still aimed at it fail over. */
   forget(replica: ReplicaClient): void {
-    if (this.leader === replica) this.leader = undefined;
+    if (this.leader !== replica) return;
+    this.leader = undefined;
+    const old = replica.upstream;
+    replica.upstream = new Upstream(old.name, old.origin, { token: this.token });
+    void old.close();
+  }
+
+  private adopt(replica: ReplicaClient): ReplicaClient {
+    this.leader = replica;
+    return replica;
   }
 
   private async ping(replica: ReplicaClient): Promise<Health | undefined> {
     try {
-      const reply = await replica.upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
+      const reply = await replica.control.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
       const data = (reply.body as { data?: { epoch?: unknown; state?: unknown; serving?: unknown } } | undefined)?.data;
       if (reply.status !== 200 || typeof data?.epoch !== 'number') return undefined;
       return { replica, epoch: data.epoch, state: String(data.state), serving: data.serving === true };
@@ -78,10 +100,7 @@ export class LeaderChooser {
     // The highest live replica already leads the newest epoch (another frontend, or an earlier choice
     // of ours that this one forgot): keep it rather than start a new epoch.
     const top = alive[0]!;
-    if (top.state === 'leader' && top.serving && top.epoch === this.epoch) {
-      this.leader = top.replica;
-      return top.replica;
-    }
+    if (top.state === 'leader' && top.serving && top.epoch === this.epoch) return this.adopt(top.replica);
 
     for (const candidate of alive) {
       this.epoch += 1;
@@ -92,14 +111,13 @@ export class LeaderChooser {
       await Promise.all(
         alive
           .filter((other) => other !== candidate)
-          .map((other) => other.replica.upstream.call('POST', '/internal/leader', notice, { timeoutMs: LEADER_PING_TIMEOUT_MS }).catch(() => undefined)),
+          .map((other) => other.replica.control.call('POST', '/internal/leader', notice, { timeoutMs: LEADER_PING_TIMEOUT_MS }).catch(() => undefined)),
       );
       try {
-        const reply = await candidate.replica.upstream.call('POST', '/internal/leader', notice, { timeoutMs: ELECTION_TIMEOUT_MS });
+        const reply = await candidate.replica.control.call('POST', '/internal/leader', notice, { timeoutMs: ELECTION_TIMEOUT_MS });
         if (reply.status === 200) {
           this.logger.info(`frontend: order replica ${candidate.replica.id} leads epoch ${epoch}`);
-          this.leader = candidate.replica;
-          return candidate.replica;
+          return this.adopt(candidate.replica);
         }
         if (reply.errorCode === 'NO_QUORUM') {
           throw new BazaarError('NO_LEADER', `no majority of order replicas is reachable (replica ${candidate.replica.id}: ${JSON.stringify(reply.body).slice(0, 200)}); retry shortly`, { retryAfterS: 1 });
@@ -114,6 +132,6 @@ export class LeaderChooser {
   }
 
   close(): Promise<void> {
-    return Promise.all(this.replicas.map((replica) => replica.upstream.close())).then(() => undefined);
+    return Promise.all(this.replicas.flatMap((replica) => [replica.upstream.close(), replica.control.close()])).then(() => undefined);
   }
 }

@@ -9,6 +9,7 @@ import {
   REQUEST_BODY_BYTES_MAX,
   SERVER_DRAIN_TIMEOUT_MS,
   SERVER_HEADERS_TIMEOUT_MS,
+  SERVER_IN_FLIGHT_MAX,
   SERVER_KEEP_ALIVE_TIMEOUT_MS,
   SERVER_CONNECTIONS_MAX,
   SERVER_REQUEST_TIMEOUT_MS,
@@ -53,6 +54,8 @@ export interface JsonServerOptions {
   readonly token?: string | undefined;
   /** Called after every reply, for metrics. */
   readonly onReply?: (route: string, status: number, durationMs: number) => void;
+  /** Requests worked on at once at most (SERVER_IN_FLIGHT_MAX when not given); past it, 503 at once. */
+  readonly inFlightMax?: number;
 }
 
 export interface JsonServer {
@@ -151,6 +154,7 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
   const routes: CompiledRoute[] = options.routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1), name: `${route.method} ${route.path}` }));
   let closing = false;
   let inFlight = 0;
+  const inFlightMax = options.inFlightMax ?? SERVER_IN_FLIGHT_MAX;
   let drained: (() => void) | undefined;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
@@ -198,6 +202,10 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
       throw new BazaarError('METHOD_NOT_ALLOWED', `method ${String(req.method).slice(0, 20)} is not allowed on ${pathname.slice(0, 80)}; use ${allowed}`);
     }
     const { route, params } = match;
+    // Internal routes are exempt: their callers (the catalog's push, replication) bound themselves.
+    if (inFlight > inFlightMax && route.internal !== true) {
+      throw new BazaarError('OVERLOADED', `${options.name} is working on ${inFlightMax} requests already; retry shortly`, { retryAfterS: 1 });
+    }
     if (route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       throw new BazaarError('UNAUTHORIZED', 'this internal endpoint needs the cluster token: Authorization: Bearer <token>');
     }
