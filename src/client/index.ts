@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import {
   CLIENT_RETRY_DELAY_MS_MAX,
-  CLIENT_TRADE_ATTEMPTS_MAX,
+  CLIENT_ATTEMPTS_MAX,
   UPSTREAM_REQUEST_TIMEOUT_MS,
 } from '../core/limits.ts';
 import type { OrderView, TradeType } from '../core/trade.ts';
@@ -39,8 +39,8 @@ export interface ClientReport {
   readonly orders_placed: number;
   /** Trades refused with 409 because not enough stock was left: an answer, not an error. */
   readonly trades_rejected: number;
-  /** Trade attempts repeated with the same idempotency key after a 503 or a network error. */
-  readonly trade_retries: number;
+  /** Requests repeated after a 503 or a network error (a trade with the same idempotency key). */
+  readonly retries: number;
   readonly errors: number;
   readonly error_samples: readonly string[];
   readonly mismatches: number;
@@ -49,8 +49,8 @@ export interface ClientReport {
 }
 
 const ERROR_SAMPLES_MAX = 20;
-/** Retrying a trade is safe (same key); after a network error the first pause is this long. */
-const RETRY_DELAY_MS_MIN = 25;
+/** The first pause before a retry; it doubles with each attempt, up to CLIENT_RETRY_DELAY_MS_MAX. */
+const RETRY_DELAY_MS_MIN = 50;
 
 interface Reply {
   readonly status: number;
@@ -102,53 +102,63 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
 
   const describe = (reply: Reply): string => `${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`;
 
+  /**
+   * Sends a request, and again while the service answers 503 or the connection fails (a frontend
+   * crashing and coming back, a failover): lookups and order queries are reads, and a trade carries
+   * its idempotency key, so a repeat never trades twice. Returns the first other answer.
+   */
+  const send = async (method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> => {
+    let last = 'no attempt';
+    for (let attempt = 1; attempt <= CLIENT_ATTEMPTS_MAX; attempt += 1) {
+      let delayMs = RETRY_DELAY_MS_MIN * 2 ** (attempt - 1);
+      try {
+        const reply = await request(method, path, body, headers);
+        if (reply.status !== 503) return reply;
+        last = describe(reply);
+        if (reply.retryAfterS !== undefined) delayMs = reply.retryAfterS * 1000;
+      } catch (error) {
+        last = (error as Error).message;
+      }
+      if (attempt < CLIENT_ATTEMPTS_MAX) {
+        retries += 1;
+        await sleep(Math.min(delayMs, CLIENT_RETRY_DELAY_MS_MAX));
+      }
+    }
+    throw new Error(`no answer after ${CLIENT_ATTEMPTS_MAX} attempts: ${last}`);
+  };
+
   const lookup = async (name: string): Promise<void> => {
     const startedAt = performance.now();
     try {
-      const reply = await request('GET', `/stocks/${encodeURIComponent(name)}`);
+      const reply = await send('GET', `/stocks/${encodeURIComponent(name)}`);
       samples.lookup.push(performance.now() - startedAt);
       const data = (reply.body as { data?: { name?: unknown } }).data;
       if (reply.status !== 200 || data?.name !== name) fail(`lookup ${name}: ${describe(reply)}`);
     } catch (error) {
+      samples.lookup.push(performance.now() - startedAt);
       fail(`lookup ${name}: ${(error as Error).message}`);
     }
   };
 
   const trade = async (name: string, type: TradeType, quantity: number, key: string): Promise<void> => {
     const startedAt = performance.now();
-    let last = 'no attempt';
-    for (let attempt = 1; attempt <= CLIENT_TRADE_ATTEMPTS_MAX; attempt += 1) {
-      let delayMs = RETRY_DELAY_MS_MIN * attempt;
-      try {
-        const reply = await request('POST', '/orders', { name, type, quantity }, { 'idempotency-key': key });
-        if (reply.status === 200) {
-          samples.trade.push(performance.now() - startedAt);
-          const number = (reply.body as { data?: { transaction_number?: unknown } }).data?.transaction_number;
-          if (typeof number !== 'number' || !Number.isInteger(number) || number < 0) {
-            fail(`trade ${key}: reply without a transaction number: ${describe(reply)}`);
-          } else {
-            placed.push({ number, name, type, quantity });
-          }
-          return;
-        }
-        if (reply.status === 409) {
-          samples.trade.push(performance.now() - startedAt);
-          rejected += 1;
-          return;
-        }
-        last = describe(reply);
-        if (reply.status !== 503) break;
-        if (reply.retryAfterS !== undefined) delayMs = reply.retryAfterS * 1000;
-      } catch (error) {
-        last = (error as Error).message;
+    try {
+      const reply = await send('POST', '/orders', { name, type, quantity }, { 'idempotency-key': key });
+      samples.trade.push(performance.now() - startedAt);
+      if (reply.status === 409) {
+        rejected += 1;
+        return;
       }
-      if (attempt < CLIENT_TRADE_ATTEMPTS_MAX) {
-        retries += 1;
-        await sleep(Math.min(delayMs, CLIENT_RETRY_DELAY_MS_MAX));
+      const number = (reply.body as { data?: { transaction_number?: unknown } }).data?.transaction_number;
+      if (reply.status !== 200 || typeof number !== 'number' || !Number.isInteger(number) || number < 0) {
+        fail(`trade ${key} (${type} ${quantity} ${name}): ${describe(reply)}`);
+        return;
       }
+      placed.push({ number, name, type, quantity });
+    } catch (error) {
+      samples.trade.push(performance.now() - startedAt);
+      fail(`trade ${key} (${type} ${quantity} ${name}): ${(error as Error).message}`);
     }
-    samples.trade.push(performance.now() - startedAt);
-    fail(`trade ${key} (${type} ${quantity} ${name}): ${last}`);
   };
 
   const session = async (index: number): Promise<void> => {
@@ -189,7 +199,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
         next += 1;
         const queryStartedAt = performance.now();
         try {
-          const reply = await request('GET', `/orders/${expected.number}`);
+          const reply = await send('GET', `/orders/${expected.number}`);
           samples.order_query.push(performance.now() - queryStartedAt);
           const data = (reply.body as { data?: Partial<OrderView> }).data;
           if (reply.status !== 200) {
@@ -222,7 +232,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     latency: { lookup: summarize(samples.lookup), trade: summarize(samples.trade), order_query: summarize(samples.order_query) },
     orders_placed: placed.length,
     trades_rejected: rejected,
-    trade_retries: retries,
+    retries,
     errors,
     error_samples: errorSamples,
     mismatches,
@@ -248,7 +258,7 @@ export function formatReport(report: ClientReport): string {
     `client: ${report.clients} sessions x ${report.iterations} iterations, p=${report.p}, seed=${report.seed}, ${report.duration_s}s against ${report.frontend}`,
     line(header),
     ...rows.map(line),
-    `orders placed: ${report.orders_placed}, rejected for lack of stock: ${report.trades_rejected}, retried: ${report.trade_retries}, errors: ${report.errors}, mismatches: ${report.mismatches}`,
+    `orders placed: ${report.orders_placed}, rejected for lack of stock: ${report.trades_rejected}, retried: ${report.retries}, errors: ${report.errors}, mismatches: ${report.mismatches}`,
     ...report.error_samples.map((sample) => `  error: ${sample}`),
     ...report.mismatch_samples.map((sample) => `  mismatch: ${sample}`),
     report.ok ? 'verification: passed (every order placed reads back as sent)' : 'verification: FAILED',

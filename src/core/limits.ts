@@ -46,8 +46,8 @@ export const CHILD_READY_TIMEOUT_MS = 15_000;
 /** Time `bazaar up` gives children to stop after SIGTERM before it sends SIGKILL. */
 export const CHILD_STOP_GRACE_MS = 5_000;
 
-/** Attempts the client makes for one trade when the service is unavailable (same idempotency key). */
-export const CLIENT_TRADE_ATTEMPTS_MAX = 8;
+/** Attempts the client makes for one request while the service is unavailable (a trade keeps its idempotency key). */
+export const CLIENT_ATTEMPTS_MAX = 8;
 /** Longest pause between two client attempts, whatever Retry-After says. */
 export const CLIENT_RETRY_DELAY_MS_MAX = 1_000;
 /** Concurrent client sessions at most. */

@@ -5,7 +5,9 @@ import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import * as client from '../../src/client/index.ts';
 import { seededRandom } from '../../src/client/random.ts';
+import { loadConfig } from '../../src/core/config.ts';
 import { jsonlLine } from '../../src/core/jsonl.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
@@ -239,6 +241,54 @@ describe('every process killed at once (seed 61)', () => {
     for (const order of acknowledged) {
       const entry = log[order.number];
       assert.deepEqual(entry && { key: entry.key, name: entry.name, type: entry.type, quantity: entry.quantity }, { key: order.key, ...order.body }, `acknowledged order ${order.number} kept its number`);
+    }
+  });
+});
+
+describe('the frontend crashes under load (seed 88)', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await TestCluster.create({ replicas: 3 });
+  });
+  after(() => cluster.destroy());
+
+  test('kill -9 of the frontend while five clients trade: they retry (trades with their keys), see no error, and every order is placed once', async () => {
+    const { frontend } = await cluster.startAll();
+    const stop = new AbortController();
+    const config = loadConfig(cluster.configPath);
+    const running = client.run({
+      frontend: cluster.url('frontend'),
+      p: 0.6,
+      iterations: 1_000_000,
+      clients: 5,
+      seed: 88,
+      stocks: config.catalog.stocks.map((stock) => stock.name),
+      signal: stop.signal,
+    });
+    try {
+      await sleep(400);
+      await frontend.crash();
+      await sleep(200);
+      await cluster.start('frontend');
+      await sleep(400);
+    } finally {
+      stop.abort();
+    }
+    const report = await running;
+    assert.equal(report.errors, 0, client.formatReport(report));
+    assert.equal(report.mismatches, 0, client.formatReport(report));
+    assert.ok(report.retries > 0, 'the clients did have to retry');
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        const log = await readOrderLog(cluster.orderLogPath(3));
+        assert.equal(log.length, report.orders_placed, 'each order placed exactly once');
+        assertConserved(log, await catalogStocks(cluster.url('catalog')));
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(100);
+      }
     }
   });
 });
