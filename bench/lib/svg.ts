@@ -74,13 +74,22 @@ function legend(entries: ReadonlyArray<{ name: string; color: string; dashed?: b
   });
 }
 
-export function lineChart(options: { title: string; xLabel: string; yLabel: string; series: readonly Series[] }): string {
-  const xs = options.series.flatMap((series) => series.points.map(([x]) => x));
-  const ys = options.series.flatMap((series) => series.points.map(([, y]) => y));
+/** Ticks and pixel mappings for x and y, covering every point of every series (y from 0). */
+function scales(series: readonly Series[]): { xTicks: number[]; yTicks: number[]; x: (value: number) => number; y: (value: number) => number } {
+  const xs = series.flatMap((entry) => entry.points.map(([x]) => x));
+  const ys = series.flatMap((entry) => entry.points.map(([, y]) => y));
   const xTicks = ticks(Math.min(...xs), Math.max(...xs));
   const yTicks = ticks(0, Math.max(...ys, 0.001));
-  const x = (value: number) => MARGIN.left + ((value - xTicks[0]!) / (xTicks.at(-1)! - xTicks[0]!)) * PLOT_W;
-  const y = (value: number) => MARGIN.top + PLOT_H - (value / yTicks.at(-1)!) * PLOT_H;
+  return {
+    xTicks,
+    yTicks,
+    x: (value) => MARGIN.left + ((value - xTicks[0]!) / (xTicks.at(-1)! - xTicks[0]!)) * PLOT_W,
+    y: (value) => MARGIN.top + PLOT_H - (value / yTicks.at(-1)!) * PLOT_H,
+  };
+}
+
+export function lineChart(options: { title: string; xLabel: string; yLabel: string; series: readonly Series[] }): string {
+  const { xTicks, yTicks, x, y } = scales(options.series);
   const lines = options.series.flatMap((series) => [
     `<polyline fill="none" stroke="${series.color}" stroke-width="2.5"${series.dashed === true ? ' stroke-dasharray="6 4"' : ''} points="${series.points.map(([px, py]) => `${x(px).toFixed(1)},${y(py).toFixed(1)}`).join(' ')}"/>`,
     ...series.points.map(([px, py]) => `<circle cx="${x(px).toFixed(1)}" cy="${y(py).toFixed(1)}" r="3.5" fill="${series.color}"/>`),
@@ -109,12 +118,7 @@ export function barChart(options: { title: string; yLabel: string; bars: Readonl
 }
 
 export function scatterChart(options: { title: string; xLabel: string; yLabel: string; series: readonly Series[]; marker?: { x: number; label: string } }): string {
-  const xs = options.series.flatMap((series) => series.points.map(([x]) => x));
-  const ys = options.series.flatMap((series) => series.points.map(([, y]) => y));
-  const xTicks = ticks(Math.min(...xs), Math.max(...xs));
-  const yTicks = ticks(0, Math.max(...ys, 0.001));
-  const x = (value: number) => MARGIN.left + ((value - xTicks[0]!) / (xTicks.at(-1)! - xTicks[0]!)) * PLOT_W;
-  const y = (value: number) => MARGIN.top + PLOT_H - (value / yTicks.at(-1)!) * PLOT_H;
+  const { xTicks, yTicks, x, y } = scales(options.series);
   const parts = axes(xTicks, yTicks, x, y);
   if (options.marker !== undefined) {
     const mx = x(options.marker.x).toFixed(1);
