@@ -1,0 +1,62 @@
+// The systemd units in roles/ pass `systemd-analyze verify` (which only warns, on stderr, about
+// unknown or misspelled directives, so stderr must be empty), run the right role, and are hardened.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ROOT } from '../helpers/cluster.ts';
+
+const ROLES = path.join(ROOT, 'roles');
+const available = spawnSync('systemd-analyze', ['--version']).status === 0;
+
+function verify(dir: string, files: string[]): { status: number | null; stderr: string } {
+  const result = spawnSync('systemd-analyze', ['verify', '--man=no', ...files.map((file) => path.join(dir, file))], { encoding: 'utf8', timeout: 30_000 });
+  return { status: result.status, stderr: result.stderr.trim() };
+}
+
+describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze is not installed (apt-get install systemd); .ci/run installs it' }, () => {
+  let dir = '';
+  const units = ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-order@1.service', 'bazaar-order@2.service', 'bazaar-order@3.service', 'bazaar.target'];
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'bazaar-units-'));
+    for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar.target']) await copyFile(path.join(ROLES, file), path.join(dir, file));
+    for (const id of [1, 2, 3]) await copyFile(path.join(ROLES, 'bazaar-order@.service'), path.join(dir, `bazaar-order@${id}.service`));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('systemd-analyze verify passes on every unit, with no warning', () => {
+    const { status, stderr } = verify(dir, units);
+    assert.equal(status, 0, stderr);
+    assert.equal(stderr, '', 'no warnings');
+  });
+
+  test('the check can fail: a misspelled directive is reported', async () => {
+    const broken = path.join(dir, 'bazaar-broken.service');
+    await writeFile(broken, (await readFile(path.join(dir, 'bazaar-catalog.service'), 'utf8')).replace('ProtectSystem=strict', 'ProtectSystm=strict'));
+    assert.match(verify(dir, ['bazaar-broken.service']).stderr, /Unknown key 'ProtectSystm'/);
+  });
+
+  test('each unit runs its role from the shared config, hardened, and restarts after a crash but not after a deliberate stop', async () => {
+    const roles: Record<string, string> = {
+      'bazaar-catalog.service': 'catalog',
+      'bazaar-frontend.service': 'frontend',
+      'bazaar-order@.service': 'order --id %i',
+    };
+    for (const [file, role] of Object.entries(roles)) {
+      const text = await readFile(path.join(ROLES, file), 'utf8');
+      assert.match(text, new RegExp(`^ExecStart=/usr/bin/env node /opt/bazaar/bazaar\\.mjs ${role} --config /etc/bazaar/bazaar\\.json$`, 'm'), file);
+      for (const line of ['DynamicUser=yes', 'StateDirectory=bazaar', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'CapabilityBoundingSet=', 'Restart=on-abnormal', 'WantedBy=bazaar.target', 'PartOf=bazaar.target']) {
+        assert.ok(text.split('\n').includes(line), `${file} has ${line}`);
+      }
+    }
+  });
+
+  test('the example config is a valid bazaar config whose data lives in the state directory', async () => {
+    const { parseConfig } = await import('../../src/core/config.ts');
+    const config = parseConfig(JSON.parse(await readFile(path.join(ROLES, 'bazaar.example.json'), 'utf8')), { configPath: '/etc/bazaar/bazaar.json', env: {} });
+    assert.equal(config.dataDir, '/var/lib/bazaar');
+    assert.ok(config.token !== undefined, 'a deployment has a token');
+  });
+});
