@@ -114,6 +114,7 @@ program
   .description('drive the service: each session looks up a random stock, trades it with probability p, and verifies every order it placed')
   .option('--p <probability>', 'probability of a trade after each lookup', probability, 0.4)
   .option('--iterations <n>', 'lookups per session', integer(1, CLIENT_ITERATIONS_MAX), 100)
+  .option('--duration <seconds>', 'stop starting new iterations after this long (the orders placed are still verified)', integer(1, 86_400))
   .option('--clients <n>', 'concurrent sessions', integer(1, CLIENT_SESSIONS_MAX), 5)
   .option('--frontend <url>', 'frontend to drive (default: the frontend of the config)')
   .option('--seed <n>', 'seed of the random choices, to replay a run (default: random, printed)', integer(0, 2 ** 32 - 1))
@@ -122,7 +123,7 @@ program
   .action(
     action(
       'client',
-      async (options: { p: number; iterations: number; clients: number; frontend?: string; seed?: number; json?: string; config?: string }) => {
+      async (options: { p: number; iterations: number; duration?: number; clients: number; frontend?: string; seed?: number; json?: string; config?: string }) => {
         // The config supplies the frontend address and stock list; with --frontend and no config
         // file the default stock list is used.
         let config: Config | undefined;
@@ -146,6 +147,7 @@ program
           seed: options.seed ?? Math.floor(Math.random() * 2 ** 32),
           stocks,
           progress: process.stderr,
+          ...(options.duration === undefined ? {} : { signal: AbortSignal.timeout(options.duration * 1000) }),
         });
         process.stdout.write(client.formatReport(report));
         if (options.json !== undefined) await client.writeReport(options.json, report);

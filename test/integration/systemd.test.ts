@@ -53,10 +53,16 @@ describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze 
     }
   });
 
-  test('the example config is a valid bazaar config whose data lives in the state directory', async () => {
+  test('the example config is valid, keeps its data in the state directory, and gets its token from the example env file', async () => {
     const { parseConfig } = await import('../../src/core/config.ts');
-    const config = parseConfig(JSON.parse(await readFile(path.join(ROLES, 'bazaar.example.json'), 'utf8')), { configPath: '/etc/bazaar/bazaar.json', env: {} });
+    const envText = await readFile(path.join(ROLES, 'bazaar.example.env'), 'utf8');
+    const token = /^BAZAAR_TOKEN=(.+)$/m.exec(envText)?.[1];
+    assert.ok(token !== undefined, 'the example env file sets BAZAAR_TOKEN');
+    const config = parseConfig(JSON.parse(await readFile(path.join(ROLES, 'bazaar.example.json'), 'utf8')), { configPath: '/etc/bazaar/bazaar.json', env: { BAZAAR_TOKEN: token } });
     assert.equal(config.dataDir, '/var/lib/bazaar');
-    assert.ok(config.token !== undefined, 'a deployment has a token');
+    assert.equal(config.token, token);
+    for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-order@.service']) {
+      assert.ok((await readFile(path.join(ROLES, file), 'utf8')).includes('EnvironmentFile=-/etc/bazaar/bazaar.env'), `${file} reads the env file`);
+    }
   });
 });

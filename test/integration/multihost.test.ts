@@ -1,0 +1,121 @@
+// The bundle across real network hosts: every role in its own network namespace with its own
+// address, a config that lists those addresses, and a cluster token. Clients trade from a host of
+// their own while the leader's link is cut (a partition, not a crash) and later restored; then
+// G1-G4 and G6 are checked as in the chaos test.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, test } from 'node:test';
+import type { ClusterStatus } from '../../src/admin/index.ts';
+import type { ClientReport } from '../../src/client/index.ts';
+import type { Stock } from '../../src/core/trade.ts';
+import { assertConserved, readOrderLog } from '../helpers/checks.ts';
+import { ROOT } from '../helpers/cluster.ts';
+import { NetLab, netnsUnavailable } from '../helpers/netlab.ts';
+
+const BUNDLE = path.join(ROOT, 'dist/bazaar.mjs');
+const TOKEN = 'multihost-test-token';
+const HOSTS = ['fe', 'cat', 'o1', 'o2', 'o3', 'cli'];
+const unavailable = netnsUnavailable();
+
+describe('multi-host: each role on its own network host (namespaces)', { skip: unavailable === undefined ? false : `skipped: ${unavailable}` }, () => {
+  let lab: NetLab;
+  let dir = '';
+  let configPath = '';
+
+  const status = (): ClusterStatus => {
+    const result = lab.run('cli', [process.execPath, BUNDLE, 'admin', 'status', '--json', '--config', configPath]);
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(result.stdout) as ClusterStatus;
+  };
+
+  async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+      await sleep(200);
+    }
+  }
+
+  before(async () => {
+    lab = NetLab.create(HOSTS);
+    dir = await mkdtemp(path.join(tmpdir(), 'bazaar-multihost-'));
+    configPath = path.join(dir, 'bazaar.json');
+    await writeFile(
+      configPath,
+      JSON.stringify({
+        dataDir: 'data',
+        frontend: { host: lab.address('fe'), port: 8000 },
+        catalog: { host: lab.address('cat'), port: 8001 },
+        orders: [1, 2, 3].map((id) => ({ id, host: lab.address(`o${id}`), port: 8010 + id })),
+        token: TOKEN,
+      }),
+    );
+    const env = { ...process.env, BAZAAR_LOG_LEVEL: 'warn', BAZAAR_CONFIG: '' };
+    for (const [host, role] of [['cat', ['catalog']], ['o1', ['order', '--id', '1']], ['o2', ['order', '--id', '2']], ['o3', ['order', '--id', '3']], ['fe', ['frontend']]] as const) {
+      lab.spawn(host, [process.execPath, BUNDLE, ...role, '--config', configPath], { env });
+    }
+    await until('every role answers', () => {
+      const cluster = status();
+      return cluster.catalog.up && cluster.frontend.up && cluster.orders.every((order) => order.up) ? true : undefined;
+    });
+  });
+
+  after(async () => {
+    lab?.destroy();
+    if (dir !== '') await rm(dir, { recursive: true, force: true });
+  });
+
+  test('clients trade across hosts while the leader is partitioned away and back: no client error, logs converge, catalog = log', async () => {
+    const reportPath = path.join(dir, 'report.json');
+    const clientProcess = lab.spawn('cli', [process.execPath, BUNDLE, 'client', '--frontend', `http://${lab.address('fe')}:8000`, '--p', '0.5', '--iterations', '1000000', '--duration', '14', '--clients', '5', '--seed', '7', '--json', reportPath, '--config', configPath]);
+    let clientOutput = '';
+    clientProcess.stdout!.on('data', (chunk: Buffer) => (clientOutput += chunk.toString()));
+    clientProcess.stderr!.on('data', (chunk: Buffer) => (clientOutput += chunk.toString()));
+    const clientDone = new Promise<number | null>((resolve) => clientProcess.once('exit', (code) => resolve(code)));
+
+    const leader = await until('a leader serves', () => {
+      const cluster = status();
+      const id = cluster.orders.find((order) => order.health?.state === 'leader' && order.health.serving === true)?.id;
+      return id;
+    });
+    await sleep(1_500);
+    lab.link(`o${leader}`, false);
+    const successor = await until('another replica leads', () => {
+      const cluster = status();
+      const id = cluster.orders.find((order) => order.up && order.health?.state === 'leader' && order.health.serving === true && order.id !== leader)?.id;
+      return id;
+    });
+    await sleep(2_000);
+    lab.link(`o${leader}`, true);
+
+    const code = await clientDone;
+    const report = JSON.parse(await readFile(reportPath, 'utf8')) as ClientReport;
+    assert.equal(report.errors, 0, `no client-visible error (G6)\n${clientOutput}`);
+    assert.equal(report.mismatches, 0, clientOutput);
+    assert.equal(code, 0, clientOutput);
+    assert.ok(report.orders_placed > 50, `orders flowed (${report.orders_placed})`);
+    assert.notEqual(successor, leader);
+
+    // The partitioned replica rejoins: every log the same, byte for byte (G3).
+    await until('every replica holds the same log', () => {
+      const cluster = status();
+      const last = new Set(cluster.orders.map((order) => order.health?.lastNumber));
+      return cluster.orders.every((order) => order.up && order.health?.logEpoch === order.health?.epoch) && last.size === 1 ? true : undefined;
+    });
+    const hashes = await Promise.all([1, 2, 3].map(async (id) => createHash('sha256').update(await readFile(path.join(dir, 'data', `order-${id}`, 'orders.jsonl'))).digest('hex')));
+    assert.equal(new Set(hashes).size, 1, `logs are byte-identical: ${hashes.join(' ')}`);
+
+    // Every acknowledged order once (G1, G2), and the catalog equal to the log (G4).
+    const log = await readOrderLog(path.join(dir, 'data', 'order-1', 'orders.jsonl'));
+    assert.equal(log.length, report.orders_placed, 'the log holds exactly the orders the clients placed');
+    const stocks = lab.run('cli', [process.execPath, '-e', `fetch('http://${lab.address('cat')}:8001/stocks', { headers: { authorization: 'Bearer ${TOKEN}' } }).then((r) => r.text()).then((t) => process.stdout.write(t))`]);
+    assert.equal(stocks.status, 0, stocks.stderr);
+    assertConserved(log, new Map((JSON.parse(stocks.stdout) as { data: Stock[] }).data.map((stock) => [stock.name, stock])));
+  });
+});
