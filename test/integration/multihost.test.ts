@@ -118,4 +118,18 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
     assert.equal(stocks.status, 0, stocks.stderr);
     assertConserved(log, new Map((JSON.parse(stocks.stdout) as { data: Stock[] }).data.map((stock) => [stock.name, stock])));
   });
+
+  test('admin crash reaches a replica on another host through its token-protected endpoint; admin status sees it down, the others serve on', () => {
+    const follower = status().orders.find((order) => order.health?.state === 'follower')!.id;
+    const crashed = lab.run('cli', [process.execPath, BUNDLE, 'admin', 'crash', '--id', String(follower), '--config', configPath]);
+    assert.equal(crashed.status, 0, crashed.stderr);
+    assert.match(crashed.stdout, new RegExp(`order replica ${follower} crashed`));
+    const after = status();
+    assert.deepEqual(after.orders.map((order) => order.up), [1, 2, 3].map((id) => id !== follower));
+    const trade = lab.run('cli', [process.execPath, '-e', `fetch('http://${lab.address('fe')}:8000/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'FishCo', quantity: 1, type: 'sell' }) }).then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())))`]);
+    assert.match(trade.stdout, /^200 \{"data":\{"transaction_number":\d+\}\}$/, `a trade still succeeds with two of three replicas: ${trade.stdout} ${trade.stderr}`);
+    const recover = lab.run('cli', [process.execPath, BUNDLE, 'admin', 'recover', '--id', String(follower), '--config', configPath]);
+    assert.equal(recover.status, 1, 'no bazaar up runs here');
+    assert.match(recover.stderr, new RegExp(`systemctl start bazaar-order@${follower}`));
+  });
 });
