@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import {
   CLIENT_RETRY_DELAY_MS_MAX,
+  UPSTREAM_KEEP_ALIVE_MS,
   CLIENT_ATTEMPTS_MAX,
   UPSTREAM_REQUEST_TIMEOUT_MS,
 } from '../core/limits.ts';
@@ -59,7 +60,7 @@ interface Reply {
 }
 
 export async function run(options: ClientOptions): Promise<ClientReport> {
-  const pool = new Pool(options.frontend, { connections: options.clients, pipelining: 1, keepAliveTimeout: 10_000 });
+  const pool = new Pool(options.frontend, { connections: options.clients, pipelining: 1, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS });
   const runId = randomBytes(6).toString('hex');
   const samples: Record<RequestKind, number[]> = { lookup: [], trade: [], order_query: [] };
   const placed: OrderView[] = [];

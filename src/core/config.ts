@@ -37,6 +37,8 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG_PATH = 'config/bazaar.json';
+/** Entries the frontend cache holds when the config does not say (the lab's setting). */
+const CACHE_MAX_DEFAULT = 100;
 const CACHE_MAX_LIMIT = 1_000_000;
 
 /** The config file to use: the flag, else $BAZAAR_CONFIG, else config/bazaar.json. */
@@ -188,7 +190,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
     seen.set(address, key);
   }
 
-  let cache = { enabled: true, max: 100 };
+  let cache = { enabled: true, max: CACHE_MAX_DEFAULT };
   if (root.cache !== undefined) {
     const object = expectObject(root.cache, 'cache');
     rejectUnknownKeys(object, ['enabled', 'max'], 'cache');
@@ -197,7 +199,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
     }
     cache = {
       enabled: object.enabled ?? true,
-      max: object.max === undefined ? 100 : expectInteger(object.max, 'cache.max', 1, CACHE_MAX_LIMIT),
+      max: object.max === undefined ? CACHE_MAX_DEFAULT : expectInteger(object.max, 'cache.max', 1, CACHE_MAX_LIMIT),
     };
   }
 

@@ -24,6 +24,8 @@ export const UPSTREAM_REQUEST_TIMEOUT_MS = 2_000;
 export const LEADER_PING_TIMEOUT_MS = 300;
 /** Connections each keep-alive pool opens to one upstream at most. */
 export const UPSTREAM_CONNECTIONS_MAX = 32;
+/** An idle pooled connection to an upstream is closed after this long (below the servers' SERVER_KEEP_ALIVE_TIMEOUT_MS, so the client, not the server, closes it). */
+export const UPSTREAM_KEEP_ALIVE_MS = 4_000;
 /** Largest JSON reply body the HTTP client accepts from an upstream. */
 export const UPSTREAM_BODY_BYTES_MAX = 4 * 1024 * 1024;
 

@@ -2,7 +2,7 @@
 // call, and replies parsed as JSON. A peer that is down or too slow becomes a typed 503, never a hang.
 import { Pool } from 'undici';
 import { BazaarError, ERROR_CODE_HEADER, isErrorCode } from '../core/errors.ts';
-import { UPSTREAM_BODY_BYTES_MAX, UPSTREAM_CONNECTIONS_MAX, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
+import { UPSTREAM_BODY_BYTES_MAX, UPSTREAM_CONNECTIONS_MAX, UPSTREAM_KEEP_ALIVE_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
 
 export interface UpstreamReply {
   readonly status: number;
@@ -29,7 +29,7 @@ export class Upstream {
     this.pool = new Pool(origin, {
       connections: options.connections ?? UPSTREAM_CONNECTIONS_MAX,
       pipelining: 1,
-      keepAliveTimeout: 4_000,
+      keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
       connectTimeout: UPSTREAM_REQUEST_TIMEOUT_MS,
     });
   }
