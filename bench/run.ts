@@ -13,7 +13,7 @@ import { TestCluster } from '../test/helpers/cluster.ts';
 import { fsyncLatencyMs, load, lruHitNs, sequentialLatencyMs, startFloor } from './lib/measure.ts';
 import { measureRecovery, type RecoverySummary } from './lib/recovery.ts';
 import { computeTargets, type Results, writeReport } from './lib/report.ts';
-import { failover, type FailoverRun, lookupThroughput, orderThroughput, runClient, type SweepPoint, sweepPoint, type ThroughputRun, tradeRequests } from './lib/scenarios.ts';
+import { failover, type FailoverRun, lookupThroughput, orderThroughput, paired, runClient, type SweepPoint, sweepPoint, tradeRequests } from './lib/scenarios.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -35,8 +35,8 @@ const quick = values.quick === true;
 const remote = values.frontend === undefined ? undefined : new URL(values.frontend).origin;
 const seed = Number(values.seed);
 const plan = quick
-  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, failoverRounds: 2, recovery: [{ orders: 10_000, runs: 1 }] }
-  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 8, connections: 16, failoverRounds: 5, recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
+  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, pairs: 1, failoverRounds: 2, recovery: [{ orders: 10_000, runs: 1 }] }
+  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, pairs: 3, failoverRounds: 5, recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
 
 const caches = remote === undefined ? [true, false] : [true];
 const totalSteps = 1 + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 1 + plan.recovery.length : 0);
@@ -87,23 +87,33 @@ for (const cache of caches) {
   }
 }
 
+/** The bare floor, measured right before each throughput measurement it is paired with. */
+const pairedFloor = async () => {
+  const server = await startFloor('bare');
+  try {
+    return await load({ url: server.url, connections: plan.connections, durationS: plan.durationS });
+  } finally {
+    await server.stop();
+  }
+};
+
 let throughput: Results['throughput'];
 if (remote === undefined) {
-  progress(`throughput: cached lookups, ${plan.connections} connections, ${plan.durationS}s`);
-  const lookupCached = await lookupThroughput(true, plan.connections, plan.durationS);
+  progress(`throughput: cached lookups, ${plan.connections} connections, ${plan.durationS}s, ${plan.pairs} pair(s) with the floor`);
+  const lookupCached = await paired(plan.pairs, pairedFloor, () => lookupThroughput(true, plan.connections, plan.durationS));
   progress(`throughput: lookups with caching off`);
-  const lookupUncached = await lookupThroughput(false, plan.connections, plan.durationS);
+  const lookupUncached = await paired(plan.pairs, pairedFloor, () => lookupThroughput(false, plan.connections, plan.durationS));
   progress(`throughput: orders with 3 replicas and fsync`);
-  const orders = await orderThroughput(plan.connections, plan.durationS);
+  const orders = await paired(plan.pairs, pairedFloor, () => orderThroughput(plan.connections, plan.durationS));
   throughput = { lookup_cached: lookupCached, lookup_uncached: lookupUncached, orders };
 } else {
   progress(`throughput: lookups against ${remote}`);
-  const lookupCached: ThroughputRun = { result: await load({ url: `${remote}/stocks/GameStart`, connections: plan.connections, durationS: plan.durationS }), files: null };
+  const lookupCached = await paired(plan.pairs, pairedFloor, async () => ({ result: await load({ url: `${remote}/stocks/GameStart`, connections: plan.connections, durationS: plan.durationS }), files: null }));
   progress(`throughput: orders against ${remote}`);
-  const orders: ThroughputRun = { result: await load({ url: remote, connections: plan.connections, durationS: plan.durationS, requests: tradeRequests() }), files: null };
+  const orders = await paired(plan.pairs, pairedFloor, async () => ({ result: await load({ url: remote, connections: plan.connections, durationS: plan.durationS, requests: tradeRequests() }), files: null }));
   throughput = { lookup_cached: lookupCached, lookup_uncached: null, orders };
 }
-progress(`  cached lookups ${throughput.lookup_cached.result.rps} req/s, orders ${throughput.orders.result.rps}/s`, false);
+progress(`  cached lookups ${throughput.lookup_cached.result.rps} req/s (${throughput.lookup_cached.ratio} x floor), orders ${throughput.orders.result.rps}/s (${throughput.orders.ratio} x floor)`, false);
 
 let failoverRun: FailoverRun | null = null;
 const recovery: RecoverySummary[] = [];

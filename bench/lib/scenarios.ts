@@ -122,6 +122,34 @@ export interface ThroughputRun {
   readonly files: FilesCheck | null;
 }
 
+/**
+ * A throughput figure as a ratio to the bare node:http floor measured immediately before it, in
+ * pairs, because this machine's speed drifts by ±15% between runs minutes apart. The median pair by
+ * ratio is reported; every pair is kept.
+ */
+export interface PairedThroughput extends ThroughputRun {
+  readonly floor_rps: number;
+  readonly ratio: number;
+  readonly pairs: ReadonlyArray<{ readonly rps: number; readonly floor_rps: number; readonly ratio: number; readonly files_ok: boolean | null }>;
+}
+
+export async function paired(repeats: number, floor: () => Promise<LoadResult>, measure: () => Promise<ThroughputRun>): Promise<PairedThroughput> {
+  const runs: Array<{ run: ThroughputRun; floor_rps: number; ratio: number }> = [];
+  for (let index = 0; index < repeats; index += 1) {
+    const floorResult = await floor();
+    const run = await measure();
+    runs.push({ run, floor_rps: floorResult.rps, ratio: run.result.rps / floorResult.rps });
+  }
+  const sorted = [...runs].sort((a, b) => a.ratio - b.ratio);
+  const middle = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return {
+    ...middle.run,
+    floor_rps: middle.floor_rps,
+    ratio: Math.round(middle.ratio * 1000) / 1000,
+    pairs: runs.map(({ run, floor_rps, ratio }) => ({ rps: run.result.rps, floor_rps, ratio: Math.round(ratio * 1000) / 1000, files_ok: run.files === null ? null : run.files.identical && run.files.conserved })),
+  };
+}
+
 export async function lookupThroughput(cache: boolean, connections: number, durationS: number): Promise<ThroughputRun> {
   return withCluster({ cache }, async (local) => {
     const result = await load({ url: `${local.cluster.url('frontend')}/stocks/GameStart`, connections, durationS });
