@@ -26,6 +26,8 @@ export interface Cached {
   readonly version: number;
   /** The reply to `GET /stocks/{name}`, serialized once when the entry is filled. */
   readonly body: string;
+  /** Its response headers, as a flat name/value list, built once too. */
+  readonly headers: readonly string[];
 }
 
 export class StockCache {
@@ -70,12 +72,22 @@ export class StockCache {
     return cached;
   }
 
+  /** The cached entry on a hit (counted), or undefined without counting a miss: for a fast path that falls back to `get`. */
+  hit(name: string): Cached | undefined {
+    if (this.entries === undefined || !this.leaseValid()) return undefined;
+    const cached = this.entries.get(name);
+    if (cached !== undefined) this.counts.hits += 1;
+    return cached;
+  }
+
   /** Offers a value just read from the catalog; it is kept only if nothing newer has been heard of. */
   fill(stock: Stock, version: number): void {
     const newest = this.seen.get(stock.name) ?? -1;
     if (version > newest) this.seen.set(stock.name, version);
     if (this.entries === undefined || !this.leaseValid() || version < newest) return;
-    this.entries.set(stock.name, { stock, version, body: JSON.stringify({ data: stock }) });
+    const body = JSON.stringify({ data: stock });
+    const headers = ['content-type', 'application/json; charset=utf-8', 'content-length', String(Buffer.byteLength(body))];
+    this.entries.set(stock.name, { stock, version, body, headers });
   }
 
   /** A push from the catalog: drop what changed, renew the lease. */

@@ -1,6 +1,7 @@
 // `bazaar frontend`: the public REST API. Lookups go to the catalog, trades and order queries to
 // the chosen order replica; every failure of a peer becomes a clear error, never a hang.
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { baseUrl, openInternalsWarning, type Config } from '../core/config.ts';
@@ -33,7 +34,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
 
   const metrics = new Metrics();
   const countRequest = metrics.counter('bazaar_frontend_requests_total', 'Requests answered, by route and status.');
-  const countSeconds = metrics.counter('bazaar_frontend_request_seconds_total', 'Time spent answering requests, by route.');
+  const countSeconds = metrics.counter('bazaar_frontend_request_seconds_total', 'Time spent answering requests, by route (cached lookups answered on the fast path are counted in requests_total but not timed).');
   metrics.gauge('bazaar_frontend_leader_elections_total', 'Leader elections this frontend started.', () => leaders.elections);
   metrics.gauge('bazaar_frontend_cache_hits_total', 'Lookups answered from the cache.', () => cache.stats().hits);
   metrics.gauge('bazaar_frontend_cache_misses_total', 'Lookups that went to the catalog (caching on).', () => cache.stats().misses);
@@ -75,11 +76,28 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
   const openWarning = openInternalsWarning(config, config.frontend);
   if (openWarning !== undefined) logger.warn(`frontend: ${openWarning}`);
 
+  // A cached lookup is answered synchronously, allocating nothing per request; everything else (a
+  // miss, a name that needs decoding, a query string) takes the general path below.
+  const countCachedLookup = metrics.series('bazaar_frontend_requests_total', { route: 'GET /stocks/:name', status: '200' });
+  const fastPath = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const url = req.url;
+    if (req.method !== 'GET' || url === undefined || !url.startsWith('/stocks/')) return false;
+    const name = url.slice('/stocks/'.length);
+    if (!isValidStockName(name)) return false;
+    const cached = cache.hit(name);
+    if (cached === undefined) return false;
+    res.writeHead(200, cached.headers as string[]);
+    res.end(cached.body);
+    countCachedLookup();
+    return true;
+  };
+
   const http = createJsonServer({
     name: 'frontend',
     logger,
     token: config.token,
     inFlightMax: FRONTEND_IN_FLIGHT_MAX,
+    fastPath,
     onReply: (route, status, durationMs) => {
       countRequest({ route, status: String(status) });
       countSeconds({ route }, durationMs / 1000);
