@@ -5,6 +5,7 @@ import { MemoryOrderLog } from '../../src/order/log.ts';
 import type { AppendReply, AppendRequest, PeerTransport, PollReply, PollRequest } from '../../src/order/protocol.ts';
 import { type CatalogPort, OrderReplica } from '../../src/order/replica.ts';
 import { MemoryStateStore } from '../../src/order/state.ts';
+import { until } from './wait.ts';
 
 /** A catalog that applies each key once, as the real one does, and counts what it applied. */
 export class RecordingCatalog implements CatalogPort {
@@ -125,11 +126,7 @@ export class MemoryCluster {
 
   /** Waits (bounded) until the condition holds. */
   async until(condition: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 2));
-    }
+    await until(what, () => (condition() ? true : undefined), timeoutMs, 2);
   }
 
   close(): void {

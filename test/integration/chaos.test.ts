@@ -11,20 +11,10 @@ import { seededRandom } from '../../src/client/random.ts';
 import { type Config, loadConfig } from '../../src/core/config.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
+import { until } from '../helpers/wait.ts';
 
 const SEED = 677;
 const ROUNDS = 6;
-const WAIT_MS_MAX = 15_000;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + WAIT_MS_MAX;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(50);
-  }
-}
 
 async function leaderId(cluster: TestCluster): Promise<number> {
   return until('the frontend has a leader', async () => {

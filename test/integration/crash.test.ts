@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/core/config.ts';
 import { jsonlLine } from '../../src/core/jsonl.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const STOCKS = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'];
 const TRADES = 300;
@@ -223,18 +224,11 @@ describe('every process killed at once (seed 61)', () => {
     await cluster.startAll();
     assert.equal((await http(`${api}/orders/${acknowledged[0]!.number}`)).status, 200, 'a new leader serves');
     // The new leader reconciles the catalog's trades that no replica logged (within a few seconds).
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        assertConserved(await readOrderLog(cluster.orderLogPath(3)), await catalogStocks(cluster.url('catalog')));
-        const lengths = await Promise.all([1, 2, 3].map(async (id) => (await readFile(cluster.orderLogPath(id))).length));
-        if (new Set(lengths).size !== 1) throw new Error(`log sizes differ: ${lengths.join(', ')}`);
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(100);
-      }
-    }
+    await eventually(async () => {
+      assertConserved(await readOrderLog(cluster.orderLogPath(3)), await catalogStocks(cluster.url('catalog')));
+      const lengths = await Promise.all([1, 2, 3].map(async (id) => (await readFile(cluster.orderLogPath(id))).length));
+      if (new Set(lengths).size !== 1) throw new Error(`log sizes differ: ${lengths.join(', ')}`);
+    }, 15_000);
     const logs = await Promise.all([1, 2, 3].map(async (id) => readFile(cluster.orderLogPath(id), 'utf8')));
     assert.ok(logs[0] === logs[1] && logs[1] === logs[2], 'the three logs are byte-identical');
     const log = await readOrderLog(cluster.orderLogPath(3));
@@ -278,17 +272,10 @@ describe('the frontend crashes under load (seed 88)', () => {
     assert.equal(report.errors, 0, client.formatReport(report));
     assert.equal(report.mismatches, 0, client.formatReport(report));
     assert.ok(report.retries > 0, 'the clients did have to retry');
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        const log = await readOrderLog(cluster.orderLogPath(3));
-        assert.equal(log.length, report.orders_placed, 'each order placed exactly once');
-        assertConserved(log, await catalogStocks(cluster.url('catalog')));
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(100);
-      }
-    }
+    await eventually(async () => {
+      const log = await readOrderLog(cluster.orderLogPath(3));
+      assert.equal(log.length, report.orders_placed, 'each order placed exactly once');
+      assertConserved(log, await catalogStocks(cluster.url('catalog')));
+    });
   });
 });

@@ -13,6 +13,7 @@ import * as client from '../../src/client/index.ts';
 import { loadConfig } from '../../src/core/config.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { TestCluster } from '../helpers/cluster.ts';
+import { eventually } from '../helpers/wait.ts';
 
 function mountUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';
@@ -57,18 +58,11 @@ describe('a full disk under the leader', { skip: unavailable === undefined ? fal
     assert.equal(report.mismatches, 0, client.formatReport(report));
 
     // The survivors hold every acknowledged order exactly once, and the catalog matches them.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      try {
-        const [one, two] = await Promise.all([readOrderLog(cluster.orderLogPath(1)), readOrderLog(cluster.orderLogPath(2))]);
-        assert.deepEqual(one, two, 'the two survivors agree');
-        assert.equal(one.length, report.orders_placed, 'each acknowledged order logged once');
-        assertConserved(one, await catalogStocks(cluster.url('catalog')));
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await sleep(200);
-      }
-    }
+    await eventually(async () => {
+      const [one, two] = await Promise.all([readOrderLog(cluster.orderLogPath(1)), readOrderLog(cluster.orderLogPath(2))]);
+      assert.deepEqual(one, two, 'the two survivors agree');
+      assert.equal(one.length, report.orders_placed, 'each acknowledged order logged once');
+      assertConserved(one, await catalogStocks(cluster.url('catalog')));
+    }, 10_000, 200);
   });
 });

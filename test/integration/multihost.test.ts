@@ -15,11 +15,14 @@ import type { Stock } from '../../src/core/trade.ts';
 import { assertConserved, readOrderLog } from '../helpers/checks.ts';
 import { ROOT } from '../helpers/cluster.ts';
 import { NetLab, netnsUnavailable } from '../helpers/netlab.ts';
+import { until as waitUntil } from '../helpers/wait.ts';
 
 const BUNDLE = path.join(ROOT, 'dist/bazaar.mjs');
 const TOKEN = 'multihost-test-token';
 const HOSTS = ['fe', 'cat', 'o1', 'o2', 'o3', 'cli'];
 const unavailable = netnsUnavailable();
+/** Each probe here spawns a process in a namespace: poll gently, and allow the partition time. */
+const until = <T>(what: string, probe: () => T | undefined): Promise<T> => waitUntil(what, probe, 20_000, 200);
 
 describe('multi-host: each role on its own network host (namespaces)', { skip: unavailable === undefined ? false : `skipped: ${unavailable}` }, () => {
   let lab: NetLab;
@@ -31,16 +34,6 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
     assert.equal(result.status, 0, result.stderr);
     return JSON.parse(result.stdout) as ClusterStatus;
   };
-
-  async function until<T>(what: string, probe: () => T | undefined, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-      await sleep(200);
-    }
-  }
 
   before(async () => {
     lab = NetLab.create(HOSTS);

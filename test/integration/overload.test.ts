@@ -7,6 +7,7 @@ import { Pool } from 'undici';
 import { FRONTEND_IN_FLIGHT_MAX } from '../../src/core/limits.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { postOrder, TestCluster } from '../helpers/cluster.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const EXTRA = 300;
 
@@ -56,19 +57,12 @@ describe('overload', () => {
     assert.ok(succeeded.length >= FRONTEND_IN_FLIGHT_MAX / 2, `the requests within the bound were served after failover (${succeeded.length})`);
 
     // Everything acknowledged is logged once, and the catalog matches, once the hung leader is back.
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      try {
-        const log = await readOrderLog(cluster.orderLogPath(2));
-        const keys = new Set(log.map((entry) => entry.key));
-        for (const result of succeeded) assert.ok(keys.has(result.key), `${result.key} is logged`);
-        assert.equal(log.filter((entry) => entry.key.startsWith('load-')).length, succeeded.length, 'refused trades were not logged');
-        assertConserved(log, await catalogStocks(cluster.url('catalog')));
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
+    await eventually(async () => {
+      const log = await readOrderLog(cluster.orderLogPath(2));
+      const keys = new Set(log.map((entry) => entry.key));
+      for (const result of succeeded) assert.ok(keys.has(result.key), `${result.key} is logged`);
+      assert.equal(log.filter((entry) => entry.key.startsWith('load-')).length, succeeded.length, 'refused trades were not logged');
+      assertConserved(log, await catalogStocks(cluster.url('catalog')));
+    }, 15_000, 200);
   });
 });
