@@ -22,7 +22,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   const store = await CatalogStore.open(journalPath, config.catalog.stocks, (error) =>
     fail(new Error(`lost the lock on ${journalPath}: ${error.message}`)),
   );
-  logger.info(`catalog: ${config.catalog.stocks.length} stocks, ${store.tradeCount} trades replayed from ${journalPath}`);
+  logger.info(`catalog: ${config.catalog.stocks.length} stocks, ${store.committedCount} trades replayed from ${journalPath}`);
 
   // Every frontend of the config gets each change pushed (one today; the list is ready for more).
   const deliveries = [config.frontend].map((frontend) => ({ name: `${frontend.host}:${frontend.port}`, ...httpDelivery(frontend, config.token) }));
@@ -42,7 +42,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     onReply: (route, status) => countRequest({ route, status: String(status) }),
     routes: [
       { method: 'GET', path: '/metrics', handler: () => ({ body: metrics.render() }) },
-      { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'catalog', status: 'up', trades: store.tradeCount } } }) },
+      { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'catalog', status: 'up', trades: store.committedCount } } }) },
       { method: 'GET', path: '/stocks', internal: true, handler: () => ({ body: { data: store.list() } }) },
       {
         method: 'GET',

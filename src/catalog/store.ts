@@ -99,10 +99,6 @@ export class CatalogStore {
     }
   }
 
-  get tradeCount(): number {
-    return this.nextSeq;
-  }
-
   /** Trades whose journal line is on disk. */
   get committedCount(): number {
     return this.committedSeq;

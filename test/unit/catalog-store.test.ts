@@ -38,7 +38,7 @@ describe('CatalogStore', () => {
     await assert.rejects(store.trade({ key: 'a', name: 'FishCo', type: 'buy', quantity: 11 }), refusedWith('INSUFFICIENT_QUANTITY'));
     await assert.rejects(store.trade({ key: 'b', name: 'Nope', type: 'buy', quantity: 1 }), refusedWith('STOCK_NOT_FOUND'));
     assert.deepEqual(store.lookup('FishCo')?.stock, { name: 'FishCo', price: 12.5, quantity: 10, volume: 0 });
-    assert.equal(store.tradeCount, 0);
+    assert.equal(store.committedCount, 0);
     await store.close();
   });
 
