@@ -1,10 +1,11 @@
 // The catalog's state: every stock's price, quantity and volume. It is the initial stock list plus a
-// journal of applied trades (JSONL, group-committed with fdatasync); a trade is acknowledged only
-// once its journal line is on disk, and a key is applied at most once, across restarts too.
+// journal of applied trades (JSONL, group-committed with fdatasync, indexed by key on disk); a trade
+// is acknowledged only once its journal line is on disk, and a key is applied at most once, across
+// restarts too. Memory holds the stocks and the trades being written, not the journal.
 import assert from 'node:assert/strict';
 import type { StockSeed } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { JsonlFile } from '../core/jsonl.ts';
+import { Journal } from '../core/journal.ts';
 import { type KeyedTrade, type Stock, quoteForMessage, sameTrade } from '../core/trade.ts';
 
 /** One journal line: the trade and its position in the journal. */
@@ -41,7 +42,8 @@ function parseJournalEntry(record: unknown, index: number, file: string): Journa
     Number.isInteger(entry.quantity) &&
     (entry.quantity ?? 0) > 0;
   if (!valid) throw new Error(`${file}: journal line ${index + 1} is not a valid trade with seq ${index}`);
-  return entry as JournalEntry;
+  const { seq, key, name, type, quantity } = entry as JournalEntry;
+  return { seq, key, name, type, quantity };
 }
 
 function applyTrade(stock: MutableStock, trade: KeyedTrade): void {
@@ -57,46 +59,35 @@ export class CatalogStore {
   private readonly committed = new Map<string, MutableStock>();
   /** What new trades are checked against: committed plus trades waiting for their fsync. */
   private readonly working = new Map<string, MutableStock>();
-  /** Every key ever applied, with the trade it carried and when it is durable. */
-  private readonly keys = new Map<string, { trade: KeyedTrade; durable: Promise<void> }>();
-  /** Every journal entry by seq, those still being written included (only committed ones are read). */
-  private readonly history: JournalEntry[] = [];
-  private readonly journal: JsonlFile;
+  /** Keys of trades waiting for their fsync; once durable, the journal finds a key on disk. */
+  private readonly writing = new Map<string, { trade: KeyedTrade; durable: Promise<void> }>();
+  private readonly journal: Journal<JournalEntry>;
   private nextSeq: number;
   /** Trades whose journal line is on disk. */
   private committedSeq: number;
 
-  private constructor(journal: JsonlFile, seeds: readonly StockSeed[], entries: readonly JournalEntry[]) {
+  private constructor(journal: Journal<JournalEntry>, committed: Map<string, MutableStock>) {
     this.journal = journal;
-    for (const seed of seeds) {
-      this.committed.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0, version: 0 });
-      this.working.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0, version: 0 });
-    }
-    for (const entry of entries) {
-      const committed = this.committed.get(entry.name);
-      const working = this.working.get(entry.name);
-      if (committed === undefined || working === undefined) {
-        throw new Error(`${journal.path}: trade ${entry.seq} is for ${entry.name}, which is not in the stock list; restore the stock list it was made with`);
-      }
-      if (this.keys.has(entry.key)) throw new Error(`${journal.path}: key ${entry.key} is applied twice (seq ${entry.seq})`);
-      applyTrade(committed, entry);
-      applyTrade(working, entry);
-      this.keys.set(entry.key, { trade: entry, durable: Promise.resolve() });
-      this.history.push(entry);
-    }
-    this.nextSeq = entries.length;
-    this.committedSeq = entries.length;
+    this.committed = committed;
+    for (const stock of committed.values()) this.working.set(stock.name, { ...stock });
+    this.nextSeq = journal.length;
+    this.committedSeq = journal.length;
   }
 
   static async open(journalPath: string, seeds: readonly StockSeed[], onLockLost: (error: Error) => void): Promise<CatalogStore> {
-    const { file, contents } = await JsonlFile.open(journalPath, onLockLost);
-    try {
-      const entries = contents.records.map((record, index) => parseJournalEntry(record, index, journalPath));
-      return new CatalogStore(file, seeds, entries);
-    } catch (error) {
-      await file.close();
-      throw error;
-    }
+    const stocks = new Map<string, MutableStock>();
+    for (const seed of seeds) stocks.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0, version: 0 });
+    const { journal } = await Journal.open<JournalEntry>(journalPath, onLockLost, {
+      parse: (record, seq) => parseJournalEntry(record, seq, journalPath),
+      replay: (entry) => {
+        const stock = stocks.get(entry.name);
+        if (stock === undefined) {
+          throw new Error(`${journalPath}: trade ${entry.seq} is for ${entry.name}, which is not in the stock list; restore the stock list it was made with`);
+        }
+        applyTrade(stock, entry);
+      },
+    });
+    return new CatalogStore(journal, stocks);
   }
 
   /** Trades whose journal line is on disk. */
@@ -117,7 +108,7 @@ export class CatalogStore {
 
   /** Committed trades from `from` on, at most `limit`: what order leaders reconcile their logs against. */
   trades(from: number, limit: number): JournalEntry[] {
-    return this.history.slice(from, Math.min(from + limit, this.committedSeq));
+    return this.journal.readRange(from, Math.min(from + limit, this.committedSeq));
   }
 
   /** Every stock's current version. */
@@ -125,12 +116,21 @@ export class CatalogStore {
     return [...this.committed.values()].map((stock) => ({ name: stock.name, version: stock.version }));
   }
 
+  /** The trade a key was applied with, and when it is (or was) durable; undefined for a new key. */
+  private previous(key: string): { trade: KeyedTrade; durable: Promise<void> } | undefined {
+    const writing = this.writing.get(key);
+    if (writing !== undefined) return writing;
+    const seq = this.journal.find(key);
+    return seq === undefined ? undefined : { trade: this.journal.read(seq)!, durable: Promise.resolve() };
+  }
+
   /**
    * Applies a trade once per key and resolves when it is durable. A repeated key with the same trade
    * changes nothing and reports `applied: false`; with a different trade it is refused.
    */
   async trade(trade: KeyedTrade): Promise<TradeOutcome> {
-    const previous = this.keys.get(trade.key);
+    if (this.journal.failed !== undefined) throw this.journal.failed;
+    const previous = this.previous(trade.key);
     if (previous !== undefined) {
       if (!sameTrade(previous.trade, trade)) {
         throw new BazaarError('IDEMPOTENCY_KEY_REUSED', `idempotency key ${quoteForMessage(trade.key)} was already used for a different trade`);
@@ -140,7 +140,6 @@ export class CatalogStore {
     }
     const working = this.working.get(trade.name);
     if (working === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(trade.name)}`);
-    if (this.journal.failed !== undefined) throw this.journal.failed;
     if (trade.type === 'buy' && working.quantity < trade.quantity) {
       throw new BazaarError(
         'INSUFFICIENT_QUANTITY',
@@ -149,13 +148,16 @@ export class CatalogStore {
     }
     const entry: JournalEntry = { seq: this.nextSeq, key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity };
     this.nextSeq += 1;
-    this.history.push(entry);
     applyTrade(working, entry);
     const durable = this.journal.append([entry]);
-    this.keys.set(trade.key, { trade: entry, durable });
+    this.writing.set(trade.key, { trade: entry, durable });
     // If the write fails, the working state is ahead of the disk for good; the journal refuses every
     // later append too, so nothing is ever acknowledged on top of the lost trade.
-    await durable;
+    try {
+      await durable;
+    } finally {
+      if (this.journal.failed === undefined) this.writing.delete(trade.key);
+    }
     applyTrade(this.committed.get(trade.name)!, entry);
     // Journal lines become durable in seq order, so every trade before this one is committed too.
     this.committedSeq = Math.max(this.committedSeq, entry.seq + 1);

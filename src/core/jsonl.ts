@@ -1,8 +1,10 @@
 // An append-only JSONL file owned by one process: group commit (one write + fdatasync for every
 // record that queued while the previous one ran), a checksum on every line, a torn last line cut on
-// open, and a lock file (proper-lockfile) that keeps a second process off it.
+// open (the file is read in chunks, never whole), and a lock file (proper-lockfile) that keeps a
+// second process off it.
 import assert from 'node:assert/strict';
-import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { readSync } from 'node:fs';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -11,18 +13,16 @@ import {
   APPEND_BATCH_RECORDS_MAX,
   APPEND_QUEUE_RECORDS_MAX,
   JSONL_LINE_BYTES_MAX,
+  JSONL_SCAN_CHUNK_BYTES as SCAN_CHUNK_BYTES,
   LOCK_RETRIES_MAX,
   LOCK_STALE_MS,
   LOCK_UPDATE_MS,
 } from './limits.ts';
 
-export interface JsonlContents {
-  /** Each complete line, parsed, in file order. */
-  readonly records: unknown[];
-  /** Byte offset just past each record's line. */
-  readonly ends: number[];
-  /** Bytes of the file that were cut because the last line was torn (0 when it was intact). */
-  readonly cutBytes: number;
+/** Where a record's line ends in the file and the checksum it carries. */
+export interface LineInfo {
+  readonly end: number;
+  readonly crc: number;
 }
 
 interface Pending {
@@ -42,51 +42,96 @@ export class CorruptFileError extends Error {
  * One record as a line: its JSON with a last field `crc`, the CRC-32 of that JSON without it, so a
  * line damaged on disk is detected rather than read as a different record. Records are plain objects.
  */
-export function jsonlLine(record: object): string {
+export function encodeRecord(record: object): { line: string; crc: number } {
   const json = JSON.stringify(record);
   assert.ok(json.startsWith('{') && json.length > 2, 'a JSONL record is a non-empty object');
-  return `${json.slice(0, -1)},"crc":${crc32(json)}}\n`;
+  const crc = crc32(json);
+  return { line: `${json.slice(0, -1)},"crc":${crc}}\n`, crc };
 }
 
-/** The record of one line, with its checksum verified and removed; throws if they disagree. */
-function parseLine(line: string): unknown {
-  const value = JSON.parse(line) as Record<string, unknown>;
+export function jsonlLine(record: object): string {
+  return encodeRecord(record).line;
+}
+
+/** The record of one line (without its newline) and its checksum, verified; throws if they disagree. */
+export function parseLine(line: Buffer): { record: unknown; crc: number } {
+  if (line.length > JSONL_LINE_BYTES_MAX) throw new Error(`longer than ${JSONL_LINE_BYTES_MAX} bytes`);
+  const value = JSON.parse(line.toString('utf8')) as Record<string, unknown>;
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('not a JSON object');
   const { crc, ...record } = value;
   if (typeof crc !== 'number') throw new Error('no checksum');
   if (crc32(JSON.stringify(record)) !== crc) throw new Error('checksum mismatch');
-  return record;
+  return { record, crc };
+}
+
+/**
+ * Splits a file's bytes, fed in chunks, into checked records, holding at most one line in memory.
+ * A line that is bad (unparsable, checksum wrong, too long) or unterminated is a torn write if
+ * nothing follows it, and corruption otherwise.
+ */
+export class JsonlScanner {
+  private readonly file: string;
+  private readonly onRecord: (record: unknown, line: LineInfo) => void;
+  /** Pieces of the line being read (dropped once it is longer than any valid line). */
+  private partial: Buffer[] = [];
+  private lineBytes = 0;
+  /** File offset of the next byte pushed. */
+  private position = 0;
+  private lineNumber = 0;
+  /** A complete line that was bad: fatal unless it turns out to be the last. */
+  private bad: { lineNumber: number; reason: string } | undefined;
+  /** Bytes of the file up to the end of the last good line; what follows is a torn tail. */
+  validBytes = 0;
+
+  constructor(file: string, onRecord: (record: unknown, line: LineInfo) => void) {
+    this.file = file;
+    this.onRecord = onRecord;
+  }
+
+  push(chunk: Buffer): void {
+    let start = 0;
+    while (start < chunk.length) {
+      if (this.bad !== undefined) throw new CorruptFileError(this.file, this.bad.lineNumber, this.bad.reason);
+      const newline = chunk.indexOf(0x0a, start);
+      const stop = newline === -1 ? chunk.length : newline;
+      this.lineBytes += stop - start;
+      if (newline === -1) {
+        // The chunk's buffer is reused by the reader: keep a copy of what the next chunk continues.
+        this.partial = this.lineBytes <= JSONL_LINE_BYTES_MAX ? [...this.partial, Buffer.from(chunk.subarray(start, stop))] : [];
+        this.position += stop - start;
+        return;
+      }
+      const tooLong = this.lineBytes > JSONL_LINE_BYTES_MAX;
+      const line = this.partial.length === 0 ? chunk.subarray(start, stop) : Buffer.concat([...this.partial, chunk.subarray(start, stop)]);
+      this.partial = [];
+      this.lineBytes = 0;
+      this.position += stop - start + 1;
+      this.lineNumber += 1;
+      start = newline + 1;
+      let parsed: { record: unknown; crc: number };
+      try {
+        if (tooLong) throw new Error(`longer than ${JSONL_LINE_BYTES_MAX} bytes`);
+        parsed = parseLine(line);
+      } catch (error) {
+        this.bad = { lineNumber: this.lineNumber, reason: (error as Error).message };
+        continue;
+      }
+      this.onRecord(parsed.record, { end: this.position, crc: parsed.crc });
+      this.validBytes = this.position;
+    }
+  }
 }
 
 /** Splits file contents into parsed records, cutting a torn tail. Pure, so it is unit-tested alone. */
 export function parseJsonl(file: string, contents: Buffer): { records: unknown[]; ends: number[]; validBytes: number } {
   const records: unknown[] = [];
   const ends: number[] = [];
-  let start = 0;
-  let validBytes = 0;
-  let lineNumber = 0;
-  while (start < contents.length) {
-    const end = contents.indexOf(0x0a, start);
-    lineNumber += 1;
-    if (end === -1) break; // No newline: the last write was torn; what follows validBytes is cut.
-    const isLast = end === contents.length - 1;
-    const line = contents.subarray(start, end);
-    let record: unknown;
-    try {
-      if (line.length > JSONL_LINE_BYTES_MAX) throw new Error(`longer than ${JSONL_LINE_BYTES_MAX} bytes`);
-      record = parseLine(line.toString('utf8'));
-    } catch (error) {
-      // A crash can leave the last line complete in length but not in content; only there is a bad
-      // line a torn write rather than corruption.
-      if (isLast) break;
-      throw new CorruptFileError(file, lineNumber, (error as Error).message);
-    }
+  const scanner = new JsonlScanner(file, (record, line) => {
     records.push(record);
-    start = end + 1;
-    ends.push(start);
-    validBytes = start;
-  }
-  return { records, ends, validBytes };
+    ends.push(line.end);
+  });
+  scanner.push(contents);
+  return { records, ends, validBytes: scanner.validBytes };
 }
 
 async function fsyncDirectory(directory: string): Promise<void> {
@@ -116,14 +161,10 @@ export class JsonlFile {
   }
 
   /**
-   * Opens (creating if needed) and locks the file, cuts a torn last line, and returns its records.
+   * Opens (creating if needed) and locks the file; `scan` reads it before anything is appended.
    * `onLockLost` is called if another process takes the lock over while this one holds it.
    */
-  static async open(
-    filePath: string,
-    onLockLost: (error: Error) => void,
-    options: { lockRetries?: number } = {},
-  ): Promise<{ file: JsonlFile; contents: JsonlContents }> {
+  static async open(filePath: string, onLockLost: (error: Error) => void, options: { lockRetries?: number } = {}): Promise<JsonlFile> {
     const directory = path.dirname(filePath);
     await mkdir(directory, { recursive: true });
     const created = await open(filePath, 'a');
@@ -142,21 +183,42 @@ export class JsonlFile {
     } catch (error) {
       throw new Error(`${filePath} is locked by another running process (${(error as Error).message}); stop it first`);
     }
-
     try {
-      const contents = await readFile(filePath);
-      const { records, ends, validBytes } = parseJsonl(filePath, contents);
-      const handle = await open(filePath, 'a');
-      const cutBytes = contents.length - validBytes;
-      if (cutBytes > 0) {
-        await handle.truncate(validBytes);
-        await handle.datasync();
-      }
-      return { file: new JsonlFile(filePath, handle, release, validBytes), contents: { records, ends, cutBytes } };
+      // Read and append through one descriptor: O_APPEND writes at the end, preads read anywhere.
+      return new JsonlFile(filePath, await open(filePath, 'a+'), release, 0);
     } catch (error) {
       await release().catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Reads the file through once, calling `onRecord` with each record in order, and cuts a torn last
+   * line; returns the bytes cut. Memory holds one chunk and one line at a time.
+   */
+  async scan(onRecord: (record: unknown, line: LineInfo) => void): Promise<number> {
+    assert.ok(this.flushing === undefined && this.bytes === 0, 'a file is scanned once, before any append');
+    const scanner = new JsonlScanner(this.path, onRecord);
+    const chunk = Buffer.alloc(SCAN_CHUNK_BYTES);
+    let fileBytes = 0;
+    for (;;) {
+      const { bytesRead } = await this.handle.read(chunk, 0, chunk.length, fileBytes);
+      if (bytesRead === 0) break;
+      fileBytes += bytesRead;
+      scanner.push(chunk.subarray(0, bytesRead));
+    }
+    const cutBytes = fileBytes - scanner.validBytes;
+    if (cutBytes > 0) {
+      await this.handle.truncate(scanner.validBytes);
+      await this.handle.datasync();
+    }
+    this.bytes = scanner.validBytes;
+    return cutBytes;
+  }
+
+  /** Reads `buffer.length` bytes at `position` (synchronously: callers read what is in the page cache). */
+  readAt(buffer: Buffer, position: number): number {
+    return readSync(this.handle.fd, buffer, 0, buffer.length, position);
   }
 
   /** Bytes in the file, appended records included once their append resolved. */
@@ -165,16 +227,16 @@ export class JsonlFile {
   }
 
   /**
-   * Appends records as one unit each and resolves once they are on disk (fdatasync). Records of
-   * concurrent calls share one write and one fdatasync. Order of calls is order in the file.
+   * Appends lines (whole records, each ending in a newline, see `encodeRecord`) as one unit and
+   * resolves once they are on disk (fdatasync). Lines of concurrent calls share one write and one
+   * fdatasync. Order of calls is order in the file.
    */
-  append(records: readonly object[]): Promise<void> {
+  append(text: string): Promise<void> {
     if (this.closed) return Promise.reject(new BazaarError('SHUTTING_DOWN', 'the file is closed'));
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.queue.length >= APPEND_QUEUE_RECORDS_MAX) {
       return Promise.reject(new BazaarError('OVERLOADED', `more than ${APPEND_QUEUE_RECORDS_MAX} writes are waiting for the disk; retry later`));
     }
-    const text = records.map(jsonlLine).join('');
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ bytes: Buffer.from(text, 'utf8'), resolve, reject });
       this.flushing ??= this.flush();

@@ -35,6 +35,19 @@ export const APPEND_BATCH_RECORDS_MAX = 1_024;
 export const APPEND_QUEUE_RECORDS_MAX = 16_384;
 /** Longest line accepted when a JSONL file is read back; a longer one is corruption. */
 export const JSONL_LINE_BYTES_MAX = 64 * 1024;
+/** Bytes read at a time when a JSONL file is read through on open. */
+export const JSONL_SCAN_CHUNK_BYTES = 1024 * 1024;
+
+/** Slots of a new key index (16 bytes each); it doubles whenever half are used. */
+export const KEY_INDEX_INITIAL_SLOTS = 1_024;
+/** Slots of the old table a growing key index copies per turn of the event loop (about 1 ms of work). */
+export const KEY_INDEX_GROW_STEP_SLOTS = 4_096;
+/** Records appended between two checkpoints of a key index: at most this many are re-indexed after a crash. */
+export const KEY_INDEX_CHECKPOINT_RECORDS = 16_384;
+/** Records per block of a journal's sparse offset table: a read of an old record reads one block from disk. */
+export const JOURNAL_BLOCK_RECORDS = 64;
+/** Most recent records a journal keeps parsed in memory (replication and recent lookups read these). */
+export const JOURNAL_RECENT_RECORDS = 4_096;
 
 /** A lock file not refreshed for this long is stale and may be taken over (proper-lockfile minimum). */
 export const LOCK_STALE_MS = 2_000;

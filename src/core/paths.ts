@@ -9,6 +9,11 @@ export interface DataPaths {
   upSocket: string;
 }
 
+/** The key index kept beside a journal (derived data: rebuilt from the journal when it does not match). */
+export function keyIndexPath(journalPath: string): string {
+  return `${journalPath}.keys`;
+}
+
 export function dataPaths(dataDir: string): DataPaths {
   return {
     catalogJournal: path.join(dataDir, 'catalog', 'trades.jsonl'),

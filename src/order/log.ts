@@ -1,7 +1,9 @@
-// The order log: a small interface the replica logic programs against, and its JSONL implementation
-// (one entry a line, group-committed with fdatasync, torn tail cut on open, locked to one process).
+// The order log: a small interface the replica logic programs against, its journal implementation
+// (one entry a line, group-committed with fdatasync, torn tail cut on open, locked to one process,
+// indexed on disk), and an in-memory one for unit tests of the replica logic.
 import assert from 'node:assert/strict';
-import { JsonlFile, jsonlLine } from '../core/jsonl.ts';
+import { Journal } from '../core/journal.ts';
+import { jsonlLine } from '../core/jsonl.ts';
 import type { OrderEntry } from '../core/trade.ts';
 
 export interface OrderLog {
@@ -55,91 +57,66 @@ export function parseOrderEntry(record: unknown, expectedNumber: number, where: 
 }
 
 /**
- * The in-memory index every implementation shares: entries (durable ones first, then those being
- * written), the key index and the durable count. Subclasses only say how entries become durable and
- * how a suffix is cut, so the bookkeeping that unit tests exercise is the one production runs.
+ * What every implementation shares: the checks on what is appended (contiguous numbers, canonical
+ * field order) and the number the next entry gets. Subclasses say how entries are kept, made durable
+ * and cut, so the bookkeeping unit tests exercise is the one production runs.
  */
-abstract class IndexedOrderLog implements OrderLog {
-  /** Durable entries followed by entries whose write is in progress. */
-  private readonly entries: OrderEntry[];
-  private readonly keys = new Map<string, number>();
-  private durable: number;
+abstract class OrderLogBase implements OrderLog {
+  /** The number after the last entry handed to `append` (durable or being written). */
+  private next: number;
   protected readonly where: string;
 
-  protected constructor(entries: OrderEntry[], where: string) {
-    this.entries = entries;
-    this.durable = entries.length;
+  protected constructor(length: number, where: string) {
+    this.next = length;
     this.where = where;
-    for (const entry of entries) {
-      if (this.keys.has(entry.key)) throw new Error(`${where}: key ${entry.key} appears in entries ${this.keys.get(entry.key)} and ${entry.number}`);
-      this.keys.set(entry.key, entry.number);
-    }
   }
 
+  abstract readonly length: number;
   abstract readonly sizeBytes: number;
-  /** Makes these entries (which continue the durable ones, in order) durable. */
+  abstract entry(number: number): OrderEntry | undefined;
+  abstract slice(from: number, to: number): OrderEntry[];
+  abstract numberForKey(key: string): number | undefined;
+  /** Makes these entries (which continue the ones before, in order) durable; calls complete in order. */
   protected abstract write(entries: readonly OrderEntry[]): Promise<void>;
   /** Durably keeps only the first `length` entries. */
   protected abstract cut(length: number): Promise<void>;
   abstract close(): Promise<void>;
 
-  get length(): number {
-    return this.durable;
-  }
-
   get nextNumber(): number {
-    return this.entries.length;
-  }
-
-  entry(number: number): OrderEntry | undefined {
-    return number < this.durable ? this.entries[number] : undefined;
-  }
-
-  slice(from: number, to: number): OrderEntry[] {
-    return this.entries.slice(from, Math.min(to, this.durable));
-  }
-
-  numberForKey(key: string): number | undefined {
-    return this.keys.get(key);
+    return this.next;
   }
 
   async append(entries: readonly OrderEntry[]): Promise<void> {
     for (const [offset, entry] of entries.entries()) {
-      assert.equal(entry.number, this.entries.length + offset, 'log numbers are contiguous');
+      assert.equal(entry.number, this.next + offset, 'log numbers are contiguous');
     }
-    const first = this.entries.length;
     // Check what goes to disk: each entry is re-parsed into the canonical field order.
     const records = entries.map((entry) => parseOrderEntry(entry, entry.number, this.where));
-    this.entries.push(...records);
+    const first = this.next;
+    this.next += records.length;
     await this.write(records);
-    // Writes complete in call order, so every entry before these is durable too.
-    assert.equal(this.durable, first, 'appends become durable in order');
-    this.durable = first + records.length;
-    for (const record of records) this.keys.set(record.key, record.number);
+    // Writes complete in call order (a group commit may have made later ones durable already).
+    assert.ok(this.length >= first + records.length, 'appends become durable in order');
   }
 
   async truncate(length: number): Promise<void> {
-    assert.equal(this.entries.length, this.durable, 'no append is in progress during a truncate');
-    if (length >= this.durable) return;
+    assert.equal(this.next, this.length, 'no append is in progress during a truncate');
+    if (length >= this.length) return;
     await this.cut(length);
-    for (const entry of this.entries.splice(length)) this.keys.delete(entry.key);
-    this.durable = length;
+    this.next = length;
   }
 }
 
-function lineBytes(entry: OrderEntry): number {
-  return Buffer.byteLength(jsonlLine(entry));
-}
+/**
+ * The order log on disk: a journal (one entry a line, group-committed with fdatasync, torn tail cut
+ * on open, locked to one process, indexed by key and number on disk, so memory stays flat).
+ */
+export class JsonlOrderLog extends OrderLogBase {
+  private readonly journal: Journal<OrderEntry>;
 
-export class JsonlOrderLog extends IndexedOrderLog {
-  private readonly file: JsonlFile;
-  /** Byte offset just past each durable entry's line, for truncation. */
-  private readonly ends: number[];
-
-  private constructor(file: JsonlFile, entries: OrderEntry[], ends: number[]) {
-    super(entries, file.path);
-    this.file = file;
-    this.ends = ends;
+  private constructor(journal: Journal<OrderEntry>) {
+    super(journal.length, journal.path);
+    this.journal = journal;
   }
 
   /** Opens and locks the log; the returned `cutBytes` says how much of a torn tail was cut. */
@@ -148,68 +125,101 @@ export class JsonlOrderLog extends IndexedOrderLog {
     onLockLost: (error: Error) => void,
     options: { lockRetries?: number } = {},
   ): Promise<{ log: JsonlOrderLog; cutBytes: number }> {
-    const { file, contents } = await JsonlFile.open(filePath, onLockLost, options);
-    try {
-      let previousEpoch = 0;
-      const entries = contents.records.map((record, index) => {
-        const entry = parseOrderEntry(record, index, filePath);
-        if (entry.epoch < previousEpoch) throw new Error(`${filePath}: entry ${index} has epoch ${entry.epoch}, older than the entry before it`);
+    let previousEpoch = 0;
+    const { journal, cutBytes } = await Journal.open<OrderEntry>(filePath, onLockLost, {
+      lockRetries: options.lockRetries,
+      parse: (record, number) => parseOrderEntry(record, number, filePath),
+      replay: (entry) => {
+        if (entry.epoch < previousEpoch) throw new Error(`${filePath}: entry ${entry.number} has epoch ${entry.epoch}, older than the entry before it`);
         previousEpoch = entry.epoch;
-        return entry;
-      });
-      return { log: new JsonlOrderLog(file, entries, contents.ends), cutBytes: contents.cutBytes };
-    } catch (error) {
-      await file.close();
-      throw error;
-    }
+      },
+    });
+    return { log: new JsonlOrderLog(journal), cutBytes };
+  }
+
+  get length(): number {
+    return this.journal.length;
   }
 
   get sizeBytes(): number {
-    return this.file.size;
+    return this.journal.sizeBytes;
   }
 
-  protected async write(entries: readonly OrderEntry[]): Promise<void> {
-    await this.file.append(entries);
-    let end = this.ends.at(-1) ?? 0;
-    for (const entry of entries) {
-      end += lineBytes(entry);
-      this.ends.push(end);
-    }
-    // Later group commits may already be counted in the file size, never fewer bytes than these.
-    assert.ok(end <= this.file.size, 'the entry offsets stay within the file');
+  /** Key index slots in use and in all. */
+  get indexStats(): { used: number; slots: number } {
+    return this.journal.indexStats;
   }
 
-  protected async cut(length: number): Promise<void> {
-    await this.file.truncate(length === 0 ? 0 : this.ends[length - 1]!);
-    this.ends.splice(length);
+  entry(number: number): OrderEntry | undefined {
+    return this.journal.read(number);
+  }
+
+  slice(from: number, to: number): OrderEntry[] {
+    return this.journal.readRange(from, to);
+  }
+
+  numberForKey(key: string): number | undefined {
+    return this.journal.find(key);
+  }
+
+  protected write(entries: readonly OrderEntry[]): Promise<void> {
+    return this.journal.append(entries);
+  }
+
+  protected cut(length: number): Promise<void> {
+    return this.journal.truncate(length);
   }
 
   close(): Promise<void> {
-    return this.file.close();
+    return this.journal.close();
   }
 }
 
 /** The same contract in memory, for unit tests of the replica logic; `failWrites` simulates a disk error. */
-export class MemoryOrderLog extends IndexedOrderLog {
+export class MemoryOrderLog extends OrderLogBase {
+  private readonly entries: OrderEntry[] = [];
+  private readonly keys = new Map<string, number>();
   private readonly lineBytes: number[] = [];
   failWrites = false;
 
   constructor() {
-    super([], 'memory log');
+    super(0, 'memory log');
+  }
+
+  get length(): number {
+    return this.entries.length;
   }
 
   get sizeBytes(): number {
     return this.lineBytes.reduce((sum, bytes) => sum + bytes, 0);
   }
 
+  entry(number: number): OrderEntry | undefined {
+    return this.entries[number];
+  }
+
+  slice(from: number, to: number): OrderEntry[] {
+    return this.entries.slice(from, to);
+  }
+
+  numberForKey(key: string): number | undefined {
+    return this.keys.get(key);
+  }
+
   protected async write(entries: readonly OrderEntry[]): Promise<void> {
     // One turn of the event loop, as a real write takes; writes still complete in call order.
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.failWrites) throw new Error('simulated write failure');
-    this.lineBytes.push(...entries.map(lineBytes));
+    for (const entry of entries) {
+      assert.equal(this.keys.has(entry.key), false, 'a key is logged once');
+      this.entries.push(entry);
+      this.keys.set(entry.key, entry.number);
+      this.lineBytes.push(Buffer.byteLength(jsonlLine(entry)));
+    }
   }
 
   protected async cut(length: number): Promise<void> {
+    for (const entry of this.entries.splice(length)) this.keys.delete(entry.key);
     this.lineBytes.splice(length);
   }
 
