@@ -4,8 +4,8 @@
 // rebuilt from it. Layout: one 64-byte header, then 2^k slots of 16 bytes (two 32-bit halves of the
 // key's hash, then the record number + 1 as a float64; 0 marks an empty slot), probed linearly a page
 // at a time. Reads and writes are synchronous preads/pwrites served from the page cache; only a
-// checkpoint syncs. When half the slots are used, a table of twice the size is filled in the
-// background while lookups consult both and inserts go to the new one.
+// checkpoint syncs, off the event loop. When half the slots are used, a table of twice the size is
+// filled in the background while lookups consult both and inserts go to the new one.
 import assert from 'node:assert/strict';
 import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
@@ -208,11 +208,16 @@ export class KeyIndex {
   private growing: { next: Table; copied: number; moved: number; timer: NodeJS.Immediate | undefined } | undefined;
   private failure: Error | undefined;
   private checkpointing: Promise<void> | undefined;
+  /** What the header on disk claims (the newest header written). */
+  private claimed: Coverage;
+  /** Counts `lower` calls, so a checkpoint begun before one does not claim what it cut. */
+  private lowered = 0;
   private closed = false;
 
-  private constructor(filePath: string, table: Table) {
+  private constructor(filePath: string, table: Table, claimed: Coverage) {
     this.path = filePath;
     this.table = table;
+    this.claimed = claimed;
   }
 
   /**
@@ -222,8 +227,8 @@ export class KeyIndex {
   static open(filePath: string): { index: KeyIndex; coverage: Coverage } {
     rmSync(`${filePath}.grow`, { force: true }); // A grow a crash interrupted; the old table stands.
     const opened = Table.open(filePath);
-    if (opened !== undefined) return { index: new KeyIndex(filePath, opened.table), coverage: opened.coverage };
-    return { index: new KeyIndex(filePath, Table.create(filePath, Math.log2(KEY_INDEX_INITIAL_SLOTS))), coverage: NOTHING_COVERED };
+    if (opened !== undefined) return { index: new KeyIndex(filePath, opened.table, opened.coverage), coverage: opened.coverage };
+    return { index: new KeyIndex(filePath, Table.create(filePath, Math.log2(KEY_INDEX_INITIAL_SLOTS)), NOTHING_COVERED), coverage: NOTHING_COVERED };
   }
 
   /** Entries (stale ones included) and slots (of the bigger table while growing). */
@@ -237,6 +242,7 @@ export class KeyIndex {
     this.cancelGrow();
     this.table.close();
     this.table = Table.create(this.path, Math.log2(KEY_INDEX_INITIAL_SLOTS));
+    this.claimed = NOTHING_COVERED;
   }
 
   /** The number stored for this key that `confirm` accepts (the record there carries the key), if any. */
@@ -272,17 +278,22 @@ export class KeyIndex {
 
   /**
    * Makes the header say the index covers `coverage`: syncs the slots, then writes and syncs the
-   * header. Skipped while a grow is in progress (the grow ends with its own header).
+   * header. Skipped while a grow is in progress (the grown table gets its checkpoint when it is
+   * swapped in).
    */
   async checkpoint(coverage: Coverage): Promise<void> {
     if (this.growing !== undefined || this.failure !== undefined || this.closed) return;
-    while (this.checkpointing !== undefined) await this.checkpointing;
+    while (this.checkpointing !== undefined) await this.checkpointing.catch(() => undefined);
+    if (this.growing !== undefined || this.failure !== undefined || this.closed) return;
     const table = this.table;
+    const lowered = this.lowered;
     const run = (async () => {
       await datasync(table.fd);
-      if (table !== this.table || this.closed) return;
+      // A swapped table, or a cut since this began (its claim may include the cut records): skip.
+      if (table !== this.table || this.closed || lowered !== this.lowered) return;
       table.writeHeader(coverage);
       await datasync(table.fd);
+      this.claimed = coverage;
     })();
     this.checkpointing = run;
     try {
@@ -298,8 +309,13 @@ export class KeyIndex {
   lower(coverage: Coverage): void {
     this.check();
     try {
+      // The slots first, then the header that claims them: a power loss between the two must not
+      // leave a header claiming slots that never reached the disk.
+      this.lowered += 1;
+      fdatasyncSync(this.table.fd);
       this.table.writeHeader(coverage);
       fdatasyncSync(this.table.fd);
+      this.claimed = coverage;
     } catch (error) {
       throw this.fail(error);
     }
@@ -354,21 +370,20 @@ export class KeyIndex {
     }
     growing.copied += count;
     if (growing.copied < this.table.slots) return;
-    // Every old entry is in the new table, and every insert since the grow began went there: it is
-    // complete, and covers what the old header covered. The old one's header stays valid until the
-    // rename, so a crash at any point leaves one valid index behind.
+    // Every old entry is in the new table, and every insert since the grow began went there: it
+    // replaces the old one. Its header still claims nothing, so nothing has to be synced first (a
+    // crash before the next checkpoint only means a full re-index on start); that checkpoint runs at
+    // once, off the event loop, and claims again what the old header claimed.
     const old = this.table;
-    const header = Buffer.alloc(HEADER_BYTES);
-    readSync(old.fd, header, 0, HEADER_BYTES, 0);
-    const decoded = decodeHeader(header);
-    growing.next.writeHeader(decoded?.coverage ?? NOTHING_COVERED);
-    fdatasyncSync(growing.next.fd);
     renameSync(growing.next.path, this.path);
-    old.close();
-    if (growing.timer !== undefined) clearImmediate(growing.timer);
     growing.next.path = this.path;
     this.table = growing.next;
     this.growing = undefined;
+    if (growing.timer !== undefined) clearImmediate(growing.timer);
+    // A checkpoint of the old table may still be syncing its descriptor: close it after that.
+    if (this.checkpointing === undefined) old.close();
+    else void this.checkpointing.catch(() => undefined).then(() => old.close());
+    void this.checkpoint(this.claimed).catch(() => undefined);
   }
 
   private finishGrow(): void {
