@@ -12,6 +12,7 @@ import { Client } from 'undici';
 import * as admin from '../src/admin/index.ts';
 import * as client from '../src/client/index.ts';
 import { seededRandom } from '../src/client/random.ts';
+import { trendMbPerMinute } from './lib/measure.ts';
 import { checkFiles, withCluster } from './lib/scenarios.ts';
 
 const { values } = parseArgs({ options: { 'steady-s': { type: 'string', default: '120' }, 'chaos-s': { type: 'string', default: '60' }, seed: { type: 'string', default: '6' }, json: { type: 'string' } } });
@@ -85,7 +86,18 @@ const summary = await withCluster({ cache: true }, async (local) => {
   log(client.formatReport(report));
   const first = samples[1] ?? samples[0];
   const last = samples.at(-1);
-  const growth = Object.fromEntries(Object.keys(last?.rss_mb ?? {}).map((name) => [name, { after_warmup_mb: first?.rss_mb[name], end_mb: last?.rss_mb[name], max_mb: Math.max(...samples.map((sample) => sample.rss_mb[name] ?? 0)) }]));
+  const afterWarmup = samples.slice(1);
+  const growth = Object.fromEntries(
+    Object.keys(last?.rss_mb ?? {}).map((name) => [
+      name,
+      {
+        after_warmup_mb: first?.rss_mb[name],
+        end_mb: last?.rss_mb[name],
+        max_mb: Math.max(...samples.map((sample) => sample.rss_mb[name] ?? 0)),
+        trend_mb_per_min: trendMbPerMinute(afterWarmup.map((sample) => [sample.t_s, sample.rss_mb[name] ?? Number.NaN] as const)),
+      },
+    ]),
+  );
   return { seed: SEED, steady_s: STEADY_S, chaos_s: CHAOS_S, crashes, report, files, rss: growth, samples };
 });
 

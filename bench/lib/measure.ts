@@ -140,3 +140,14 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
+
+/** Least-squares slope of RSS over time, in MB per minute: growth that first and last samples can hide. */
+export function trendMbPerMinute(points: ReadonlyArray<readonly [number, number]>): number {
+  const n = points.length;
+  if (n < 2) return Number.NaN;
+  const meanT = points.reduce((sum, [t]) => sum + t, 0) / n;
+  const meanM = points.reduce((sum, [, mb]) => sum + mb, 0) / n;
+  const covariance = points.reduce((sum, [t, mb]) => sum + (t - meanT) * (mb - meanM), 0);
+  const variance = points.reduce((sum, [t]) => sum + (t - meanT) ** 2, 0);
+  return Math.round((covariance / variance) * 60 * 100) / 100;
+}
