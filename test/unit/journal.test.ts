@@ -6,6 +6,8 @@ import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import { Journal } from '../../src/core/journal.ts';
 import { jsonlLine } from '../../src/core/jsonl.ts';
@@ -168,6 +170,25 @@ describe('Journal', () => {
     assert.deepEqual(reopened.read(JOURNAL_BLOCK_RECORDS - 1), item(JOURNAL_BLOCK_RECORDS - 1));
     await reopened.append([item(JOURNAL_BLOCK_RECORDS)]);
     await reopened.close();
+  });
+
+  test('memory does not grow with the journal: 60,000 more records leave the heap where it was', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const used = (): number => {
+      gc();
+      const { heapUsed, arrayBuffers } = process.memoryUsage();
+      return heapUsed + arrayBuffers;
+    };
+    const { journal } = await openJournal(path.join(dir, 'm', 'j.jsonl'));
+    await appendRange(journal, 0, JOURNAL_RECENT_RECORDS + 1_000); // The ring of recent records is full.
+    const before = used();
+    await appendRange(journal, JOURNAL_RECENT_RECORDS + 1_000, JOURNAL_RECENT_RECORDS + 61_000);
+    const grown = used() - before;
+    // Held in memory, 60,000 records and their keys take over 10 MB; on disk, a few offsets.
+    assert.ok(grown < 2 * 1024 * 1024, `the heap grew by ${(grown / 1024 / 1024).toFixed(1)} MB`);
+    assert.equal(journal.find('k7'), 7);
+    await journal.close();
   });
 
   test('a line damaged on disk after open is refused when read, never believed', async () => {
