@@ -64,6 +64,8 @@ const summary = await withCluster({ cache: true }, async (local) => {
   // Phase 2: crashes under load.
   const random = seededRandom(SEED);
   const crashes: string[] = [];
+  /** Time from asking `up` to restart a killed role until it answers /health again. */
+  const restarts: Array<{ role: string; ms: number }> = [];
   const chaosEnd = Date.now() + CHAOS_S * 1000;
   for (let round = 0; Date.now() < chaosEnd; round += 1) {
     const status = await admin.status(local.config);
@@ -75,8 +77,10 @@ const summary = await withCluster({ cache: true }, async (local) => {
     crashes.push(pick === `order-${leader}` ? `${pick} (leader)` : pick);
     log(`chaos: killed ${pick}${pick === `order-${leader}` ? ' (the leader)' : ''}`);
     await sleep(random.int(200, 600));
+    const restartStarted = performance.now();
     const reply = await control.request({ method: 'POST', path: '/recover', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ role: pick }), headersTimeout: 30_000 });
     await reply.body.dump();
+    restarts.push({ role: pick.replace(/-\d+$/, ''), ms: Math.round(performance.now() - restartStarted) });
     await sleep(random.int(1_000, 3_000));
   }
   stop.abort();
@@ -98,10 +102,16 @@ const summary = await withCluster({ cache: true }, async (local) => {
       },
     ]),
   );
-  return { seed: SEED, steady_s: STEADY_S, chaos_s: CHAOS_S, crashes, report, files, rss: growth, samples };
+  const restartMs = Object.fromEntries(
+    [...new Set(restarts.map((restart) => restart.role))].map((role) => {
+      const times = restarts.filter((restart) => restart.role === role).map((restart) => restart.ms).sort((a, b) => a - b);
+      return [role, { count: times.length, median: times[Math.floor(times.length / 2)], max: times.at(-1) }];
+    }),
+  );
+  return { seed: SEED, steady_s: STEADY_S, chaos_s: CHAOS_S, crashes, restarts, restart_ms: restartMs, report, files, rss: growth, samples };
 });
 
 const text = `${JSON.stringify(summary, null, 2)}\n`;
 if (values.json !== undefined) await writeFile(values.json, text);
-process.stdout.write(JSON.stringify({ seed: summary.seed, crashes: summary.crashes.length, orders: summary.report.orders_placed, errors: summary.report.errors, mismatches: summary.report.mismatches, logs_identical: summary.files.identical, catalog_equals_log: summary.files.conserved, rss: summary.rss }, null, 2) + '\n');
+process.stdout.write(JSON.stringify({ seed: summary.seed, crashes: summary.crashes.length, orders: summary.report.orders_placed, errors: summary.report.errors, mismatches: summary.report.mismatches, logs_identical: summary.files.identical, catalog_equals_log: summary.files.conserved, restart_ms: summary.restart_ms, rss: summary.rss }, null, 2) + '\n');
 process.exitCode = summary.report.ok && summary.files.identical && summary.files.conserved ? 0 : 1;

@@ -1,22 +1,19 @@
 // An append-only JSONL file owned by one process: group commit (one write + fdatasync for every
 // record that queued while the previous one ran), a checksum on every line, a torn last line cut on
-// open (the file is read in chunks, never whole), and a lock file (proper-lockfile) that keeps a
-// second process off it.
+// open (the file is read in chunks, never whole), and a lock (lock.ts: proper-lockfile, plus a
+// prompt takeover from a holder that died) that keeps a second process off it.
 import assert from 'node:assert/strict';
 import { readSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
-import lockfile from 'proper-lockfile';
 import { BazaarError } from './errors.ts';
+import { lockFile } from './lock.ts';
 import {
   APPEND_BATCH_RECORDS_MAX,
   APPEND_QUEUE_RECORDS_MAX,
   JSONL_LINE_BYTES_MAX,
   JSONL_SCAN_CHUNK_BYTES as SCAN_CHUNK_BYTES,
-  LOCK_RETRIES_MAX,
-  LOCK_STALE_MS,
-  LOCK_UPDATE_MS,
 } from './limits.ts';
 
 /** Where a record's line ends in the file and the checksum it carries. */
@@ -177,18 +174,7 @@ export class JsonlFile {
     await created.close();
     await fsyncDirectory(directory);
 
-    let release: () => Promise<void>;
-    try {
-      release = await lockfile.lock(filePath, {
-        stale: LOCK_STALE_MS,
-        update: LOCK_UPDATE_MS,
-        realpath: false,
-        retries: { retries: options.lockRetries ?? LOCK_RETRIES_MAX, factor: 1, minTimeout: LOCK_STALE_MS / 8, maxTimeout: LOCK_STALE_MS / 4 },
-        onCompromised: onLockLost,
-      });
-    } catch (error) {
-      throw new Error(`${filePath} is locked by another running process (${(error as Error).message}); stop it first`);
-    }
+    const release = await lockFile(filePath, onLockLost, options.lockRetries);
     try {
       // Read and append through one descriptor: O_APPEND writes at the end, preads read anywhere.
       return new JsonlFile(filePath, await open(filePath, 'a+'), release, 0);

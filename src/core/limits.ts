@@ -53,7 +53,7 @@ export const JOURNAL_RECENT_RECORDS = 4_096;
 export const LOCK_STALE_MS = 2_000;
 /** How often a held lock file is refreshed. */
 export const LOCK_UPDATE_MS = 1_000;
-/** Attempts (250 ms apart) to take a lock another process holds; together they outlast LOCK_STALE_MS, so a restart after kill -9 waits the stale lock out. */
+/** Attempts (500 ms apart) to take a lock another process holds; together they outlast LOCK_STALE_MS, so even a holder that cannot be identified as dead (another host, no owner record) is waited out. */
 export const LOCK_RETRIES_MAX = 12;
 
 /** Time `bazaar up` waits for a child role to answer its health check after starting. */

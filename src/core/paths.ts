@@ -14,6 +14,11 @@ export function keyIndexPath(journalPath: string): string {
   return `${journalPath}.keys`;
 }
 
+/** Who holds a data file's lock (beside proper-lockfile's `<file>.lock` directory). */
+export function lockOwnerPath(filePath: string): string {
+  return `${filePath}.lock.owner`;
+}
+
 export function dataPaths(dataDir: string): DataPaths {
   return {
     catalogJournal: path.join(dataDir, 'catalog', 'trades.jsonl'),

@@ -89,7 +89,7 @@ describe('crashes of the catalog and the order replica (seed 20261121)', () => {
       assert.deepEqual(entry && { key: entry.key, name: entry.name, type: entry.type, quantity: entry.quantity }, { key: item.key, ...item.body });
     }
 
-    // Restart with the same disks (the stale locks of the killed processes are waited out), then
+    // Restart with the same disks (the locks of the killed processes are taken over), then
     // retry every trade that got no answer, with its key, until each is settled.
     await Promise.all([cluster.start('catalog'), cluster.start(1)]);
     for (let round = 0; round < RETRY_ATTEMPTS_MAX && sent.some((item) => !item.settled); round += 1) {
