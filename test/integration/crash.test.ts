@@ -149,7 +149,7 @@ describe('the order log on disk', () => {
     const second = cluster.spawn(['order', '--id', '1']);
     const { code } = await second.exited;
     assert.equal(code, 1);
-    assert.match(second.output, /orders.jsonl is locked by another running process .*; stop it first/);
+    assert.match(second.output, /orders\.jsonl is locked by process \d+ on .+; stop it first/);
     assert.equal((await postOrder(cluster.url('frontend'), { name: 'FishCo', quantity: 1, type: 'buy' })).status, 200, 'the first keeps serving');
   });
 });
