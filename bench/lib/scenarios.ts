@@ -170,6 +170,8 @@ export interface FailoverRound {
   readonly trades: number;
   /** Trades that did not get a 200 (each is sent once; the frontend does the failing over). */
   readonly errors: number;
+  /** Those errors by HTTP status (0: no reply). */
+  readonly error_statuses: Readonly<Record<string, number>>;
   /** Slowest trade in flight at the kill or sent within a second after it. */
   readonly worst_trade_ms: number;
   /** From the kill until the first trade sent after it completed. */
@@ -204,14 +206,17 @@ export async function failover(rounds: number, seed: number, progress: (message:
           leader = ((await (await pool.request({ method: 'GET', path: '/health' })).body.json()) as { data: { leader: number } }).data.leader;
         }
         const electionsBefore = await elections(pool);
-        const samples: Array<{ sent: number; latency: number; ok: boolean }> = [];
+        const samples: Array<{ sent: number; latency: number; ok: boolean; status: number }> = [];
         let killAt = Number.POSITIVE_INFINITY;
         let running = true;
         const session = async (index: number): Promise<void> => {
+          let name = '';
           for (let count = 0; running; count += 1) {
-            const name = random.pick(['GameStart', 'FishCo', 'BoarCo', 'MenhirCo']);
+            // A sell, then a buy of the same stock: quantities stay within a few units of where they
+            // started however many trades a round makes, so no buy is refused for lack of stock.
+            if (count % 2 === 0) name = random.pick(['GameStart', 'FishCo', 'BoarCo', 'MenhirCo']);
             const sent = performance.now();
-            let ok = false;
+            let status = 0;
             try {
               const reply = await pool.request({
                 method: 'POST',
@@ -220,11 +225,11 @@ export async function failover(rounds: number, seed: number, progress: (message:
                 body: JSON.stringify({ name, quantity: 1, type: count % 2 === 0 ? 'sell' : 'buy' }),
               });
               await reply.body.dump();
-              ok = reply.statusCode === 200;
+              status = reply.statusCode;
             } catch {
-              ok = false;
+              status = 0;
             }
-            samples.push({ sent, latency: performance.now() - sent, ok });
+            samples.push({ sent, latency: performance.now() - sent, ok: status === 200, status });
           }
         };
         const sessions = Array.from({ length: 5 }, (_, index) => session(index));
@@ -241,6 +246,9 @@ export async function failover(rounds: number, seed: number, progress: (message:
           killed: leader!,
           trades: samples.length,
           errors: samples.filter((sample) => !sample.ok).length,
+          error_statuses: Object.fromEntries(
+            [...new Set(samples.filter((sample) => !sample.ok).map((sample) => sample.status))].map((status) => [status, samples.filter((sample) => sample.status === status).length]),
+          ),
           worst_trade_ms: Math.round(Math.max(0, ...window.map((sample) => sample.latency)) * 10) / 10,
           first_success_after_kill_ms: firstAfter === undefined ? Number.NaN : Math.round((firstAfter.sent + firstAfter.latency - killAt) * 10) / 10,
           elections: (await elections(pool)) - electionsBefore,

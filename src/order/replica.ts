@@ -487,21 +487,34 @@ export class OrderReplica {
    * not (its leader and its frontend died between the catalog trade and the commit, and nobody
    * retried) is placed now under its key; the catalog does not apply it again, so G4 holds after
    * any sequence of crashes. Keys in flight here are left to the request that carries them.
+   *
+   * Each pass starts where the checked prefix ends: the trades before it all have committed orders
+   * (durable in the state, so a later term starts there too, and a long history is not read again
+   * at every election). A trade whose order is in flight or not yet committed ends the prefix; the
+   * next pass looks at it again.
    */
   private async reconcile(term: LeaderTerm): Promise<void> {
-    let cursor = 0;
     while (!term.stopped && !this.closed) {
       try {
+        let checked = this.state.reconciled;
+        let cursor = checked;
         for (;;) {
           const trades = await this.catalog.trades(cursor, REPLICATION_BATCH_ENTRIES_MAX);
           if (term.stopped) return;
           for (const trade of trades) {
-            if (this.log.numberForKey(trade.key) !== undefined || this.inFlight.has(trade.key)) continue;
-            const number = await this.placeOrder(trade);
-            this.onEvent(`reconciled: the catalog had applied ${trade.key} with no order logged; it is order ${number}`);
+            let number = this.log.numberForKey(trade.key);
+            if (number === undefined && !this.inFlight.has(trade.key)) {
+              number = await this.placeOrder(trade);
+              this.onEvent(`reconciled: the catalog had applied ${trade.key} with no order logged; it is order ${number}`);
+            }
+            if (checked === cursor && number !== undefined && number < term.commitLength) checked += 1;
+            cursor += 1;
           }
-          cursor += trades.length;
           if (trades.length < REPLICATION_BATCH_ENTRIES_MAX) break;
+        }
+        if (checked > this.state.reconciled && !term.stopped) {
+          this.state = { ...this.state, reconciled: checked };
+          await this.stateStore.save(this.state);
         }
       } catch (error) {
         if (term.stopped) return;
@@ -592,7 +605,7 @@ export class OrderReplica {
       this.stepDown(this.term);
     }
     if (this.role === 'candidate') this.role = 'follower';
-    this.state = { epoch, leaderId, logEpoch: this.state.logEpoch };
+    this.state = { ...this.state, epoch, leaderId };
     await this.stateStore.save(this.state);
   }
 

@@ -11,6 +11,8 @@ import { until } from './wait.ts';
 export class RecordingCatalog implements CatalogPort {
   readonly applied = new Map<string, KeyedTrade>();
   calls = 0;
+  /** The `from` of every read of the applied trades (what reconciliation asked for). */
+  readonly reads: number[] = [];
   /** Runs after a trade is applied and before the call returns: a crash "right after the catalog trade". */
   afterApply: ((trade: KeyedTrade) => void) | undefined;
 
@@ -22,6 +24,7 @@ export class RecordingCatalog implements CatalogPort {
   }
 
   async trades(from: number, limit: number): Promise<KeyedTrade[]> {
+    this.reads.push(from);
     return [...this.applied.values()].slice(from, from + limit);
   }
 }

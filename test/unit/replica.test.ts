@@ -174,6 +174,33 @@ describe('replication (three replicas)', () => {
     assert.equal(await cluster.node(2).replica.placeOrder(trade('orphaned', 7)), 1, 'a late retry gets the reconciled number');
   });
 
+  test('reconciliation remembers, durably, how far every trade has a committed order, and a later term starts there', async () => {
+    cluster = new MemoryCluster(3);
+    await cluster.elect(3);
+    for (const key of ['a', 'b', 'c']) await cluster.node(3).replica.placeOrder(trade(key));
+    await cluster.until(() => cluster.node(3).store.state.reconciled === 3, 'leader 3 checked the three trades', 5_000);
+    await cluster.elect(2);
+    await cluster.node(2).replica.placeOrder(trade('d'));
+    await cluster.until(() => cluster.node(2).store.state.reconciled === 4, 'leader 2, which never led, checked from the start', 5_000);
+    cluster.catalog.reads.length = 0;
+    await cluster.elect(3);
+    await cluster.until(() => cluster.catalog.reads.length > 0, 'leader 3 reconciles again');
+    assert.equal(cluster.catalog.reads[0], 3, 'a later term of leader 3 reads on from its checked prefix, not from 0');
+    await cluster.until(() => cluster.node(3).store.state.reconciled === 4, 'and checks the trade made meanwhile');
+  });
+
+  test('a trade whose order is not committed ends the checked prefix', async () => {
+    cluster = new MemoryCluster(3);
+    await cluster.elect(3);
+    await cluster.node(3).replica.placeOrder(trade('committed'));
+    cluster.crash(1);
+    cluster.crash(2);
+    // Applied by the catalog and logged by the leader, but no majority holds it.
+    await assert.rejects(cluster.node(3).replica.placeOrder(trade('uncommitted')), code('NO_QUORUM'));
+    await cluster.until(() => cluster.catalog.reads.length >= 3, 'two more reconciliation passes ran', 5_000);
+    assert.equal(cluster.node(3).store.state.reconciled, 1, 'the uncommitted order is checked again later');
+  });
+
   test('the leader dies half-way through propagation: the new leader adopts the order and the retry gets its number (G2)', async () => {
     cluster = new MemoryCluster(3);
     await cluster.elect(3);
