@@ -246,9 +246,7 @@ export async function failover(rounds: number, seed: number, progress: (message:
           killed: leader!,
           trades: samples.length,
           errors: samples.filter((sample) => !sample.ok).length,
-          error_statuses: Object.fromEntries(
-            [...new Set(samples.filter((sample) => !sample.ok).map((sample) => sample.status))].map((status) => [status, samples.filter((sample) => sample.status === status).length]),
-          ),
+          error_statuses: countErrorStatuses(samples),
           worst_trade_ms: Math.round(Math.max(0, ...window.map((sample) => sample.latency)) * 10) / 10,
           first_success_after_kill_ms: firstAfter === undefined ? Number.NaN : Math.round((firstAfter.sent + firstAfter.latency - killAt) * 10) / 10,
           elections: (await elections(pool)) - electionsBefore,
@@ -262,6 +260,12 @@ export async function failover(rounds: number, seed: number, progress: (message:
     }
     return { rounds: results, files: await checkFiles(local) };
   });
+}
+
+function countErrorStatuses(samples: ReadonlyArray<{ ok: boolean; status: number }>): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const sample of samples) if (!sample.ok) counts[sample.status] = (counts[sample.status] ?? 0) + 1;
+  return counts;
 }
 
 async function elections(pool: Pool): Promise<number> {

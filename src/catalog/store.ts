@@ -56,7 +56,7 @@ function applyTrade(stock: MutableStock, trade: KeyedTrade): void {
 
 export class CatalogStore {
   /** What lookups see: only trades whose journal line is on disk. */
-  private readonly committed = new Map<string, MutableStock>();
+  private readonly committed: Map<string, MutableStock>;
   /** What new trades are checked against: committed plus trades waiting for their fsync. */
   private readonly working = new Map<string, MutableStock>();
   /** Keys of trades waiting for their fsync; once durable, the journal finds a key on disk. */

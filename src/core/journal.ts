@@ -145,11 +145,6 @@ export class Journal<T extends { readonly key: string }> {
     return this.failure ?? this.file.failed ?? this.index.failed;
   }
 
-  /** Key index slots in use and in all (for metrics). */
-  get indexStats(): { used: number; slots: number } {
-    return this.index.stats;
-  }
-
   /** A durable record, or undefined. */
   read(number: number): T | undefined {
     if (!Number.isInteger(number) || number < 0 || number >= this.durable) return undefined;

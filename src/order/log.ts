@@ -145,11 +145,6 @@ export class JsonlOrderLog extends OrderLogBase {
     return this.journal.sizeBytes;
   }
 
-  /** Key index slots in use and in all. */
-  get indexStats(): { used: number; slots: number } {
-    return this.journal.indexStats;
-  }
-
   entry(number: number): OrderEntry | undefined {
     return this.journal.read(number);
   }
