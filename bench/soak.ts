@@ -12,7 +12,7 @@ import { Client } from 'undici';
 import * as admin from '../src/admin/index.ts';
 import * as client from '../src/client/index.ts';
 import { seededRandom } from '../src/client/random.ts';
-import { trendMbPerMinute } from './lib/measure.ts';
+import { median, trendMbPerMinute } from './lib/measure.ts';
 import { checkFiles, withCluster } from './lib/scenarios.ts';
 
 const { values } = parseArgs({ options: { 'steady-s': { type: 'string', default: '120' }, 'chaos-s': { type: 'string', default: '60' }, seed: { type: 'string', default: '6' }, json: { type: 'string' } } });
@@ -104,8 +104,8 @@ const summary = await withCluster({ cache: true }, async (local) => {
   );
   const restartMs = Object.fromEntries(
     [...new Set(restarts.map((restart) => restart.role))].map((role) => {
-      const times = restarts.filter((restart) => restart.role === role).map((restart) => restart.ms).sort((a, b) => a - b);
-      return [role, { count: times.length, median: times[Math.floor(times.length / 2)], max: times.at(-1) }];
+      const times = restarts.filter((restart) => restart.role === role).map((restart) => restart.ms);
+      return [role, { count: times.length, median: median(times), max: Math.max(...times) }];
     }),
   );
   return { seed: SEED, steady_s: STEADY_S, chaos_s: CHAOS_S, crashes, restarts, restart_ms: restartMs, report, files, rss: growth, samples };
