@@ -5,7 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
-import { jsonlLine } from '../../src/core/jsonl.ts';
+import { jsonlLine } from '../../src/storage/jsonl.ts';
 import { median } from './measure.ts';
 
 const STOCKS = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'];

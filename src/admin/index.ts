@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'undici';
 import { baseUrl, type Config, type Endpoint, findReplica } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CHILD_READY_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
+import { CHILD_READY_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { dataPaths } from '../core/paths.ts';
 import { Upstream } from '../http/client.ts';
 
@@ -22,7 +22,7 @@ export interface ClusterStatus {
 }
 
 async function health(role: string, endpoint: Endpoint, token: string | undefined): Promise<RoleStatus> {
-  const upstream = new Upstream(role, baseUrl(endpoint), { token, connections: 1 });
+  const upstream = new Upstream(role, baseUrl(endpoint), { token, connections: ONE_OFF_CONNECTIONS_MAX });
   const address = `${endpoint.host}:${endpoint.port}`;
   try {
     const reply = await upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS * 3 });
@@ -71,7 +71,7 @@ export function formatStatus(cluster: ClusterStatus): string {
 /** Crashes replica `id` for real (it sends itself SIGKILL) and waits until it no longer answers. */
 export async function crash(config: Config, id: number): Promise<void> {
   const replica = findReplica(config, id);
-  const upstream = new Upstream(`order replica ${id}`, baseUrl(replica), { token: config.token, connections: 1 });
+  const upstream = new Upstream(`order replica ${id}`, baseUrl(replica), { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
   try {
     try {
       const reply = await upstream.call('POST', '/internal/crash', {}, { timeoutMs: LEADER_PING_TIMEOUT_MS * 3 });

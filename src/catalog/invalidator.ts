@@ -10,24 +10,10 @@
 //   frontend's lease has run out. A dead frontend costs the trades of one lease at most, once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { baseUrl, type Endpoint } from '../core/config.ts';
-import { CACHE_HEARTBEAT_MS, CACHE_LEASE_MS, INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
+import { CACHE_HEARTBEAT_MS, CACHE_LEASE_MS, CONTROL_CONNECTIONS_MAX, INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { Upstream } from '../http/client.ts';
-
-export interface Invalidation {
-  readonly name: string;
-  readonly version: number;
-}
-
-/** What the catalog sends a frontend. */
-export interface InvalidationMessage {
-  /** The `to` of the link's last acknowledged message; -1 for its first (the frontend starts over). */
-  readonly from: number;
-  readonly to: number;
-  readonly invalidations: readonly Invalidation[];
-  /** Wall-clock milliseconds until which the frontend may serve from its cache. */
-  readonly leaseUntil: number;
-}
+import { type Invalidation, type InvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
 
 /** How a message reaches one frontend; resolves when it acknowledged. */
 export type Deliver = (message: InvalidationMessage) => Promise<void>;
@@ -162,10 +148,10 @@ export class Invalidator {
 
 /** Delivery over HTTP to a frontend's internal endpoint. */
 export function httpDelivery(frontend: Endpoint, token: string | undefined): { deliver: Deliver; close: () => Promise<void> } {
-  const upstream = new Upstream('frontend', baseUrl(frontend), { token, connections: 2 });
+  const upstream = new Upstream('frontend', baseUrl(frontend), { token, connections: CONTROL_CONNECTIONS_MAX });
   return {
     deliver: async (message) => {
-      const reply = await upstream.call('POST', '/internal/cache/invalidate', message, { timeoutMs: INVALIDATION_TIMEOUT_MS });
+      const reply = await upstream.call('POST', PUSH_PATH, message, { timeoutMs: INVALIDATION_TIMEOUT_MS });
       if (reply.status !== 200) throw new Error(`frontend answered ${reply.status}`);
     },
     close: () => upstream.close(),

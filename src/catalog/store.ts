@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import type { StockSeed } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { Journal } from '../core/journal.ts';
+import { Journal } from '../storage/journal.ts';
 import { type KeyedTrade, type Stock, quoteForMessage, sameTrade } from '../core/trade.ts';
 
 /** One journal line: the trade and its position in the journal. */

@@ -24,6 +24,12 @@ export const UPSTREAM_REQUEST_TIMEOUT_MS = 2_000;
 export const LEADER_PING_TIMEOUT_MS = 300;
 /** Connections each keep-alive pool opens to one upstream at most. */
 export const UPSTREAM_CONNECTIONS_MAX = 32;
+/** Connections a replica opens to each peer: replication is one message in flight per follower, and a few more cover polls and catch-up. */
+export const PEER_CONNECTIONS_MAX = 4;
+/** Connections for control traffic kept apart from the requests it steers (the frontend's pings and leader notices; the catalog's pushes to a frontend). */
+export const CONTROL_CONNECTIONS_MAX = 2;
+/** Connections for one-off calls (admin commands, a returning replica's health probes). */
+export const ONE_OFF_CONNECTIONS_MAX = 1;
 /** An idle pooled connection to an upstream is closed after this long (below the servers' SERVER_KEEP_ALIVE_TIMEOUT_MS, so the client, not the server, closes it). */
 export const UPSTREAM_KEEP_ALIVE_MS = 4_000;
 /** Largest JSON reply body the HTTP client accepts from an upstream. */
@@ -46,6 +52,8 @@ export const KEY_INDEX_GROW_STEP_SLOTS = 4_096;
 export const KEY_INDEX_CHECKPOINT_RECORDS = 16_384;
 /** Records per block of a journal's sparse offset table: a read of an old record reads one block from disk. */
 export const JOURNAL_BLOCK_RECORDS = 64;
+/** Decoded blocks of old records a journal keeps (catch-up and reconciliation read runs of them). */
+export const JOURNAL_CACHED_BLOCKS = 8;
 /** Most recent records a journal keeps parsed in memory (replication and recent lookups read these). */
 export const JOURNAL_RECENT_RECORDS = 4_096;
 
@@ -70,12 +78,16 @@ export const CLIENT_SESSIONS_MAX = 256;
 /** Iterations per client session at most. */
 export const CLIENT_ITERATIONS_MAX = 10_000_000;
 
+/** One tick of a replica's clock: its timeouts and retries are counted in ticks of this length. */
+export const REPLICA_TICK_MS = 10;
 /** Entries one replication or catch-up message carries at most. */
 export const REPLICATION_BATCH_ENTRIES_MAX = 2_048;
 /** Largest body of a replication message (a full batch of entries fits well inside). */
 export const REPLICATION_BODY_BYTES_MAX = 4 * 1024 * 1024;
 /** Time a follower has to answer a replication message before the leader stops waiting for it. */
 export const REPLICATION_TIMEOUT_MS = 500;
+/** Time a peer has to send a batch of entries to a new leader catching up (a full batch read from disk). */
+export const CATCH_UP_TIMEOUT_MS = 4 * REPLICATION_TIMEOUT_MS;
 /** Pause between attempts to reach a follower that is down or behind. */
 export const REPLICATION_RETRY_MS = 100;
 /** Time an order waits for a majority of replicas to hold it before the leader answers 503. */
@@ -95,6 +107,8 @@ export const CACHE_LEASE_MS = 500;
 export const CACHE_HEARTBEAT_MS = 100;
 /** Clock difference between catalog and frontend hosts that leases allow for. */
 export const CACHE_CLOCK_SKEW_MS_MAX = 100;
+/** Stocks one push from the catalog may name at most (a first push names every stock). */
+export const PUSH_INVALIDATIONS_MAX = 100_000;
 /** Time a frontend has to acknowledge an invalidation before the catalog stops waiting for it. */
 export const INVALIDATION_TIMEOUT_MS = 200;
 

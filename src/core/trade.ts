@@ -111,3 +111,28 @@ export function sameTrade(a: TradeRequest, b: TradeRequest): boolean {
 export function orderView(entry: OrderEntry): OrderView {
   return { number: entry.number, name: entry.name, type: entry.type, quantity: entry.quantity };
 }
+
+/** Two entries are the same if number, epoch and key agree (a leader gives a number out once an epoch). */
+export function sameEntry(a: Pick<OrderEntry, 'number' | 'epoch' | 'key'> | undefined | null, b: Pick<OrderEntry, 'number' | 'epoch' | 'key'> | undefined | null): boolean {
+  return a != null && b != null && a.number === b.number && a.epoch === b.epoch && a.key === b.key;
+}
+
+/** Checks an order entry from disk or the network and returns it in canonical field order. */
+export function parseOrderEntry(record: unknown, expectedNumber: number, where: string): OrderEntry {
+  const entry = record as Partial<OrderEntry> | null;
+  const valid =
+    entry !== null &&
+    typeof entry === 'object' &&
+    entry.number === expectedNumber &&
+    Number.isInteger(entry.epoch) &&
+    (entry.epoch ?? -1) >= 0 &&
+    typeof entry.key === 'string' &&
+    typeof entry.name === 'string' &&
+    (entry.type === 'buy' || entry.type === 'sell') &&
+    Number.isInteger(entry.quantity) &&
+    (entry.quantity ?? 0) > 0;
+  if (!valid) throw new Error(`${where}: entry ${expectedNumber} is not a valid order (numbers must run from 0 without gaps)`);
+  const { number, epoch, key, name, type, quantity } = entry as OrderEntry;
+  // Written in this field order, so that equal logs are equal byte for byte.
+  return { number, epoch, key, name, type, quantity };
+}

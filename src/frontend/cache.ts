@@ -3,23 +3,11 @@
 // missed a push, and never takes in a value older than one it has seen invalidated, which closes
 // the race where a lookup read the old value and stored it after the invalidation had passed.
 import { LRUCache } from 'lru-cache';
-import type { Invalidation, InvalidationMessage } from '../catalog/invalidator.ts';
 import { BazaarError } from '../core/errors.ts';
 import { CACHE_CLOCK_SKEW_MS_MAX, CACHE_LEASE_MS } from '../core/limits.ts';
 import type { Stock } from '../core/trade.ts';
-
-export interface CacheStats {
-  readonly enabled: boolean;
-  readonly max: number;
-  readonly size: number;
-  readonly hits: number;
-  readonly misses: number;
-  readonly evictions: number;
-  readonly invalidations: number;
-  /** Times the whole cache was dropped because a push was missed. */
-  readonly resets: number;
-  readonly leaseValid: boolean;
-}
+import type { CacheStats } from '../protocol/health.ts';
+import type { Invalidation, InvalidationMessage } from '../protocol/push.ts';
 
 export interface Cached {
   readonly stock: Stock;
@@ -118,18 +106,3 @@ export class StockCache {
   }
 }
 
-export function parseInvalidationMessage(body: unknown): InvalidationMessage {
-  const value = body as Partial<InvalidationMessage> | null;
-  const integer = (item: unknown, min: number): item is number => typeof item === 'number' && Number.isSafeInteger(item) && item >= min;
-  const valid =
-    value !== null &&
-    typeof value === 'object' &&
-    integer(value.from, -1) &&
-    integer(value.to, 0) &&
-    integer(value.leaseUntil, 0) &&
-    Array.isArray(value.invalidations) &&
-    value.invalidations.length <= 100_000 &&
-    value.invalidations.every((item: Partial<Invalidation>) => typeof item?.name === 'string' && integer(item.version, 0));
-  if (!valid) throw new BazaarError('BAD_REQUEST', 'not an invalidation message: {from, to, invalidations: [{name, version}], leaseUntil}');
-  return value as InvalidationMessage;
-}

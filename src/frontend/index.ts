@@ -13,7 +13,10 @@ import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequ
 import { dataOf, Upstream, upstreamError, type UpstreamReply } from '../http/client.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
-import { parseInvalidationMessage, StockCache } from './cache.ts';
+import { parseStockReply } from '../protocol/catalog.ts';
+import { orderPath, parseOrderReply, parsePlaceOrderReply, PLACE_ORDER_PATH } from '../protocol/orders.ts';
+import { parseInvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
+import { StockCache } from './cache.ts';
 import { LeaderChooser, type ReplicaClient } from './leader.ts';
 
 export interface FrontendHandle extends Handle {
@@ -117,7 +120,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
           if (!isValidStockName(name)) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
           const cached = cache.get(name);
           if (cached !== undefined) return { json: cached.body };
-          const found = dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up') as Stock & { version: number };
+          const found = parseStockReply(dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up'));
           const stock: Stock = { name: found.name, price: found.price, quantity: found.quantity, volume: found.volume };
           cache.fill(stock, found.version);
           return { body: { data: stock } };
@@ -125,7 +128,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
       },
       {
         method: 'POST',
-        path: '/internal/cache/invalidate',
+        path: PUSH_PATH,
         internal: true,
         handler: async ({ json }) => {
           cache.apply(parseInvalidationMessage(await json()));
@@ -140,9 +143,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
           // Parse the key before the body, so a bad key is refused whatever the body says.
           const key = header === undefined ? `fe-${randomUUID()}` : parseIdempotencyKey(header);
           const trade = parseTradeRequest(await json());
-          const data = dataOf(await callLeader('POST', '/orders', { key, ...trade }), 'the order service refused the order') as {
-            transaction_number: number;
-          };
+          const data = parsePlaceOrderReply(dataOf(await callLeader('POST', PLACE_ORDER_PATH, { key, ...trade }), 'the order service refused the order'));
           return { body: { data: { transaction_number: data.transaction_number } } };
         },
       },
@@ -151,7 +152,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
         path: '/orders/:number',
         handler: async ({ params }) => {
           const number = parseOrderNumber(params.number!);
-          const order = dataOf(await callLeader('GET', `/orders/${number}`), 'the order service could not look the order up');
+          const order = parseOrderReply(dataOf(await callLeader('GET', orderPath(number)), 'the order service could not look the order up'));
           return { body: { data: order } };
         },
       },

@@ -4,9 +4,10 @@
 import type { ReplicaEndpoint } from '../core/config.ts';
 import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { ELECTION_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
+import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
-import { Upstream } from '../http/client.ts';
+import { dataOf, Upstream } from '../http/client.ts';
+import { parseOrderHealth } from '../protocol/health.ts';
 
 export interface ReplicaClient {
   readonly id: number;
@@ -45,7 +46,7 @@ export class LeaderChooser {
       .map((replica) => ({
         id: replica.id,
         upstream: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token }),
-        control: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token, connections: 2 }),
+        control: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token, connections: CONTROL_CONNECTIONS_MAX }),
       }));
     this.token = token;
   }
@@ -84,9 +85,8 @@ export class LeaderChooser {
   private async ping(replica: ReplicaClient): Promise<Health | undefined> {
     try {
       const reply = await replica.control.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
-      const data = (reply.body as { data?: { epoch?: unknown; state?: unknown; serving?: unknown } } | undefined)?.data;
-      if (reply.status !== 200 || typeof data?.epoch !== 'number') return undefined;
-      return { replica, epoch: data.epoch, state: String(data.state), serving: data.serving === true };
+      if (reply.status !== 200) return undefined;
+      return { replica, ...parseOrderHealth(dataOf(reply, 'health')) };
     } catch {
       return undefined;
     }

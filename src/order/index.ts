@@ -10,9 +10,11 @@ import { dataPaths } from '../core/paths.ts';
 import { type KeyedTrade, orderView, parseKeyedTrade, parseOrderNumber } from '../core/trade.ts';
 import { dataOf, Upstream } from '../http/client.ts';
 import { createJsonServer, type RequestContext } from '../http/server.ts';
-import { JsonlOrderLog } from './log.ts';
-import { parseAppendRequest, parseLeaderNotice, parsePollRequest } from './protocol.ts';
-import { type CatalogPort, OrderReplica } from './replica.ts';
+import { parseTradesReply, tradesPath } from '../protocol/catalog.ts';
+import { orderHealth, parseOrderHealth } from '../protocol/health.ts';
+import { parseAppendRequest, parseLeaderNotice, parsePollRequest } from '../protocol/replication.ts';
+import { openOrderLog } from './log.ts';
+import { type CatalogPort, ReplicaNode } from './node.ts';
 import { FileStateStore } from './state.ts';
 import { HttpTransport } from './transport.ts';
 
@@ -25,13 +27,7 @@ function httpCatalog(upstream: Upstream): CatalogPort {
     trade: async (trade: KeyedTrade) => {
       dataOf(await upstream.call('POST', '/trades', trade), 'the catalog refused the trade');
     },
-    trades: async (from, limit) => {
-      const data = dataOf(await upstream.call('GET', `/trades?from=${from}&limit=${limit}`), 'the catalog could not list its trades') as { trades?: unknown };
-      if (!Array.isArray(data.trades)) throw new BazaarError('UPSTREAM_BAD_REPLY', 'the catalog sent no trade list');
-      return data.trades.map((trade: { key?: unknown; name?: unknown; type?: unknown; quantity?: unknown }) =>
-        parseKeyedTrade({ key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity }),
-      );
-    },
+    trades: async (from, limit) => parseTradesReply(dataOf(await upstream.call('GET', tradesPath(from, limit)), 'the catalog could not list its trades')).trades,
   };
 }
 
@@ -48,7 +44,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
   const { fatal, fail } = fatalSignal();
   const paths = dataPaths(config.dataDir);
   const logPath = paths.orderLog(id);
-  const { log, cutBytes } = await JsonlOrderLog.open(logPath, (error) => fail(new Error(`lost the lock on ${logPath}: ${error.message}`)));
+  const { log, cutBytes } = await openOrderLog(logPath, (error) => fail(new Error(`lost the lock on ${logPath}: ${error.message}`)));
   if (cutBytes > 0) logger.warn(`order ${id}: cut a torn last line (${cutBytes} bytes) from ${logPath}`);
   const stateStore = new FileStateStore(paths.orderState(id));
   let state;
@@ -62,7 +58,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
 
   const catalog = new Upstream('catalog', baseUrl(config.catalog), { token: config.token });
   const transport = new HttpTransport(peers, config.token);
-  const replica = new OrderReplica({
+  const replica = new ReplicaNode({
     id,
     peers: peers.map((peer) => peer.id),
     log,
@@ -91,7 +87,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
     logger,
     token: config.token,
     routes: [
-      { method: 'GET', path: '/health', handler: () => ({ body: { data: { ...replica.status(), role: 'order', state: replica.status().role, status: 'up' } } }) },
+      { method: 'GET', path: '/health', handler: () => ({ body: { data: orderHealth(replica.status()) } }) },
       {
         method: 'POST',
         path: '/orders',
@@ -205,8 +201,8 @@ async function askLeaderToCatchUp(id: number, peers: readonly { id: number; host
     await Promise.all(
       upstreams.map(async ({ peer, upstream }) => {
         try {
-          const health = dataOf(await upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS }), 'health') as { state?: unknown; epoch?: unknown };
-          if (health.state === 'leader' && typeof health.epoch === 'number' && (leader === undefined || health.epoch > leader.epoch)) {
+          const health = parseOrderHealth(dataOf(await upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS }), 'health'));
+          if (health.state === 'leader' && (leader === undefined || health.epoch > leader.epoch)) {
             leader = { upstream, id: peer.id, epoch: health.epoch };
           }
         } catch {

@@ -1,6 +1,6 @@
 // The replicas' messages over HTTP: one keep-alive pool per peer, a deadline on every call.
 import { baseUrl, type ReplicaEndpoint } from '../core/config.ts';
-import { REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
+import { CATCH_UP_TIMEOUT_MS, PEER_CONNECTIONS_MAX, REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { OrderEntry } from '../core/trade.ts';
 import { dataOf, Upstream } from '../http/client.ts';
 import {
@@ -9,17 +9,22 @@ import {
   parseAppendReply,
   parseEntries,
   parsePollReply,
-  type PeerTransport,
   type PollReply,
   type PollRequest,
-} from './protocol.ts';
+} from '../protocol/replication.ts';
+
+/** How a replica reaches its peers; HTTP in production. Failures reject. */
+export interface PeerTransport {
+  poll(peer: number, request: PollRequest): Promise<PollReply>;
+  append(peer: number, request: AppendRequest): Promise<AppendReply>;
+  entries(peer: number, from: number, limit: number): Promise<OrderEntry[]>;
+}
 
 export class HttpTransport implements PeerTransport {
   private readonly peers = new Map<number, Upstream>();
 
   constructor(peers: readonly ReplicaEndpoint[], token: string | undefined) {
-    // Replication is one message in flight per follower; a few connections cover polls and catch-up.
-    for (const peer of peers) this.peers.set(peer.id, new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: 4 }));
+    for (const peer of peers) this.peers.set(peer.id, new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: PEER_CONNECTIONS_MAX }));
   }
 
   private peer(id: number): Upstream {
@@ -39,7 +44,7 @@ export class HttpTransport implements PeerTransport {
   }
 
   async entries(peer: number, from: number, limit: number): Promise<OrderEntry[]> {
-    const reply = await this.peer(peer).call('GET', `/internal/entries?from=${from}&limit=${limit}`, undefined, { timeoutMs: REPLICATION_TIMEOUT_MS * 4 });
+    const reply = await this.peer(peer).call('GET', `/internal/entries?from=${from}&limit=${limit}`, undefined, { timeoutMs: CATCH_UP_TIMEOUT_MS });
     return parseEntries(dataOf(reply, `replica ${peer} could not send entries`), from);
   }
 

@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Runs the TypeScript sources (integration tier). */
 export const SOURCE_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', path.join(ROOT, 'bin/bazaar.ts')];
-/** Runs the bundle, as a user does (e2e tier). */
-export const BUNDLE_COMMAND: readonly string[] = [process.execPath, path.join(ROOT, 'dist/bazaar.mjs')];
+/** Runs the bundle, as a user does (e2e tier); BAZAAR_BUNDLE names another one (bench/ab.ts runs the previous build's). */
+export const BUNDLE_COMMAND: readonly string[] = [process.execPath, process.env.BAZAAR_BUNDLE ?? path.join(ROOT, 'dist/bazaar.mjs')];
 
 const READY_TIMEOUT_MS = 20_000;
 const STOP_GRACE_MS = 5_000;

@@ -2,8 +2,9 @@
 // disk, and faults (a replica down, a link dropping messages) set by the test.
 import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
-import type { AppendReply, AppendRequest, PeerTransport, PollReply, PollRequest } from '../../src/order/protocol.ts';
-import { type CatalogPort, OrderReplica } from '../../src/order/replica.ts';
+import { type CatalogPort, ReplicaNode } from '../../src/order/node.ts';
+import type { PeerTransport } from '../../src/order/transport.ts';
+import type { AppendReply, AppendRequest, PollReply, PollRequest } from '../../src/protocol/replication.ts';
 import { MemoryStateStore } from '../../src/order/state.ts';
 import { until } from './wait.ts';
 
@@ -30,7 +31,7 @@ export class RecordingCatalog implements CatalogPort {
 }
 
 export interface Node {
-  replica: OrderReplica;
+  replica: ReplicaNode;
   readonly log: MemoryOrderLog;
   readonly store: MemoryStateStore;
 }
@@ -56,8 +57,8 @@ export class MemoryCluster {
     }
   }
 
-  private makeReplica(id: number, log: MemoryOrderLog, store: MemoryStateStore): OrderReplica {
-    return new OrderReplica({
+  private makeReplica(id: number, log: MemoryOrderLog, store: MemoryStateStore): ReplicaNode {
+    return new ReplicaNode({
       id,
       peers: [...Array(this.size()).keys()].map((index) => index + 1).filter((peer) => peer !== id),
       log,
@@ -76,7 +77,7 @@ export class MemoryCluster {
     return this.nodes.get(id)!;
   }
 
-  private async deliver<T>(from: number, to: number, message: Message, handle: (replica: OrderReplica) => Promise<T> | T): Promise<T> {
+  private async deliver<T>(from: number, to: number, message: Message, handle: (replica: ReplicaNode) => Promise<T> | T): Promise<T> {
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.down.has(from) || this.down.has(to) || !this.filter(from, to, message)) throw new Error(`replica ${to} is unreachable from ${from}`);
     const reply = await handle(this.node(to).replica);
@@ -124,7 +125,7 @@ export class MemoryCluster {
 
   entries(id: number): OrderEntry[] {
     const log = this.node(id).log;
-    return log.slice(0, log.length);
+    return log.readRange(0, log.length);
   }
 
   /** Waits (bounded) until the condition holds. */

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import * as client from '../../src/client/index.ts';
 import { seededRandom } from '../../src/client/random.ts';
 import { loadConfig } from '../../src/core/config.ts';
-import { jsonlLine } from '../../src/core/jsonl.ts';
+import { jsonlLine } from '../../src/storage/jsonl.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
 import { eventually } from '../helpers/wait.ts';

@@ -2,7 +2,8 @@
 // fill/invalidate race, LRU eviction.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type InvalidationMessage, Invalidator } from '../../src/catalog/invalidator.ts';
+import { Invalidator } from '../../src/catalog/invalidator.ts';
+import type { InvalidationMessage } from '../../src/protocol/push.ts';
 import { CACHE_CLOCK_SKEW_MS_MAX, CACHE_LEASE_MS } from '../../src/core/limits.ts';
 import type { Stock } from '../../src/core/trade.ts';
 import { StockCache } from '../../src/frontend/cache.ts';

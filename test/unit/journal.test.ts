@@ -9,9 +9,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
-import { Journal } from '../../src/core/journal.ts';
-import { jsonlLine } from '../../src/core/jsonl.ts';
-import { KeyIndex } from '../../src/core/keyindex.ts';
+import { Journal } from '../../src/storage/journal.ts';
+import { jsonlLine } from '../../src/storage/jsonl.ts';
+import { KeyIndex } from '../../src/storage/keyindex.ts';
 import { JOURNAL_BLOCK_RECORDS, JOURNAL_RECENT_RECORDS, KEY_INDEX_CHECKPOINT_RECORDS, KEY_INDEX_INITIAL_SLOTS } from '../../src/core/limits.ts';
 import { keyIndexPath } from '../../src/core/paths.ts';
 

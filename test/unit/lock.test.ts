@@ -7,7 +7,7 @@ import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { lockFile } from '../../src/core/lock.ts';
+import { lockFile } from '../../src/storage/lock.ts';
 import { lockOwnerPath } from '../../src/core/paths.ts';
 import { Proc } from '../helpers/cluster.ts';
 

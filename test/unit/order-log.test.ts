@@ -3,9 +3,9 @@ import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { CorruptFileError, jsonlLine, parseJsonl } from '../../src/core/jsonl.ts';
+import { CorruptFileError, jsonlLine, parseJsonl } from '../../src/storage/jsonl.ts';
 import type { OrderEntry } from '../../src/core/trade.ts';
-import { JsonlOrderLog } from '../../src/order/log.ts';
+import { openOrderLog } from '../../src/order/log.ts';
 
 const entry = (number: number, key = `k${number}`): OrderEntry => ({ number, epoch: 0, key, name: 'FishCo', type: 'buy', quantity: 1 });
 const noLockLoss = (): void => assert.fail('the lock must not be lost in this test');
@@ -42,7 +42,7 @@ describe('parseJsonl', () => {
   });
 });
 
-describe('JsonlOrderLog', () => {
+describe('the order log', () => {
   let dir = '';
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'bazaar-log-'));
@@ -51,28 +51,28 @@ describe('JsonlOrderLog', () => {
 
   test('appended entries are on disk when append resolves and are read back on reopen', async () => {
     const file = path.join(dir, 'a', 'orders.jsonl');
-    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    const { log } = await openOrderLog(file, noLockLoss);
     await log.append([entry(0)]);
     await log.append([entry(1), entry(2)]);
     assert.equal(log.length, 3);
-    assert.deepEqual(log.entry(2), entry(2));
-    assert.equal(log.numberForKey('k1'), 1);
+    assert.deepEqual(log.read(2), entry(2));
+    assert.equal(log.find('k1'), 1);
     await log.close();
     const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
     assert.equal(lines.length, 3);
     assert.equal(`${lines[0]}\n`, jsonlLine(entry(0)));
     assert.match(lines[0]!, /^\{"number":0,"epoch":0,"key":"k0","name":"FishCo","type":"buy","quantity":1,"crc":\d+\}$/);
 
-    const { log: reopened } = await JsonlOrderLog.open(file, noLockLoss);
+    const { log: reopened } = await openOrderLog(file, noLockLoss);
     assert.equal(reopened.length, 3);
-    assert.deepEqual(reopened.entry(1), entry(1));
+    assert.deepEqual(reopened.read(1), entry(1));
     assert.equal(reopened.sizeBytes, Buffer.byteLength(lines.join('\n') + '\n'));
     await reopened.close();
   });
 
   test('concurrent appends share group commits and keep number order', async () => {
     const file = path.join(dir, 'b', 'orders.jsonl');
-    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    const { log } = await openOrderLog(file, noLockLoss);
     await Promise.all(Array.from({ length: 500 }, (_, number) => log.append([entry(number)])));
     assert.equal(log.length, 500);
     await log.close();
@@ -81,7 +81,7 @@ describe('JsonlOrderLog', () => {
   });
 
   test('an append that does not continue the log is a programmer error', async () => {
-    const { log } = await JsonlOrderLog.open(path.join(dir, 'c', 'orders.jsonl'), noLockLoss);
+    const { log } = await openOrderLog(path.join(dir, 'c', 'orders.jsonl'), noLockLoss);
     await assert.rejects(log.append([entry(1)]), /contiguous/);
     await log.close();
   });
@@ -90,7 +90,7 @@ describe('JsonlOrderLog', () => {
     const file = path.join(dir, 'd', 'orders.jsonl');
     await mkdir(path.dirname(file), { recursive: true });
     await writeFile(file, `${jsonlLine(entry(0))}${jsonlLine(entry(1))}{"number":2,"epo`);
-    const { log, cutBytes } = await JsonlOrderLog.open(file, noLockLoss);
+    const { log, cutBytes } = await openOrderLog(file, noLockLoss);
     assert.equal(cutBytes, '{"number":2,"epo'.length);
     assert.equal(log.length, 2);
     await log.append([entry(2)]);
@@ -103,32 +103,32 @@ describe('JsonlOrderLog', () => {
     const gap = path.join(dir, 'e', 'orders.jsonl');
     await mkdir(path.dirname(gap), { recursive: true });
     await writeFile(gap, `${jsonlLine(entry(0))}${jsonlLine(entry(2))}${jsonlLine(entry(3))}`);
-    await assert.rejects(JsonlOrderLog.open(gap, noLockLoss), /entry 1 is not a valid order/);
+    await assert.rejects(openOrderLog(gap, noLockLoss), /entry 1 is not a valid order/);
 
     const twice = path.join(dir, 'f', 'orders.jsonl');
     await mkdir(path.dirname(twice), { recursive: true });
     await writeFile(twice, `${jsonlLine(entry(0, 'same'))}${jsonlLine(entry(1, 'same'))}`);
-    await assert.rejects(JsonlOrderLog.open(twice, noLockLoss), /key same appears in entries 0 and 1/);
+    await assert.rejects(openOrderLog(twice, noLockLoss), /key same appears in entries 0 and 1/);
   });
 
   test('a second owner of the same log is refused while the first holds it', async () => {
     const file = path.join(dir, 'g', 'orders.jsonl');
-    const { log } = await JsonlOrderLog.open(file, noLockLoss);
-    await assert.rejects(JsonlOrderLog.open(file, noLockLoss, { lockRetries: 0 }), new RegExp(`is locked by process ${process.pid} on `));
+    const { log } = await openOrderLog(file, noLockLoss);
+    await assert.rejects(openOrderLog(file, noLockLoss, { lockRetries: 0 }), new RegExp(`is locked by process ${process.pid} on `));
     await log.close();
-    const { log: again } = await JsonlOrderLog.open(file, noLockLoss, { lockRetries: 0 });
+    const { log: again } = await openOrderLog(file, noLockLoss, { lockRetries: 0 });
     await again.close();
   });
 
   test('appending a record to a closed log is refused', async () => {
     const file = path.join(dir, 'h', 'orders.jsonl');
-    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    const { log } = await openOrderLog(file, noLockLoss);
     await log.close();
     await assert.rejects(log.append([entry(0)]), /closed/);
   });
 });
 
-describe('JsonlOrderLog.truncate', () => {
+describe('the order log.truncate', () => {
   let dir = '';
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'bazaar-truncate-'));
@@ -137,19 +137,19 @@ describe('JsonlOrderLog.truncate', () => {
 
   test('a conflicting suffix is cut on disk and from the key index, and the log goes on from the cut', async () => {
     const file = path.join(dir, 'orders.jsonl');
-    const { log } = await JsonlOrderLog.open(file, noLockLoss);
+    const { log } = await openOrderLog(file, noLockLoss);
     await log.append([entry(0), entry(1), entry(2), entry(3)]);
     await log.truncate(2);
     assert.equal(log.length, 2);
-    assert.equal(log.numberForKey('k3'), undefined);
-    assert.equal(log.entry(2), undefined);
+    assert.equal(log.find('k3'), undefined);
+    assert.equal(log.read(2), undefined);
     await log.append([{ ...entry(2), key: 'new', epoch: 1 }]);
     await log.close();
     const lines = (await readFile(file, 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line) as OrderEntry);
     assert.deepEqual(lines.map((line) => line.key), ['k0', 'k1', 'new']);
     assert.equal(lines.length, 3);
 
-    const { log: reopened } = await JsonlOrderLog.open(file, noLockLoss);
+    const { log: reopened } = await openOrderLog(file, noLockLoss);
     await reopened.truncate(0);
     assert.equal(reopened.length, 0);
     assert.equal(reopened.sizeBytes, 0);

@@ -5,7 +5,7 @@ import { afterEach, describe, test } from 'node:test';
 import { BazaarError } from '../../src/core/errors.ts';
 import { REPLICATION_BATCH_ENTRIES_MAX } from '../../src/core/limits.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
-import { OrderReplica } from '../../src/order/replica.ts';
+import { ReplicaNode } from '../../src/order/node.ts';
 import { MemoryStateStore } from '../../src/order/state.ts';
 import { MemoryCluster, RecordingCatalog, trade } from '../helpers/memory-cluster.ts';
 
@@ -32,7 +32,7 @@ describe('a single replica (no peers)', () => {
   test('numbers concurrent orders from 0 without gaps, and a repeated key yields the same number once', async () => {
     const catalog = new RecordingCatalog();
     const store = new MemoryStateStore();
-    const replica = new OrderReplica({ id: 1, peers: [], log: new MemoryOrderLog(), stateStore: store, state: store.state, catalog, transport: { poll: unreachable, append: unreachable, entries: unreachable } });
+    const replica = new ReplicaNode({ id: 1, peers: [], log: new MemoryOrderLog(), stateStore: store, state: store.state, catalog, transport: { poll: unreachable, append: unreachable, entries: unreachable } });
     await replica.handleLeaderNotice({ epoch: 1, leaderId: 1 });
     const numbers = await Promise.all(Array.from({ length: 50 }, (_, index) => replica.placeOrder(trade(`k${index}`))));
     assert.deepEqual([...numbers].sort((a, b) => a - b), Array.from({ length: 50 }, (_, index) => index));
@@ -60,7 +60,7 @@ describe('replication (three replicas)', () => {
     await cluster.elect(3);
     for (let index = 0; index < 20; index += 1) {
       const number = await cluster.node(3).replica.placeOrder(trade(`k${index}`));
-      for (const id of [1, 2]) assert.equal(cluster.node(id).log.entry(number)?.key, `k${index}`, `replica ${id} has order ${number} when it is acknowledged`);
+      for (const id of [1, 2]) assert.equal(cluster.node(id).log.read(number)?.key, `k${index}`, `replica ${id} has order ${number} when it is acknowledged`);
     }
     assertConverged(cluster);
   });
@@ -113,7 +113,7 @@ describe('replication (three replicas)', () => {
     await assert.rejects(cluster.node(3).replica.placeOrder(trade('from-the-past')), code('NOT_LEADER'));
     for (const id of [1, 2]) assert.ok(cluster.entries(id).every((entry) => entry.key !== 'from-the-past'), `replica ${id} refused it`);
     assert.equal(cluster.node(3).replica.status().role, 'follower', 'the stale leader stepped down');
-    const reply = await cluster.node(1).replica.handleAppend({ epoch: 1, leaderId: 3, startLength: 0, from: 2, prev: cluster.node(1).log.entry(1)!, entries: [] });
+    const reply = await cluster.node(1).replica.handleAppend({ epoch: 1, leaderId: 3, startLength: 0, from: 2, prev: cluster.node(1).log.read(1)!, entries: [] });
     assert.deepEqual(reply, { ok: false, reason: 'stale', epoch: 2 });
   });
 
@@ -127,7 +127,7 @@ describe('replication (three replicas)', () => {
       Promise.race([cluster.node(3).replica.placeOrder(trade('orphan')), new Promise((_, reject) => setTimeout(() => { cluster.crash(3); reject(new Error('crashed')); }, 50))]),
     );
     cluster.filter = () => true;
-    assert.equal(cluster.node(3).log.entry(2)?.key, 'orphan', 'the orphan is in replica 3\'s own log');
+    assert.equal(cluster.node(3).log.read(2)?.key, 'orphan', 'the orphan is in replica 3\'s own log');
     await cluster.elect(2);
     for (const key of ['c', 'd']) await cluster.node(2).replica.placeOrder(trade(key));
     // The catalog had applied the orphan, so the new leader reconciles it into its log (at its own
@@ -168,7 +168,7 @@ describe('replication (three replicas)', () => {
     cluster.catalog.afterApply = undefined;
     // Nobody retries 'orphaned': the client and the frontend are gone too.
     await cluster.elect(2);
-    await cluster.until(() => cluster.node(2).log.numberForKey('orphaned') !== undefined, 'the new leader logged the orphaned trade');
+    await cluster.until(() => cluster.node(2).log.find('orphaned') !== undefined, 'the new leader logged the orphaned trade');
     assert.deepEqual(cluster.entries(2).map((entry) => [entry.key, entry.quantity]), [['before', 1], ['orphaned', 7]]);
     assert.equal(cluster.catalog.applied.size, 2, 'the catalog applied it once');
     assert.equal(await cluster.node(2).replica.placeOrder(trade('orphaned', 7)), 1, 'a late retry gets the reconciled number');
@@ -208,7 +208,7 @@ describe('replication (three replicas)', () => {
     // The next order reaches replica 1 but never replica 2.
     cluster.filter = (from, to, message) => !(from === 3 && to === 2 && message.kind === 'append' && message.request.entries.some((entry) => entry.key === 'half'));
     const pending = cluster.node(3).replica.placeOrder(trade('half'));
-    await cluster.until(() => cluster.node(1).log.numberForKey('half') !== undefined, 'replica 1 has the order');
+    await cluster.until(() => cluster.node(1).log.find('half') !== undefined, 'replica 1 has the order');
     cluster.crash(3);
     // Replica 3 and replica 1 are a majority, so the order may have been acknowledged before the
     // crash, or not: either way the retry must get the same number and trade nothing twice.

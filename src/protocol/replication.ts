@@ -1,8 +1,9 @@
-// The messages replicas exchange, and parsers that turn untrusted JSON into them.
+// order <-> order: the messages replicas exchange, and parsers that turn untrusted JSON into them.
+// The frontend's leader notice is here too: it is the replicas' election input.
 import { BazaarError } from '../core/errors.ts';
+import { count, object } from './parse.ts';
 import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
-import type { OrderEntry } from '../core/trade.ts';
-import { parseOrderEntry } from './log.ts';
+import { type OrderEntry, parseOrderEntry } from '../core/trade.ts';
 
 /** Enough of an entry to tell whether two logs agree there. */
 export interface EntryRef {
@@ -43,20 +44,6 @@ export type AppendReply =
   | { readonly ok: false; readonly reason: 'stale'; readonly epoch: number }
   | { readonly ok: false; readonly reason: 'gap'; readonly length: number }
   | { readonly ok: false; readonly reason: 'mismatch' };
-
-type Obj = Record<string, unknown>;
-
-function object(value: unknown, what: string): Obj {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new BazaarError('BAD_REQUEST', `${what} must be a JSON object`);
-  return value as Obj;
-}
-
-function count(value: unknown, field: string, min = 0): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new BazaarError('BAD_REQUEST', `field "${field}" must be an integer of at least ${min}`);
-  }
-  return value;
-}
 
 export function parseLeaderNotice(body: unknown): LeaderNotice {
   const value = object(body, 'leader notice');
@@ -103,16 +90,17 @@ export function parseAppendRequest(body: unknown): AppendRequest {
 }
 
 export function parsePollReply(value: unknown): PollReply {
-  const reply = object(value, 'poll reply');
-  if (reply.ok === true) return { ok: true, epoch: count(reply.epoch, 'epoch'), logEpoch: count(reply.logEpoch, 'logEpoch'), length: count(reply.length, 'length') };
-  return { ok: false, epoch: count(reply.epoch, 'epoch') };
+  const reply = object(value, 'poll reply', 'UPSTREAM_BAD_REPLY');
+  const epoch = count(reply.epoch, 'epoch', 0, 'UPSTREAM_BAD_REPLY');
+  if (reply.ok === true) return { ok: true, epoch, logEpoch: count(reply.logEpoch, 'logEpoch', 0, 'UPSTREAM_BAD_REPLY'), length: count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY') };
+  return { ok: false, epoch };
 }
 
 export function parseAppendReply(value: unknown): AppendReply {
-  const reply = object(value, 'append reply');
-  if (reply.ok === true) return { ok: true, length: count(reply.length, 'length') };
-  if (reply.reason === 'stale') return { ok: false, reason: 'stale', epoch: count(reply.epoch, 'epoch') };
-  if (reply.reason === 'gap') return { ok: false, reason: 'gap', length: count(reply.length, 'length') };
+  const reply = object(value, 'append reply', 'UPSTREAM_BAD_REPLY');
+  if (reply.ok === true) return { ok: true, length: count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY') };
+  if (reply.reason === 'stale') return { ok: false, reason: 'stale', epoch: count(reply.epoch, 'epoch', 0, 'UPSTREAM_BAD_REPLY') };
+  if (reply.reason === 'gap') return { ok: false, reason: 'gap', length: count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY') };
   if (reply.reason === 'mismatch') return { ok: false, reason: 'mismatch' };
   throw new BazaarError('UPSTREAM_BAD_REPLY', 'append reply has no known reason');
 }
@@ -120,11 +108,4 @@ export function parseAppendReply(value: unknown): AppendReply {
 export function parseEntries(value: unknown, from: number): OrderEntry[] {
   if (!Array.isArray(value) || value.length > REPLICATION_BATCH_ENTRIES_MAX) throw new BazaarError('UPSTREAM_BAD_REPLY', 'entries reply is not a bounded array');
   return value.map((entry, index) => parseOrderEntry(entry, from + index, 'entries reply'));
-}
-
-/** How a replica reaches its peers; HTTP in production, an in-memory network in unit tests. Failures throw. */
-export interface PeerTransport {
-  poll(peer: number, request: PollRequest): Promise<PollReply>;
-  append(peer: number, request: AppendRequest): Promise<AppendReply>;
-  entries(peer: number, from: number, limit: number): Promise<OrderEntry[]>;
 }

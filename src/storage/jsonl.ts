@@ -7,14 +7,15 @@ import { readSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
-import { BazaarError } from './errors.ts';
+import { BazaarError } from '../core/errors.ts';
+import { StorageError } from './errors.ts';
 import { lockFile } from './lock.ts';
 import {
   APPEND_BATCH_RECORDS_MAX,
   APPEND_QUEUE_RECORDS_MAX,
   JSONL_LINE_BYTES_MAX,
   JSONL_SCAN_CHUNK_BYTES as SCAN_CHUNK_BYTES,
-} from './limits.ts';
+} from '../core/limits.ts';
 
 /** Where a record's line ends in the file and the checksum it carries. */
 export interface LineInfo {
@@ -28,9 +29,9 @@ interface Pending {
   readonly reject: (error: Error) => void;
 }
 
-export class CorruptFileError extends Error {
+export class CorruptFileError extends StorageError {
   constructor(file: string, lineNumber: number, reason: string) {
-    super(`${file}: line ${lineNumber} is corrupt (${reason}); refusing to start rather than lose or invent data`);
+    super('CORRUPT', `${file}: line ${lineNumber} is corrupt (${reason}); refusing to start rather than lose or invent data`);
     this.name = 'CorruptFileError';
   }
 }
@@ -249,7 +250,7 @@ export class JsonlFile {
       } catch (cause) {
         // After a failed write or fsync the file's tail is unknown: refuse every later write rather
         // than acknowledge anything on top of it. A restart re-reads the file and cuts a torn tail.
-        this.failure = new BazaarError('STORAGE_FAILED', `writing ${this.path} failed: ${(cause as Error).message}`, { cause });
+        this.failure = new StorageError('WRITE_FAILED', `writing ${this.path} failed: ${(cause as Error).message}`, { cause });
         for (const item of [...batch, ...this.queue.splice(0)]) item.reject(this.failure);
         break;
       }
@@ -271,7 +272,7 @@ export class JsonlFile {
       await this.handle.truncate(bytes);
       await this.handle.datasync();
     } catch (cause) {
-      this.failure = new BazaarError('STORAGE_FAILED', `truncating ${this.path} failed: ${(cause as Error).message}`, { cause });
+      this.failure = new StorageError('WRITE_FAILED', `truncating ${this.path} failed: ${(cause as Error).message}`, { cause });
       throw this.failure;
     }
     this.bytes = bytes;

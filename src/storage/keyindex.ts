@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { closeSync, fdatasync, fdatasyncSync, ftruncateSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { promisify } from 'node:util';
-import { BazaarError } from './errors.ts';
-import { KEY_INDEX_GROW_STEP_SLOTS, KEY_INDEX_INITIAL_SLOTS } from './limits.ts';
+import { StorageError } from './errors.ts';
+import { KEY_INDEX_GROW_STEP_SLOTS, KEY_INDEX_INITIAL_SLOTS } from '../core/limits.ts';
 
 const datasync = promisify(fdatasync);
 
@@ -332,7 +332,7 @@ export class KeyIndex {
   }
 
   private fail(cause: unknown): Error {
-    this.failure ??= new BazaarError('STORAGE_FAILED', `writing ${this.path} failed: ${(cause as Error).message}`, { cause });
+    this.failure ??= new StorageError('WRITE_FAILED', `writing ${this.path} failed: ${(cause as Error).message}`, { cause });
     this.cancelGrow();
     return this.failure;
   }

@@ -4,28 +4,30 @@
 // decoded blocks, and the records being written; the key index is a file beside the journal
 // (keyindex.ts). Both the order log and the catalog's trade journal are journals.
 import assert from 'node:assert/strict';
-import { BazaarError } from './errors.ts';
+import { BazaarError } from '../core/errors.ts';
+import { StorageError } from './errors.ts';
 import { CorruptFileError, JsonlFile, encodeRecord, parseLine, type LineInfo } from './jsonl.ts';
 import { type Coverage, KeyIndex, NOTHING_COVERED } from './keyindex.ts';
-import { JOURNAL_BLOCK_RECORDS, JOURNAL_RECENT_RECORDS, KEY_INDEX_CHECKPOINT_RECORDS } from './limits.ts';
-import { keyIndexPath } from './paths.ts';
+import { JOURNAL_BLOCK_RECORDS, JOURNAL_CACHED_BLOCKS, JOURNAL_RECENT_RECORDS, KEY_INDEX_CHECKPOINT_RECORDS } from '../core/limits.ts';
+import { keyIndexPath } from '../core/paths.ts';
+import type { Log } from './log.ts';
 
 export interface JournalOptions<T> {
   /** Checks a record read from the file and returns it in canonical form; throws if it is not valid as record `number`. */
   parse(record: unknown, number: number): T;
   /** Called with each record, in order, while the file is read on open (to rebuild state from it). */
   replay?(record: T): void;
+  /** The number a record carries, if it carries one: appends are then checked to continue the journal. */
+  numberOf?(record: T): number;
   lockRetries?: number;
 }
 
-/** Decoded blocks kept, for reads of old records (catch-up and reconciliation read runs of them). */
-const CACHED_BLOCKS = 8;
-
-export class Journal<T extends { readonly key: string }> {
+export class Journal<T extends { readonly key: string }> implements Log<T> {
   readonly path: string;
   private readonly file: JsonlFile;
   private readonly index: KeyIndex;
   private readonly parse: (record: unknown, number: number) => T;
+  private readonly numberOf: ((record: T) => number) | undefined;
   /** Byte offset where block b (records b·BLOCK … ) starts, for b < blocks; grows by doubling. */
   private blockStarts = new Float64Array(1024);
   private blocks = 0;
@@ -46,11 +48,12 @@ export class Journal<T extends { readonly key: string }> {
   /** Appends not finished yet (close waits for them to index what they wrote). */
   private readonly appending = new Set<Promise<void>>();
 
-  private constructor(filePath: string, file: JsonlFile, index: KeyIndex, parse: (record: unknown, number: number) => T) {
+  private constructor(filePath: string, file: JsonlFile, index: KeyIndex, options: JournalOptions<T>) {
     this.path = filePath;
     this.file = file;
     this.index = index;
-    this.parse = parse;
+    this.parse = options.parse;
+    this.numberOf = options.numberOf;
   }
 
   /**
@@ -68,7 +71,7 @@ export class Journal<T extends { readonly key: string }> {
     try {
       const opened = KeyIndex.open(keyIndexPath(filePath));
       index = opened.index;
-      const journal = new Journal(filePath, file, index, options.parse);
+      const journal = new Journal(filePath, file, index, options);
       const cutBytes = await journal.load(opened.coverage, options.replay);
       return { journal, cutBytes };
     } catch (error) {
@@ -100,7 +103,7 @@ export class Journal<T extends { readonly key: string }> {
 
   private indexRecord(record: T, number: number): void {
     const existing = this.index.insert(record.key, number, (stored) => this.carries(stored, record.key));
-    if (existing !== undefined && existing !== number) throw new Error(`${this.path}: key ${record.key} appears in entries ${existing} and ${number}`);
+    if (existing !== undefined && existing !== number) throw new StorageError('CORRUPT', `${this.path}: key ${record.key} appears in entries ${existing} and ${number}`);
   }
 
   /** Bookkeeping for a record that just became durable (on open, or when its append resolved). */
@@ -178,7 +181,7 @@ export class Journal<T extends { readonly key: string }> {
     const records = lines.map(({ record }, i) => this.parse(record, b * JOURNAL_BLOCK_RECORDS + i));
     if (records.length === JOURNAL_BLOCK_RECORDS) {
       this.cachedBlocks.set(b, records);
-      if (this.cachedBlocks.size > CACHED_BLOCKS) this.cachedBlocks.delete(this.cachedBlocks.keys().next().value!);
+      if (this.cachedBlocks.size > JOURNAL_CACHED_BLOCKS) this.cachedBlocks.delete(this.cachedBlocks.keys().next().value!);
     }
     return records;
   }
@@ -202,7 +205,7 @@ export class Journal<T extends { readonly key: string }> {
       }
     } catch (error) {
       // What was checked on open has changed under us: nothing this journal says can be trusted.
-      this.failure ??= new BazaarError('STORAGE_FAILED', new CorruptFileError(this.path, b * JOURNAL_BLOCK_RECORDS + lines.length + 1, (error as Error).message).message);
+      this.failure ??= new StorageError('READ_FAILED', new CorruptFileError(this.path, b * JOURNAL_BLOCK_RECORDS + lines.length + 1, (error as Error).message).message);
       throw this.failure;
     }
     return lines;
@@ -224,6 +227,9 @@ export class Journal<T extends { readonly key: string }> {
   private async appendNow(records: readonly T[]): Promise<void> {
     if (this.failed !== undefined) throw this.failed;
     const first = this.durable + this.queued;
+    if (this.numberOf !== undefined) {
+      for (const [i, record] of records.entries()) assert.equal(this.numberOf(record), first + i, 'log numbers are contiguous');
+    }
     const lines = records.map((record) => {
       const { line, crc } = encodeRecord(record);
       this.queuedEnd += Buffer.byteLength(line);
@@ -240,7 +246,7 @@ export class Journal<T extends { readonly key: string }> {
         this.indexRecord(record, first + i);
       } catch (error) {
         // On disk but not findable by key: answering "absent" later could trade twice. Refuse all.
-        this.failure ??= error instanceof BazaarError ? error : new BazaarError('STORAGE_FAILED', (error as Error).message, { cause: error });
+        this.failure ??= error instanceof BazaarError ? error : new StorageError('CORRUPT', (error as Error).message, { cause: error });
         throw this.failure;
       }
     }

@@ -8,8 +8,9 @@ import { readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import lockfile from 'proper-lockfile';
-import { LOCK_RETRIES_MAX, LOCK_STALE_MS, LOCK_UPDATE_MS } from './limits.ts';
-import { lockOwnerPath } from './paths.ts';
+import { LOCK_RETRIES_MAX, LOCK_STALE_MS, LOCK_UPDATE_MS } from '../core/limits.ts';
+import { lockOwnerPath } from '../core/paths.ts';
+import { StorageError } from './errors.ts';
 
 interface Owner {
   readonly pid: number;
@@ -102,7 +103,7 @@ export async function lockFile(filePath: string, onLockLost: (error: Error) => v
       if (outcome.removed) continue;
       if (attempt >= retries) {
         const holder = owner === undefined ? 'another running process' : `process ${owner.pid} on ${owner.host}`;
-        throw new Error(`${filePath} is locked by ${holder}; stop it first`);
+        throw new StorageError('LOCKED', `${filePath} is locked by ${holder}; stop it first`);
       }
       await sleep(LOCK_STALE_MS / 4);
     }

@@ -1,0 +1,166 @@
+// The driver of one replica: it feeds the core (core.ts) its events — requests, ticks of a real
+// clock, the outcomes of I/O — and carries out the actions the core returns through the ports: the
+// order log, the state file, the peers, the catalog. All waiting happens here; all deciding there.
+import { BazaarError } from '../core/errors.ts';
+import { REPLICA_TICK_MS } from '../core/limits.ts';
+import type { KeyedTrade, OrderEntry } from '../core/trade.ts';
+import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
+import { type Action, type Outcome, ReplicaCore, type ReplicaStatus, type Request } from './core.ts';
+import type { OrderLog } from './log.ts';
+import type { ReplicaState, StateStore } from './state.ts';
+import type { PeerTransport } from './transport.ts';
+
+/** What the replica needs from the catalog. */
+export interface CatalogPort {
+  /** Applies the trade once per key (a repeat is a no-op) and resolves once it is durable. */
+  trade(trade: KeyedTrade): Promise<void>;
+  /** The catalog's applied trades in journal order, from position `from`, at most `limit`. */
+  trades(from: number, limit: number): Promise<KeyedTrade[]>;
+}
+
+export interface ReplicaOptions {
+  readonly id: number;
+  /** Every other replica's id. */
+  readonly peers: readonly number[];
+  readonly log: OrderLog;
+  readonly stateStore: StateStore;
+  readonly state: ReplicaState;
+  readonly catalog: CatalogPort;
+  readonly transport: PeerTransport;
+  readonly onEvent?: (message: string) => void;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+export class ReplicaNode {
+  readonly id: number;
+  private readonly core: ReplicaCore;
+  private readonly options: ReplicaOptions;
+  private readonly onEvent: (message: string) => void;
+  private readonly pending = new Map<number, Pending>();
+  private nextRequest = 1;
+  private readonly clock: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(options: ReplicaOptions) {
+    this.id = options.id;
+    this.options = options;
+    this.onEvent = options.onEvent ?? (() => {});
+    this.core = new ReplicaCore({ id: options.id, peers: options.peers, log: options.log, state: options.state });
+    this.clock = setInterval(() => {
+      this.core.tick();
+      this.flush();
+    }, REPLICA_TICK_MS);
+  }
+
+  // ---- What the server calls -----------------------------------------------------------------------
+
+  /** Places an order once per idempotency key; resolves with its number once it is on a majority. */
+  placeOrder(trade: KeyedTrade): Promise<number> {
+    return this.request({ kind: 'place', trade });
+  }
+
+  /** For this replica's own id, runs the election and resolves once it serves; else joins the epoch. */
+  handleLeaderNotice(notice: LeaderNotice): Promise<ReplicaStatus> {
+    return this.request({ kind: 'notice', notice });
+  }
+
+  handlePoll(request: PollRequest): Promise<PollReply> {
+    return this.request({ kind: 'poll', request });
+  }
+
+  handleAppend(request: AppendRequest): Promise<AppendReply> {
+    return this.request({ kind: 'append', request });
+  }
+
+  /** A durable, acknowledged order; only the serving leader answers (else throws NOT_LEADER). */
+  order(number: number): OrderEntry | undefined {
+    return this.core.order(number);
+  }
+
+  entries(from: number, limit: number): OrderEntry[] {
+    return this.core.entries(from, limit);
+  }
+
+  rejoin(peer: number): void {
+    this.core.rejoin(peer);
+    this.flush();
+  }
+
+  status(): ReplicaStatus {
+    return this.core.status();
+  }
+
+  /** Stops leading (waiters get 503) and stops acting. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.clock);
+    this.core.close();
+    this.flush();
+    // As a crash would: whoever waits tries the next leader.
+    for (const pending of this.pending.values()) pending.reject(new BazaarError('NOT_LEADER', `order replica ${this.id} is stopping; choose the leader again`));
+    this.pending.clear();
+  }
+
+  // ---- Carrying out the core's actions -------------------------------------------------------------
+
+  private request<K extends Request['kind']>(request: Extract<Request, { kind: K }>): Promise<never> {
+    const id = this.nextRequest;
+    this.nextRequest += 1;
+    const promise = new Promise<never>((resolve, reject) => this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    this.core.request(id, request);
+    this.flush();
+    return promise;
+  }
+
+  private flush(): void {
+    for (const action of this.core.takeActions()) this.carryOut(action);
+  }
+
+  private carryOut(action: Action): void {
+    const { log, stateStore, transport, catalog } = this.options;
+    switch (action.kind) {
+      case 'persist':
+        return this.await(action.op, stateStore.save(action.state));
+      case 'append':
+        return this.await(action.op, log.append(action.entries));
+      case 'truncate':
+        return this.await(action.op, log.truncate(action.length));
+      case 'send': {
+        const { to, message } = action;
+        if (message.kind === 'poll') return this.await(action.op, transport.poll(to, message.request));
+        if (message.kind === 'append') return this.await(action.op, transport.append(to, message.request));
+        return this.await(action.op, transport.entries(to, message.from, message.limit));
+      }
+      case 'catalog':
+        return this.await(action.op, action.call.kind === 'trade' ? catalog.trade(action.call.trade) : catalog.trades(action.call.from, action.call.limit));
+      case 'reply': {
+        const pending = this.pending.get(action.request);
+        if (pending === undefined) return;
+        this.pending.delete(action.request);
+        if (action.outcome.ok) pending.resolve(action.outcome.value);
+        else pending.reject(action.outcome.error);
+        return;
+      }
+      case 'note':
+        return this.onEvent(action.message);
+    }
+  }
+
+  private await(op: number, work: Promise<unknown>): void {
+    work.then(
+      (value) => this.complete(op, { ok: true, value }),
+      (error: unknown) => this.complete(op, { ok: false, error: error instanceof Error ? error : new Error(String(error)) }),
+    );
+  }
+
+  private complete(op: number, outcome: Outcome<unknown>): void {
+    if (this.closed) return;
+    this.core.complete(op, outcome);
+    this.flush();
+  }
+}

@@ -1,0 +1,47 @@
+// Calls to the catalog: from an order leader (apply a trade once per key; list applied trades for
+// reconciliation) and from a frontend (look a stock up). Requests are parsed by the catalog with
+// core/trade.ts's parsers; these parse the replies.
+import { BazaarError } from '../core/errors.ts';
+import { type KeyedTrade, parseKeyedTrade, type Stock } from '../core/trade.ts';
+import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
+import { count, fromUpstream, list, object, text } from './parse.ts';
+
+/** `GET /stocks/{name}`: the stock and its version (the cache's guard against stale fills). */
+export interface StockReply extends Stock {
+  readonly version: number;
+}
+
+/** `GET /trades?from&limit`: applied trades in journal order, and how many are committed. */
+export interface TradesReply {
+  readonly trades: KeyedTrade[];
+  readonly committed: number;
+}
+
+export function tradesPath(from: number, limit: number): string {
+  return `/trades?from=${from}&limit=${limit}`;
+}
+
+function finite(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw new BazaarError('UPSTREAM_BAD_REPLY', `field "${field}" must be a number`);
+  return value;
+}
+
+export function parseStockReply(data: unknown): StockReply {
+  const value = object(data, 'stock reply', 'UPSTREAM_BAD_REPLY');
+  return {
+    name: text(value.name, 'name', 'UPSTREAM_BAD_REPLY'),
+    price: finite(value.price, 'price'),
+    quantity: count(value.quantity, 'quantity', 0, 'UPSTREAM_BAD_REPLY'),
+    volume: count(value.volume, 'volume', 0, 'UPSTREAM_BAD_REPLY'),
+    version: count(value.version, 'version', 0, 'UPSTREAM_BAD_REPLY'),
+  };
+}
+
+export function parseTradesReply(data: unknown): TradesReply {
+  const value = object(data, 'trades reply', 'UPSTREAM_BAD_REPLY');
+  const trades = list(value.trades, 'trades', REPLICATION_BATCH_ENTRIES_MAX, 'UPSTREAM_BAD_REPLY').map((item) => {
+    const trade = object(item, 'trade', 'UPSTREAM_BAD_REPLY');
+    return fromUpstream(() => parseKeyedTrade({ key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity }));
+  });
+  return { trades, committed: count(value.committed, 'committed', 0, 'UPSTREAM_BAD_REPLY') };
+}

@@ -1,0 +1,483 @@
+// A deterministic world for the replica core: N cores on an in-memory network that drops, delays,
+// duplicates and reorders messages and partitions replicas; disks that complete writes one at a
+// time and lose what is not yet written when their replica crashes; a catalog that applies each key
+// once; and a frontend that elects leaders and sends trades, retrying keys as the real one does.
+// Every choice comes from one seeded generator, so a seed replays exactly. After every step the
+// world checks the safety properties; `settle()` then checks that the cluster converges.
+import assert from 'node:assert/strict';
+import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
+import { type Action, type CatalogCall, type Outcome, type PeerMessage, ReplicaCore, type ReplyValue, type Request } from '../../src/order/core.ts';
+import { MemoryOrderLog } from '../../src/order/log.ts';
+import { INITIAL_STATE, type ReplicaState } from '../../src/order/state.ts';
+
+/** mulberry32: small, fast, good enough to pick among a handful of choices. */
+export class Rng {
+  private seed: number;
+  constructor(seed: number) {
+    this.seed = seed >>> 0;
+  }
+  next(): number {
+    this.seed = (this.seed + 0x6d2b79f5) >>> 0;
+    let t = this.seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  int(n: number): number {
+    return Math.floor(this.next() * n);
+  }
+  chance(p: number): boolean {
+    return this.next() < p;
+  }
+  pick<T>(items: readonly T[]): T {
+    return items[this.int(items.length)]!;
+  }
+}
+
+interface SimNode {
+  readonly id: number;
+  core: ReplicaCore | undefined;
+  /** Bumped at every restart: completions meant for an earlier life are dropped. */
+  life: number;
+  readonly log: MemoryOrderLog;
+  /** The state as it is on disk. */
+  state: ReplicaState;
+  /** Writes not yet on disk, each file in order: the log's appends and truncates, the state file's saves. */
+  logQueue: Array<{ op: number; action: Extract<Action, { kind: 'append' | 'truncate' }> }>;
+  stateQueue: Array<{ op: number; state: ReplicaState }>;
+}
+
+type Packet =
+  | { readonly type: 'request'; readonly from: number; readonly life: number; readonly to: number; readonly toLife: number; readonly op: number; readonly message: PeerMessage }
+  | { readonly type: 'response'; readonly to: number; readonly life: number; readonly op: number; readonly outcome: Outcome<unknown> }
+  | { readonly type: 'frontend'; readonly to: number; readonly request: Request; readonly ticket: number };
+
+interface Ticket {
+  readonly kind: 'place' | 'notice';
+  readonly node: number;
+  readonly key?: string;
+}
+
+export interface WorldOptions {
+  readonly replicas: number;
+  readonly batchEntries: number;
+  /** Per-delivery chance a message is lost (the sender sees a failure). */
+  readonly dropRate: number;
+  readonly duplicateRate: number;
+}
+
+export class World {
+  readonly rng: Rng;
+  readonly nodes: SimNode[] = [];
+  private readonly options: WorldOptions;
+  private readonly majority: number;
+  private packets: Packet[] = [];
+  private readonly catalogCalls: Array<{ node: number; life: number; op: number; call: CatalogCall }> = [];
+  /** The catalog: keys applied once, in order. */
+  readonly applied: KeyedTrade[] = [];
+  private readonly appliedKeys = new Map<string, KeyedTrade>();
+  /** Acknowledged orders: key -> number, and number -> key; and the epoch of the leader that acknowledged each first. */
+  readonly acked = new Map<string, number>();
+  private readonly ackedIn = new Map<string, number>();
+  private readonly ackedNumbers = new Map<number, string>();
+  /** The frontend: the replica it sends trades to, and the highest epoch it has used. */
+  private leader: number | undefined;
+  private epoch = 0;
+  private readonly tickets = new Map<number, Ticket>();
+  private nextTicket = 1;
+  private nextKey = 0;
+  /** Keys the frontend has sent and not had acknowledged: it retries them. */
+  private readonly unacked: KeyedTrade[] = [];
+  /** Partition: replicas in the set hear only each other. */
+  private island = new Set<number>();
+  /** Who served each epoch. */
+  private readonly servedBy = new Map<number, number>();
+  /** A trace of the last steps, printed with a failure. */
+  readonly trace: string[] = [];
+  step = 0;
+
+  constructor(seed: number, options: WorldOptions) {
+    this.rng = new Rng(seed);
+    this.options = options;
+    this.majority = Math.floor(options.replicas / 2) + 1;
+    for (let id = 1; id <= options.replicas; id += 1) {
+      const node: SimNode = { id, core: undefined, life: 0, log: new MemoryOrderLog(), state: INITIAL_STATE, logQueue: [], stateQueue: [] };
+      this.nodes.push(node);
+      this.boot(node);
+    }
+  }
+
+  private say(text: string): void {
+    this.trace.push(`${this.step}: ${text}`);
+    if (this.trace.length > 60) this.trace.shift();
+  }
+
+  private node(id: number): SimNode {
+    return this.nodes[id - 1]!;
+  }
+
+  private boot(node: SimNode): void {
+    node.life += 1;
+    node.core = new ReplicaCore({
+      id: node.id,
+      peers: this.peersOf(node.id),
+      log: node.log,
+      state: node.state,
+      batchEntries: this.options.batchEntries,
+    });
+  }
+
+  private peersOf(id: number): number[] {
+    return Array.from({ length: this.options.replicas }, (_, index) => index + 1).filter((peer) => peer !== id);
+  }
+
+  private reachable(a: number, b: number): boolean {
+    return this.island.has(a) === this.island.has(b);
+  }
+
+  /** Carries the core's actions into the world's queues. */
+  private drain(node: SimNode): void {
+    const core = node.core;
+    if (core === undefined) return;
+    for (const action of core.takeActions()) {
+      switch (action.kind) {
+        case 'persist':
+          node.stateQueue.push({ op: action.op, state: action.state });
+          break;
+        case 'append':
+        case 'truncate':
+          node.logQueue.push({ op: action.op, action });
+          break;
+        case 'send':
+          // As over TCP: a request reaches the life of the receiver it was sent to, or fails.
+          this.packets.push({ type: 'request', from: node.id, life: node.life, to: action.to, toLife: this.node(action.to).life, op: action.op, message: action.message });
+          break;
+        case 'catalog':
+          this.catalogCalls.push({ node: node.id, life: node.life, op: action.op, call: action.call });
+          break;
+        case 'reply':
+          this.replied(node, action.request, action.outcome);
+          break;
+        case 'note':
+          this.say(`  ${node.id}: ${action.message}`);
+          break;
+      }
+    }
+  }
+
+  private replied(node: SimNode, ticket: number, outcome: Outcome<unknown>): void {
+    const peerRequest = this.peerRequests.get(ticket);
+    if (peerRequest !== undefined) {
+      this.peerRequests.delete(ticket);
+      this.respond(peerRequest, outcome);
+      return;
+    }
+    const sent = this.tickets.get(ticket);
+    if (sent === undefined) return;
+    this.tickets.delete(ticket);
+    if (sent.kind === 'notice') {
+      this.say(`  ${node.id}: notice ${outcome.ok ? 'ok' : `failed (${outcome.error.message})`}`);
+      return;
+    }
+    const key = sent.key!;
+    if (!outcome.ok) {
+      this.say(`  ${node.id}: trade ${key} failed: ${outcome.error.message}`);
+      return;
+    }
+    const number = outcome.value as ReplyValue['place'];
+    this.say(`  ${node.id}: trade ${key} acknowledged as order ${number}`);
+    const before = this.acked.get(key);
+    assert.ok(before === undefined || before === number, `key ${key} was acknowledged as order ${before}, now as ${number} (G2)`);
+    const holder = this.ackedNumbers.get(number);
+    assert.ok(holder === undefined || holder === key, `order ${number} was acknowledged for key ${holder}, now for ${key}`);
+    assert.equal(node.log.read(number)?.key, key, `the leader acknowledged order ${number} before it was durable in its own log`);
+    this.acked.set(key, number);
+    this.ackedNumbers.set(number, key);
+    if (!this.ackedIn.has(key)) this.ackedIn.set(key, node.core!.status().epoch);
+    const index = this.unacked.findIndex((trade) => trade.key === key);
+    if (index !== -1) this.unacked.splice(index, 1);
+  }
+
+  private deliverToCore(node: SimNode, work: (core: ReplicaCore) => void): void {
+    if (node.core === undefined) return;
+    work(node.core);
+    this.drain(node);
+  }
+
+  // ---- The steps ---------------------------------------------------------------------------------
+
+  /** One random step of the world. */
+  randomStep(faults: boolean): void {
+    this.step += 1;
+    const roll = this.rng.next();
+    if (roll < 0.4) this.deliverPacket(faults);
+    else if (roll < 0.58) this.completeWrite();
+    else if (roll < 0.66) this.completeCatalogCall(faults);
+    else if (roll < 0.78) this.tick();
+    else if (roll < 0.88) this.sendTrade();
+    else if (roll < 0.9) this.elect();
+    else if (roll < 0.92 && faults) this.crash();
+    else if (roll < 0.95) this.restart();
+    else if (roll < 0.96 && faults) this.partition();
+    else if (roll < 0.97) this.rejoin();
+    else this.tick();
+    this.check();
+  }
+
+  private deliverPacket(faults: boolean): void {
+    if (this.packets.length === 0) return;
+    const index = this.rng.int(this.packets.length);
+    const packet = this.packets[index]!;
+    const duplicate = faults && packet.type === 'request' && this.rng.chance(this.options.duplicateRate);
+    if (!duplicate) this.packets.splice(index, 1);
+    if (packet.type === 'frontend') {
+      const node = this.node(packet.to);
+      if (node.core === undefined || (faults && this.rng.chance(this.options.dropRate))) {
+        this.tickets.delete(packet.ticket);
+        this.say(`frontend -> ${packet.to}: ${packet.request.kind} lost`);
+        return;
+      }
+      this.say(`frontend -> ${packet.to}: ${packet.request.kind} ${JSON.stringify(packet.request.kind === 'place' ? packet.request.trade.key : (packet.request as { notice?: unknown }).notice)}`);
+      this.deliverToCore(node, (core) => core.request(packet.ticket, packet.request));
+      return;
+    }
+    if (packet.type === 'response') {
+      const node = this.node(packet.to);
+      if (node.life !== packet.life) return;
+      this.deliverToCore(node, (core) => core.complete(packet.op, packet.outcome));
+      return;
+    }
+    const to = this.node(packet.to);
+    const lost = to.core === undefined || to.life !== packet.toLife || !this.reachable(packet.from, packet.to) || (faults && this.rng.chance(this.options.dropRate));
+    if (lost) {
+      this.say(`${packet.from} -> ${packet.to}: ${packet.message.kind} lost`);
+      this.respond(packet, { ok: false, error: new Error(`replica ${packet.to} is unreachable`) });
+      return;
+    }
+    this.say(`${packet.from} -> ${packet.to}: ${describe(packet.message)}${duplicate ? ' (duplicated)' : ''}`);
+    if (packet.message.kind === 'entries') {
+      this.respond(packet, { ok: true, value: to.core!.entries(packet.message.from, packet.message.limit) });
+      return;
+    }
+    // The reply goes back when the receiver's core replies: tickets above 1e9 are peer requests.
+    const ticket = 1e9 + this.nextTicket++;
+    this.peerRequests.set(ticket, packet);
+    const request: Request = packet.message.kind === 'poll' ? { kind: 'poll', request: packet.message.request } : { kind: 'append', request: packet.message.request };
+    this.deliverToCore(to, (core) => core.request(ticket, request));
+  }
+
+  private readonly peerRequests = new Map<number, Extract<Packet, { type: 'request' }>>();
+
+  private respond(packet: Extract<Packet, { type: 'request' }>, outcome: Outcome<unknown>): void {
+    this.packets.push({ type: 'response', to: packet.from, life: packet.life, op: packet.op, outcome });
+  }
+
+  private completeWrite(): void {
+    const busy = this.nodes.filter((node) => node.core !== undefined && (node.logQueue.length > 0 || node.stateQueue.length > 0));
+    if (busy.length === 0) return;
+    const node = this.rng.pick(busy);
+    const useLog = node.logQueue.length > 0 && (node.stateQueue.length === 0 || this.rng.chance(0.5));
+    if (useLog) {
+      const { op, action } = node.logQueue.shift()!;
+      if (action.kind === 'append') {
+        assert.equal(action.entries[0]?.number, node.log.length, `replica ${node.id} appends where its log ends`);
+        node.log.appendNow(action.entries);
+        this.say(`${node.id}: disk appended ${action.entries.map((entry) => `${entry.number}:${entry.key}@${entry.epoch}`).join(' ')}`);
+      } else {
+        node.log.truncateNow(action.length);
+        this.say(`${node.id}: disk truncated to ${action.length}`);
+      }
+      this.deliverToCore(node, (core) => core.complete(op, { ok: true, value: undefined }));
+    } else {
+      const { op, state } = node.stateQueue.shift()!;
+      node.state = state;
+      this.say(`${node.id}: disk saved ${JSON.stringify(state)}`);
+      this.deliverToCore(node, (core) => core.complete(op, { ok: true, value: undefined }));
+    }
+  }
+
+  private completeCatalogCall(faults: boolean): void {
+    if (this.catalogCalls.length === 0) return;
+    const [call] = this.catalogCalls.splice(this.rng.int(this.catalogCalls.length), 1);
+    const { node: id, life, op } = call!;
+    let outcome: Outcome<unknown>;
+    if (call!.call.kind === 'trade') {
+      const trade = call!.call.trade;
+      const lostBefore = faults && this.rng.chance(0.03);
+      if (!lostBefore && !this.appliedKeys.has(trade.key)) {
+        this.appliedKeys.set(trade.key, trade);
+        this.applied.push(trade);
+        this.say(`catalog applied ${trade.key}`);
+      }
+      const lostAfter = faults && this.rng.chance(0.03);
+      outcome = lostBefore || lostAfter ? { ok: false, error: new Error('the catalog did not answer') } : { ok: true, value: undefined };
+    } else {
+      outcome = { ok: true, value: this.applied.slice(call!.call.from, call!.call.from + call!.call.limit) };
+    }
+    const node = this.node(id);
+    if (node.life !== life) return;
+    this.deliverToCore(node, (core) => core.complete(op, outcome));
+  }
+
+  private tick(): void {
+    for (const node of this.nodes) this.deliverToCore(node, (core) => core.tick());
+  }
+
+  private sendTrade(): void {
+    if (this.leader === undefined) return;
+    let trade: KeyedTrade;
+    if (this.unacked.length > 0 && this.rng.chance(0.4)) {
+      trade = this.rng.pick(this.unacked);
+    } else if (this.acked.size > 0 && this.rng.chance(0.05)) {
+      // A late retry of a key already acknowledged: it must get the same number.
+      const key = this.rng.pick([...this.acked.keys()]);
+      trade = { key, name: 'FishCo', type: 'buy', quantity: 1 + (Number(key.slice(1)) % 5) };
+    } else {
+      this.nextKey += 1;
+      trade = { key: `k${this.nextKey}`, name: 'FishCo', type: 'buy', quantity: 1 + (this.nextKey % 5) };
+      this.unacked.push(trade);
+    }
+    const ticket = this.nextTicket++;
+    this.tickets.set(ticket, { kind: 'place', node: this.leader, key: trade.key });
+    this.packets.push({ type: 'frontend', to: this.leader, request: { kind: 'place', trade }, ticket });
+  }
+
+  /** What the frontend does: a new epoch above any it has seen, notices to every live replica. */
+  elect(leaderId?: number): void {
+    const live = this.nodes.filter((node) => node.core !== undefined);
+    if (live.length === 0) return;
+    const leader = leaderId ?? this.rng.pick(live).id;
+    this.epoch = Math.max(this.epoch, ...live.map((node) => node.core!.status().epoch)) + 1;
+    this.leader = leader;
+    this.say(`frontend: epoch ${this.epoch}, leader ${leader}`);
+    for (const node of live) {
+      const ticket = this.nextTicket++;
+      this.tickets.set(ticket, { kind: 'notice', node: node.id });
+      this.packets.push({ type: 'frontend', to: node.id, request: { kind: 'notice', notice: { epoch: this.epoch, leaderId: leader } }, ticket });
+    }
+  }
+
+  private crash(): void {
+    const live = this.nodes.filter((node) => node.core !== undefined);
+    if (live.length === 0) return;
+    const node = this.rng.pick(live);
+    node.core = undefined;
+    node.logQueue = [];
+    node.stateQueue = [];
+    // Requests it was working on time out at their senders.
+    for (const [ticket, packet] of this.peerRequests) {
+      if (packet.to !== node.id) continue;
+      this.peerRequests.delete(ticket);
+      this.respond(packet, { ok: false, error: new Error(`replica ${node.id} did not answer`) });
+    }
+    this.say(`CRASH ${node.id} (log ${node.log.length}, state ${JSON.stringify(node.state)})`);
+  }
+
+  private restart(): void {
+    const down = this.nodes.filter((node) => node.core === undefined);
+    if (down.length === 0) return;
+    const node = this.rng.pick(down);
+    this.boot(node);
+    this.say(`RESTART ${node.id} (log ${node.log.length}, state ${JSON.stringify(node.state)})`);
+  }
+
+  private partition(): void {
+    if (this.island.size > 0 || this.rng.chance(0.3)) {
+      this.island = new Set();
+      this.say('partition healed');
+      return;
+    }
+    const size = 1 + this.rng.int(Math.floor(this.options.replicas / 2));
+    const ids = this.nodes.map((node) => node.id);
+    this.island = new Set(Array.from({ length: size }, () => this.rng.pick(ids)));
+    this.say(`partition: {${[...this.island].join(',')}} apart`);
+  }
+
+  private rejoin(): void {
+    const leader = this.leader === undefined ? undefined : this.node(this.leader);
+    if (leader?.core === undefined) return;
+    const peer = this.rng.pick(this.peersOf(leader.id));
+    this.deliverToCore(leader, (core) => core.rejoin(peer));
+  }
+
+  // ---- The properties ----------------------------------------------------------------------------
+
+  /** Safety, after every step. */
+  check(): void {
+    // Every acknowledged order is durable, unchanged, on a majority of replicas (crashed ones count: they keep their disk).
+    for (const [key, number] of this.acked) {
+      const holders = this.nodes.filter((node) => node.log.read(number)?.key === key).length;
+      assert.ok(holders >= this.majority, `acknowledged order ${number} (${key}) is on only ${holders} replicas`);
+    }
+    // At most one serving leader per epoch; a serving leader holds every order acknowledged in its
+    // epoch or before (a stale leader of an older epoch may still think it serves, but acknowledges
+    // nothing new: a majority has moved on).
+    for (const node of this.nodes) {
+      const status = node.core?.status();
+      if (status === undefined || !status.serving) continue;
+      const before = this.servedBy.get(status.epoch);
+      assert.ok(before === undefined || before === node.id, `replicas ${before} and ${node.id} both serve epoch ${status.epoch}`);
+      this.servedBy.set(status.epoch, node.id);
+      for (const [key, number] of this.acked) {
+        if (this.ackedIn.get(key)! <= status.epoch) assert.equal(node.log.read(number)?.key, key, `serving leader ${node.id} of epoch ${status.epoch} lacks acknowledged order ${number}`);
+      }
+    }
+    // Log matching: where two logs hold the same entry, they agree on everything before it.
+    for (let a = 0; a < this.nodes.length; a += 1) {
+      for (let b = a + 1; b < this.nodes.length; b += 1) {
+        const x = this.nodes[a]!.log;
+        const y = this.nodes[b]!.log;
+        let last = Math.min(x.length, y.length) - 1;
+        while (last >= 0 && !same(x.read(last), y.read(last))) last -= 1;
+        for (let n = 0; n < last; n += 1) assert.ok(same(x.read(n), y.read(n)), `replicas ${a + 1} and ${b + 1} agree at ${last} but not at ${n}`);
+      }
+    }
+  }
+
+  /** Faults stop, everyone is back, a leader is chosen; then the cluster must converge (G3) and conserve (G4). */
+  settle(maxSteps: number): void {
+    this.island = new Set();
+    for (const node of this.nodes) if (node.core === undefined) {
+      this.boot(node);
+      this.say(`RESTART ${node.id} to settle`);
+    }
+    let electedAt = -Infinity;
+    for (let steps = 0; steps < maxSteps; steps += 1) {
+      this.step += 1;
+      const serving = this.nodes.find((node) => node.core?.status().serving === true && node.id === this.leader);
+      if (serving === undefined && steps - electedAt > 400) {
+        this.elect(this.rng.pick(this.nodes).id);
+        electedAt = steps;
+      }
+      if (serving !== undefined && this.converged(serving)) return;
+      const roll = this.rng.next();
+      if (roll < 0.5) this.deliverPacket(false);
+      else if (roll < 0.75) this.completeWrite();
+      else if (roll < 0.85) this.completeCatalogCall(false);
+      else if (roll < 0.95) this.tick();
+      else if (this.unacked.length > 0) this.sendTrade();
+      else this.tick();
+      this.check();
+    }
+    assert.fail(`the cluster did not converge within ${maxSteps} steps after faults stopped: logs ${this.nodes.map((node) => node.log.length).join(', ')}, catalog ${this.applied.length}`);
+  }
+
+  private converged(leader: SimNode): boolean {
+    const entries = leader.log.readRange(0, leader.log.length);
+    if (this.nodes.some((node) => node.log.length !== entries.length || node.logQueue.length > 0)) return false;
+    if (!this.nodes.every((node) => node.log.readRange(0, node.log.length).every((entry, index) => same(entry, entries[index])))) return false;
+    // G4: every trade the catalog applied is an order, once.
+    return this.applied.every((trade) => leader.log.find(trade.key) !== undefined) && entries.length === this.applied.length;
+  }
+}
+
+function same(a: OrderEntry | undefined, b: OrderEntry | undefined): boolean {
+  return a !== undefined && b !== undefined && a.number === b.number && a.epoch === b.epoch && a.key === b.key;
+}
+
+function describe(message: PeerMessage): string {
+  if (message.kind === 'poll') return `poll epoch ${message.request.epoch}`;
+  if (message.kind === 'entries') return `entries from ${message.from} (${message.limit})`;
+  const request = message.request;
+  return `append epoch ${request.epoch} from ${request.from} [${request.entries.map((entry) => entry.key).join(' ')}]`;
+}
