@@ -1,0 +1,38 @@
+// One side of an A/B (bench/ab.ts runs it in a child process per run, with BAZAAR_BUNDLE naming the
+// bundle under test): fresh clusters, the lab's run and two throughputs each paired with a bare
+// floor measured just before it. Prints one JSON line.
+import { load } from './lib/measure.ts';
+import { startFloor } from './lib/measure.ts';
+import { lookupThroughput, orderThroughput, sweepPoint } from './lib/scenarios.ts';
+
+const iterations = Number(process.env.AB_ITERATIONS ?? 200);
+const durationS = Number(process.env.AB_DURATION_S ?? 4);
+const connections = 16;
+
+async function floor(): Promise<number> {
+  const server = await startFloor('bare');
+  try {
+    return (await load({ url: server.url, connections, durationS })).rps;
+  } finally {
+    await server.stop();
+  }
+}
+
+const lab = await sweepPoint(true, 0.4, iterations, 677);
+const ordersFloor = await floor();
+const orders = await orderThroughput(connections, durationS);
+const lookupsFloor = await floor();
+const lookups = await lookupThroughput(true, connections, durationS);
+const ok = lab.report.errors === 0 && lab.report.mismatches === 0 && lab.files?.identical === true && lab.files.conserved && orders.files?.identical === true && orders.files.conserved;
+process.stdout.write(
+  `${JSON.stringify({
+    ok,
+    trade_p50_ms: lab.report.latency.trade.p50_ms,
+    lookup_p50_ms: lab.report.latency.lookup.p50_ms,
+    query_p50_ms: lab.report.latency.order_query.p50_ms,
+    orders_per_s: orders.result.rps,
+    orders_ratio: orders.result.rps / ordersFloor,
+    lookups_per_s: lookups.result.rps,
+    lookups_ratio: lookups.result.rps / lookupsFloor,
+  })}\n`,
+);

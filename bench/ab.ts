@@ -1,0 +1,54 @@
+// `npm run bench:ab -- --base FILE`: the previous build against this one, interleaved on the same
+// machine. Each run is a child process on fresh clusters (bench/ab-run.ts); runs go in ABBA order
+// (A = --base, B = this build's dist/bazaar.mjs), and each figure is reported as the median of its
+// runs, with the ratio B/A and every value, so noise is visible next to the difference.
+//
+//   git stash && npm run build && cp dist/bazaar.mjs /tmp/base.mjs && git stash pop
+//   npm run bench:ab -- --base /tmp/base.mjs [--pairs 4]
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { median } from './lib/measure.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({ options: { base: { type: 'string' }, candidate: { type: 'string' }, pairs: { type: 'string', default: '4' }, help: { type: 'boolean', default: false } } });
+if (values.help || values.base === undefined) {
+  process.stdout.write('npm run bench:ab -- --base BUNDLE [--candidate BUNDLE] [--pairs N]   (N pairs in ABBA order; candidate defaults to dist/bazaar.mjs)\n');
+  process.exit(values.help ? 0 : 2);
+}
+const sides = { A: path.resolve(values.base), B: path.resolve(values.candidate ?? path.join(ROOT, 'dist/bazaar.mjs')) };
+for (const file of Object.values(sides)) {
+  if (!existsSync(file)) {
+    process.stderr.write(`no bundle at ${file}\n`);
+    process.exit(2);
+  }
+}
+const pairs = Number(values.pairs);
+const order = Array.from({ length: pairs }, (_, index) => (index % 2 === 0 ? ['A', 'B'] : ['B', 'A'])).flat() as Array<'A' | 'B'>;
+type Run = Record<string, number | boolean | null>;
+const runs: Record<'A' | 'B', Run[]> = { A: [], B: [] };
+const started = Date.now();
+for (const [index, side] of order.entries()) {
+  process.stderr.write(`[${index + 1}/${order.length} ${Math.round((Date.now() - started) / 1000)}s] ${side}: ${sides[side]}\n`);
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/ab-run.ts')], { env: { ...process.env, BAZAAR_BUNDLE: sides[side] }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = child.stdout.trim().split('\n').pop() ?? '';
+  if (child.status !== 0 || !line.startsWith('{')) {
+    process.stderr.write(`run ${index + 1} (${side}) failed with status ${child.status}\n`);
+    process.exit(1);
+  }
+  const run = JSON.parse(line) as Run;
+  if (run.ok !== true) process.stderr.write(`  run ${index + 1} (${side}) saw errors, mismatches or unequal files\n`);
+  runs[side].push(run);
+}
+const metrics = Object.keys(runs.A[0]!).filter((key) => key !== 'ok');
+const round = (value: number): number => Math.round(value * 1000) / 1000;
+process.stdout.write(`| figure | A median | B median | B/A | A runs | B runs |\n| --- | --- | --- | --- | --- | --- |\n`);
+for (const metric of metrics) {
+  const a = runs.A.map((run) => run[metric] as number);
+  const b = runs.B.map((run) => run[metric] as number);
+  process.stdout.write(`| ${metric} | ${round(median(a))} | ${round(median(b))} | ${round(median(b) / median(a))} | ${a.map(round).join(', ')} | ${b.map(round).join(', ')} |\n`);
+}
+const failed = [...runs.A, ...runs.B].some((run) => run.ok !== true);
+process.exit(failed ? 1 : 0);
