@@ -136,9 +136,12 @@ export function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
 
+/** The middle value; with an even count, the mean of the two middle ones (an A/B has 2 x pairs runs). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
+  if (sorted.length === 0) return Number.NaN;
+  const upper = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[upper]! : (sorted[upper - 1]! + sorted[upper]!) / 2;
 }
 
 /** Least-squares slope of RSS over time, in MB per minute: growth that first and last samples can hide. */

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type { StockSeed } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { Journal } from '../storage/journal.ts';
+import type { Log } from '../storage/log.ts';
 import { type KeyedTrade, type Stock, quoteForMessage, sameTrade } from '../core/trade.ts';
 
 /** One journal line: the trade and its position in the journal. */
@@ -61,12 +62,12 @@ export class CatalogStore {
   private readonly working = new Map<string, MutableStock>();
   /** Keys of trades waiting for their fsync; once durable, the journal finds a key on disk. */
   private readonly writing = new Map<string, { trade: KeyedTrade; durable: Promise<void> }>();
-  private readonly journal: Journal<JournalEntry>;
+  private readonly journal: Log<JournalEntry>;
   private nextSeq: number;
   /** Trades whose journal line is on disk. */
   private committedSeq: number;
 
-  private constructor(journal: Journal<JournalEntry>, committed: Map<string, MutableStock>) {
+  private constructor(journal: Log<JournalEntry>, committed: Map<string, MutableStock>) {
     this.journal = journal;
     this.committed = committed;
     for (const stock of committed.values()) this.working.set(stock.name, { ...stock });
@@ -79,6 +80,7 @@ export class CatalogStore {
     for (const seed of seeds) stocks.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0, version: 0 });
     const { journal } = await Journal.open<JournalEntry>(journalPath, onLockLost, {
       parse: (record, seq) => parseJournalEntry(record, seq, journalPath),
+      numberOf: (entry) => entry.seq,
       replay: (entry) => {
         const stock = stocks.get(entry.name);
         if (stock === undefined) {

@@ -3,7 +3,6 @@
 // missed a push, and never takes in a value older than one it has seen invalidated, which closes
 // the race where a lookup read the old value and stored it after the invalidation had passed.
 import { LRUCache } from 'lru-cache';
-import { BazaarError } from '../core/errors.ts';
 import { CACHE_CLOCK_SKEW_MS_MAX, CACHE_LEASE_MS } from '../core/limits.ts';
 import type { Stock } from '../core/trade.ts';
 import type { CacheStats } from '../protocol/health.ts';

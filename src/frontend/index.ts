@@ -1,23 +1,19 @@
 // `bazaar frontend`: the public REST API. Lookups go to the catalog, trades and order queries to
 // the chosen order replica; every failure of a peer becomes a clear error, never a hang.
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { baseUrl, openInternalsWarning, type Config } from '../core/config.ts';
-import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
-import { FAILOVER_ATTEMPTS_MAX, FAILOVER_RETRY_DELAY_MS, FRONTEND_IN_FLIGHT_MAX, ORDER_CALL_TIMEOUT_MS } from '../core/limits.ts';
+import { FRONTEND_IN_FLIGHT_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
-import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage, type Stock } from '../core/trade.ts';
-import { dataOf, Upstream, upstreamError, type UpstreamReply } from '../http/client.ts';
+import { isValidStockName } from '../core/trade.ts';
+import { Upstream } from '../http/client.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
-import { parseStockReply } from '../protocol/catalog.ts';
-import { orderPath, parseOrderReply, parsePlaceOrderReply, PLACE_ORDER_PATH } from '../protocol/orders.ts';
-import { parseInvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
 import { StockCache } from './cache.ts';
-import { LeaderChooser, type ReplicaClient } from './leader.ts';
+import { leaderCaller } from './failover.ts';
+import { frontendRoutes } from './routes.ts';
+import { LeaderChooser } from './leader.ts';
 
 export interface FrontendHandle extends Handle {
   readonly address: AddressInfo;
@@ -46,35 +42,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
   metrics.gauge('bazaar_frontend_cache_resets_total', 'Times the whole cache was dropped after a missed push.', () => cache.stats().resets);
   metrics.gauge('bazaar_frontend_cache_entries', 'Entries in the cache now.', () => cache.stats().size);
 
-  /**
-   * Sends a call to the leader; if the leader is gone, hung or no longer leads, chooses again and
-   * retries. Trades carry their idempotency key, so a retry never trades twice.
-   */
-  const callLeader = async (method: 'GET' | 'POST', path: string, body?: unknown): Promise<UpstreamReply> => {
-    let last: BazaarError | undefined;
-    for (let attempt = 1; attempt <= FAILOVER_ATTEMPTS_MAX; attempt += 1) {
-      const leader: ReplicaClient = await leaders.current();
-      try {
-        const reply = await leader.upstream.call(method, path, body, { timeoutMs: ORDER_CALL_TIMEOUT_MS });
-        // A leader that cannot reach a majority stays leader: wait, then retry the same key there.
-        if (reply.errorCode === 'NO_QUORUM') {
-          last = upstreamError(reply, `order replica ${leader.id} cannot reach a majority`);
-          await sleep(FAILOVER_RETRY_DELAY_MS);
-          continue;
-        }
-        // Only "I do not lead (any more)" means choosing again; any other reply, a 503 because the
-        // catalog is down included, is the answer.
-        if (reply.errorCode !== 'NOT_LEADER' && reply.errorCode !== 'SHUTTING_DOWN') return reply;
-        last = upstreamError(reply, `order replica ${leader.id} does not lead`);
-      } catch (error) {
-        if (!(error instanceof BazaarError) || error.code !== 'UPSTREAM_UNAVAILABLE') throw error;
-        last = error;
-      }
-      logger.warn(`frontend: order replica ${leader.id} failed (${last.message}); choosing the leader again`);
-      leaders.forget(leader);
-    }
-    throw new BazaarError('NO_LEADER', `the order service is unavailable (${last?.message ?? 'no attempt'}); retry shortly`, { retryAfterS: 1 });
-  };
+  const callLeader = leaderCaller(leaders, logger);
 
   const openWarning = openInternalsWarning(config, config.frontend);
   if (openWarning !== undefined) logger.warn(`frontend: ${openWarning}`);
@@ -105,58 +73,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
       countRequest({ route, status: String(status) });
       countSeconds({ route }, durationMs / 1000);
     },
-    routes: [
-      {
-        method: 'GET',
-        path: '/health',
-        handler: () => ({ body: { data: { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch, cache: cache.stats() } } }),
-      },
-      { method: 'GET', path: '/metrics', handler: () => ({ body: metrics.render() }) },
-      {
-        method: 'GET',
-        path: '/stocks/:name',
-        handler: async ({ params }) => {
-          const name = params.name!;
-          if (!isValidStockName(name)) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
-          const cached = cache.get(name);
-          if (cached !== undefined) return { json: cached.body };
-          const found = parseStockReply(dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up'));
-          const stock: Stock = { name: found.name, price: found.price, quantity: found.quantity, volume: found.volume };
-          cache.fill(stock, found.version);
-          return { body: { data: stock } };
-        },
-      },
-      {
-        method: 'POST',
-        path: PUSH_PATH,
-        internal: true,
-        handler: async ({ json }) => {
-          cache.apply(parseInvalidationMessage(await json()));
-          return { body: { data: { ok: true } } };
-        },
-      },
-      {
-        method: 'POST',
-        path: '/orders',
-        handler: async ({ req, json }) => {
-          const header = req.headers['idempotency-key'];
-          // Parse the key before the body, so a bad key is refused whatever the body says.
-          const key = header === undefined ? `fe-${randomUUID()}` : parseIdempotencyKey(header);
-          const trade = parseTradeRequest(await json());
-          const data = parsePlaceOrderReply(dataOf(await callLeader('POST', PLACE_ORDER_PATH, { key, ...trade }), 'the order service refused the order'));
-          return { body: { data: { transaction_number: data.transaction_number } } };
-        },
-      },
-      {
-        method: 'GET',
-        path: '/orders/:number',
-        handler: async ({ params }) => {
-          const number = parseOrderNumber(params.number!);
-          const order = parseOrderReply(dataOf(await callLeader('GET', orderPath(number)), 'the order service could not look the order up'));
-          return { body: { data: order } };
-        },
-      },
-    ],
+    routes: frontendRoutes({ cache, catalog, leaders, callLeader, metrics }),
   });
 
   let address: AddressInfo;

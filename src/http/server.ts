@@ -61,6 +61,11 @@ export interface JsonServerOptions {
    * answered (a cache hit), false to let the request take the general path.
    */
   readonly fastPath?: (req: IncomingMessage, res: ServerResponse) => boolean;
+  /**
+   * The role's storage failure policy: called when any route fails with STORAGE_FAILED (after the
+   * error reply is sent), whichever route it was, so no route that touches storage can forget it.
+   */
+  readonly onStorageFailure?: (error: BazaarError) => void;
 }
 
 export interface JsonServer {
@@ -246,6 +251,7 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
       (error: unknown) => {
         if (error instanceof BazaarError) {
           sendError(res, error);
+          if (error.code === 'STORAGE_FAILED') options.onStorageFailure?.(error);
         } else {
           logger.error(`${options.name}: unexpected error on ${req.method} ${req.url}: ${(error as Error)?.stack ?? String(error)}`);
           sendError(res, new BazaarError('INTERNAL', 'internal error; it has been logged'));

@@ -2,19 +2,19 @@
 // endpoints through which the frontend and the other replicas reach it.
 import type { AddressInfo } from 'node:net';
 import { baseUrl, findReplica, openInternalsWarning, type Config } from '../core/config.ts';
-import { BazaarError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
-import { LEADER_PING_TIMEOUT_MS, REPLICATION_BODY_BYTES_MAX } from '../core/limits.ts';
+import { LEADER_PING_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
-import { type KeyedTrade, orderView, parseKeyedTrade, parseOrderNumber } from '../core/trade.ts';
+import type { KeyedTrade } from '../core/trade.ts';
 import { dataOf, Upstream } from '../http/client.ts';
-import { createJsonServer, type RequestContext } from '../http/server.ts';
+import { createJsonServer } from '../http/server.ts';
 import { parseTradesReply, tradesPath } from '../protocol/catalog.ts';
-import { orderHealth, parseOrderHealth } from '../protocol/health.ts';
-import { parseAppendRequest, parseLeaderNotice, parsePollRequest } from '../protocol/replication.ts';
+import { parseOrderHealth } from '../protocol/health.ts';
+import { StorageError } from '../storage/errors.ts';
 import { openOrderLog } from './log.ts';
 import { type CatalogPort, ReplicaNode } from './node.ts';
+import { orderRoutes } from './routes.ts';
 import { FileStateStore } from './state.ts';
 import { HttpTransport } from './transport.ts';
 
@@ -31,12 +31,6 @@ function httpCatalog(upstream: Upstream): CatalogPort {
   };
 }
 
-function queryInteger(context: RequestContext, name: string, fallback: number): number {
-  const text = context.query.get(name);
-  if (text === null) return fallback;
-  if (!/^\d{1,15}$/.test(text)) throw new BazaarError('BAD_REQUEST', `query parameter "${name}" must be a non-negative integer`);
-  return Number(text);
-}
 
 export async function start(config: Config, id: number, logger: Logger = createLogger()): Promise<OrderHandle> {
   const endpoint = findReplica(config, id);
@@ -44,7 +38,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
   const { fatal, fail } = fatalSignal();
   const paths = dataPaths(config.dataDir);
   const logPath = paths.orderLog(id);
-  const { log, cutBytes } = await openOrderLog(logPath, (error) => fail(new Error(`lost the lock on ${logPath}: ${error.message}`)));
+  const { log, cutBytes } = await openOrderLog(logPath, (error) => fail(new StorageError('LOCK_LOST', `lost the lock on ${logPath}: ${error.message}`)));
   if (cutBytes > 0) logger.warn(`order ${id}: cut a torn last line (${cutBytes} bytes) from ${logPath}`);
   const stateStore = new FileStateStore(paths.orderState(id));
   let state;
@@ -67,17 +61,8 @@ export async function start(config: Config, id: number, logger: Logger = createL
     catalog: httpCatalog(catalog),
     transport,
     onEvent: (message) => logger.info(`order ${id}: ${message}`),
+    onStorageFailure: fail,
   });
-
-  /** A storage failure means this replica can no longer promise anything: stop, and let a supervisor restart it. */
-  const guard = async <T>(work: () => Promise<T>): Promise<T> => {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof BazaarError && error.code === 'STORAGE_FAILED') fail(error);
-      throw error;
-    }
-  };
 
   const openWarning = openInternalsWarning(config, endpoint);
   if (openWarning !== undefined) logger.warn(`order: ${openWarning}`);
@@ -86,87 +71,9 @@ export async function start(config: Config, id: number, logger: Logger = createL
     name: `order ${id}`,
     logger,
     token: config.token,
-    routes: [
-      { method: 'GET', path: '/health', handler: () => ({ body: { data: orderHealth(replica.status()) } }) },
-      {
-        method: 'POST',
-        path: '/orders',
-        internal: true,
-        handler: async ({ json }) => {
-          const trade = parseKeyedTrade(await json());
-          return { body: { data: { transaction_number: await guard(() => replica.placeOrder(trade)) } } };
-        },
-      },
-      {
-        method: 'GET',
-        path: '/orders/:number',
-        internal: true,
-        handler: ({ params }) => {
-          const number = parseOrderNumber(params.number!);
-          const entry = replica.order(number);
-          if (entry === undefined) throw new BazaarError('ORDER_NOT_FOUND', `no order with number ${number}`);
-          return { body: { data: orderView(entry) } };
-        },
-      },
-      {
-        method: 'POST',
-        path: '/internal/leader',
-        internal: true,
-        handler: async ({ json }) => {
-          const notice = parseLeaderNotice(await json());
-          return { body: { data: await guard(() => replica.handleLeaderNotice(notice)) } };
-        },
-      },
-      {
-        method: 'POST',
-        path: '/internal/poll',
-        internal: true,
-        handler: async ({ json }) => {
-          const request = parsePollRequest(await json());
-          return { body: { data: await guard(() => replica.handlePoll(request)) } };
-        },
-      },
-      {
-        method: 'POST',
-        path: '/internal/append',
-        internal: true,
-        bodyBytesMax: REPLICATION_BODY_BYTES_MAX,
-        handler: async ({ json }) => {
-          const request = parseAppendRequest(await json());
-          return { body: { data: await guard(() => replica.handleAppend(request)) } };
-        },
-      },
-      {
-        method: 'GET',
-        path: '/internal/entries',
-        internal: true,
-        handler: (context) => ({ body: { data: replica.entries(queryInteger(context, 'from', 0), queryInteger(context, 'limit', 1)) } }),
-      },
-      {
-        method: 'POST',
-        path: '/internal/rejoin',
-        internal: true,
-        handler: async ({ json }) => {
-          const body = (await json()) as { id?: unknown };
-          if (typeof body?.id !== 'number' || !peers.some((peer) => peer.id === body.id)) {
-            throw new BazaarError('BAD_REQUEST', 'field "id" must be the id of a configured peer');
-          }
-          replica.rejoin(body.id);
-          return { body: { data: { ok: true } } };
-        },
-      },
-      {
-        method: 'POST',
-        path: '/internal/crash',
-        internal: true,
-        handler: () => {
-          // A real crash for fault drills: SIGKILL to itself, no flush, no cleanup, no lock release.
-          logger.warn(`order ${id}: crashing on request (SIGKILL)`);
-          setImmediate(() => process.kill(process.pid, 'SIGKILL'));
-          return { status: 202, body: { data: { crashing: id } } };
-        },
-      },
-    ],
+    routes: orderRoutes(replica, peers.map((peer) => peer.id), logger),
+    // A storage failure means this replica can no longer promise anything: stop, and let a supervisor restart it.
+    onStorageFailure: fail,
   });
 
   let address: AddressInfo;
@@ -195,7 +102,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
  * what this replica missed now, instead of at its next retry.
  */
 async function askLeaderToCatchUp(id: number, peers: readonly { id: number; host: string; port: number; bind: string }[], token: string | undefined, logger: Logger): Promise<void> {
-  const upstreams = peers.map((peer) => ({ peer, upstream: new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: 1 }) }));
+  const upstreams = peers.map((peer) => ({ peer, upstream: new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: ONE_OFF_CONNECTIONS_MAX }) }));
   try {
     let leader: { upstream: Upstream; id: number; epoch: number } | undefined;
     await Promise.all(

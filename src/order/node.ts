@@ -28,6 +28,8 @@ export interface ReplicaOptions {
   readonly catalog: CatalogPort;
   readonly transport: PeerTransport;
   readonly onEvent?: (message: string) => void;
+  /** Called when a write to the log or the state fails: the replica can no longer promise durability. */
+  readonly onStorageFailure?: (error: Error) => void;
 }
 
 interface Pending {
@@ -125,11 +127,11 @@ export class ReplicaNode {
     const { log, stateStore, transport, catalog } = this.options;
     switch (action.kind) {
       case 'persist':
-        return this.await(action.op, stateStore.save(action.state));
+        return this.await(action.op, this.storage(stateStore.save(action.state)));
       case 'append':
-        return this.await(action.op, log.append(action.entries));
+        return this.await(action.op, this.storage(log.append(action.entries)));
       case 'truncate':
-        return this.await(action.op, log.truncate(action.length));
+        return this.await(action.op, this.storage(log.truncate(action.length)));
       case 'send': {
         const { to, message } = action;
         if (message.kind === 'poll') return this.await(action.op, transport.poll(to, message.request));
@@ -149,6 +151,14 @@ export class ReplicaNode {
       case 'note':
         return this.onEvent(action.message);
     }
+  }
+
+  /** A failed write is reported to the storage failure policy, then to the core as the action's outcome. */
+  private storage(write: Promise<void>): Promise<void> {
+    return write.catch((error: unknown) => {
+      if (error instanceof BazaarError && error.code === 'STORAGE_FAILED') this.options.onStorageFailure?.(error);
+      throw error;
+    });
   }
 
   private await(op: number, work: Promise<unknown>): void {

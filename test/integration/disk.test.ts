@@ -37,7 +37,7 @@ describe('a full disk under the leader', { skip: unavailable === undefined ? fal
     await cluster.destroy();
   });
 
-  test('ENOSPC on the leader: it acknowledges nothing it could not write, exits with the reason, and clients see no error', async () => {
+  test('ENOSPC on the leader: it acknowledges nothing it could not write, exits with the reason, and clients see no error', { timeout: 90_000 }, async () => {
     const { orders } = await cluster.startAll();
     const leader = orders.get(3)!;
     const config = loadConfig(cluster.configPath);

@@ -1,0 +1,75 @@
+// The frontend's endpoints, one named handler each: the public API (lookups, trades, order queries)
+// and the catalog's push. `start()` in index.ts wires them to the server.
+import { randomUUID } from 'node:crypto';
+import { BazaarError } from '../core/errors.ts';
+import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage, type Stock } from '../core/trade.ts';
+import { dataOf, type Upstream } from '../http/client.ts';
+import type { Metrics } from '../http/metrics.ts';
+import type { Reply, RequestContext, Route } from '../http/server.ts';
+import { parseStockReply } from '../protocol/catalog.ts';
+import type { FrontendHealth } from '../protocol/health.ts';
+import { orderPath, parseOrderReply, parsePlaceOrderReply, PLACE_ORDER_PATH } from '../protocol/orders.ts';
+import { parseInvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
+import type { StockCache } from './cache.ts';
+import type { CallLeader } from './failover.ts';
+import type { LeaderChooser } from './leader.ts';
+
+export interface FrontendParts {
+  readonly cache: StockCache;
+  readonly catalog: Upstream;
+  readonly leaders: LeaderChooser;
+  readonly callLeader: CallLeader;
+  readonly metrics: Metrics;
+}
+
+export function frontendRoutes({ cache, catalog, leaders, callLeader, metrics }: FrontendParts): Route[] {
+  function health(): Reply {
+    const data: FrontendHealth = { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch, cache: cache.stats() };
+    return { body: { data } };
+  }
+
+  function metricsText(): Reply {
+    return { body: metrics.render() };
+  }
+
+  /** A lookup the fast path did not answer: a miss, or a name that needed decoding. */
+  async function lookupStock({ params }: RequestContext): Promise<Reply> {
+    const name = params.name!;
+    if (!isValidStockName(name)) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
+    const cached = cache.get(name);
+    if (cached !== undefined) return { json: cached.body };
+    const found = parseStockReply(dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up'));
+    const stock: Stock = { name: found.name, price: found.price, quantity: found.quantity, volume: found.volume };
+    cache.fill(stock, found.version);
+    return { body: { data: stock } };
+  }
+
+  async function applyPush({ json }: RequestContext): Promise<Reply> {
+    cache.apply(parseInvalidationMessage(await json()));
+    return { body: { data: { ok: true } } };
+  }
+
+  async function placeOrder({ req, json }: RequestContext): Promise<Reply> {
+    const header = req.headers['idempotency-key'];
+    // Parse the key before the body, so a bad key is refused whatever the body says.
+    const key = header === undefined ? `fe-${randomUUID()}` : parseIdempotencyKey(header);
+    const trade = parseTradeRequest(await json());
+    const data = parsePlaceOrderReply(dataOf(await callLeader('POST', PLACE_ORDER_PATH, { key, ...trade }), 'the order service refused the order'));
+    return { body: { data: { transaction_number: data.transaction_number } } };
+  }
+
+  async function readOrder({ params }: RequestContext): Promise<Reply> {
+    const number = parseOrderNumber(params.number!);
+    const order = parseOrderReply(dataOf(await callLeader('GET', orderPath(number)), 'the order service could not look the order up'));
+    return { body: { data: order } };
+  }
+
+  return [
+    { method: 'GET', path: '/health', handler: health },
+    { method: 'GET', path: '/metrics', handler: metricsText },
+    { method: 'GET', path: '/stocks/:name', handler: lookupStock },
+    { method: 'POST', path: PUSH_PATH, internal: true, handler: applyPush },
+    { method: 'POST', path: PLACE_ORDER_PATH, handler: placeOrder },
+    { method: 'GET', path: '/orders/:number', handler: readOrder },
+  ];
+}
