@@ -1,9 +1,8 @@
 // One side of an A/B (bench/ab.ts runs it in a child process per run, with BAZAAR_BUNDLE naming the
 // bundle under test): fresh clusters, the lab's run and two throughputs each paired with a bare
 // floor measured just before it. Prints one JSON line.
-import { load } from './lib/measure.ts';
-import { startFloor } from './lib/measure.ts';
-import { lookupThroughput, orderThroughput, sweepPoint } from './lib/scenarios.ts';
+import { load, startFloor } from './lib/measure.ts';
+import { type FilesCheck, lookupThroughput, orderThroughput, sweepPoint } from './lib/scenarios.ts';
 
 const iterations = Number(process.env.AB_ITERATIONS ?? 200);
 const durationS = Number(process.env.AB_DURATION_S ?? 4);
@@ -23,10 +22,22 @@ const ordersFloor = await floor();
 const orders = await orderThroughput(connections, durationS);
 const lookupsFloor = await floor();
 const lookups = await lookupThroughput(true, connections, durationS);
-const ok = lab.report.errors === 0 && lab.report.mismatches === 0 && lab.files?.identical === true && lab.files.conserved && orders.files?.identical === true && orders.files.conserved;
+function fileProblem(what: string, files: FilesCheck | null): string[] {
+  if (files === null) return [`${what}: files not checked`];
+  if (files.identical && files.conserved) return [];
+  return [`${what}: logs ${files.identical ? 'identical' : 'NOT identical'}, catalog ${files.conserved ? '= log' : '!= log'}${files.problem === undefined ? '' : ` (${files.problem})`}`];
+}
+
+const problems = [
+  ...(lab.report.errors > 0 ? [`lab run: ${lab.report.errors} errors (${lab.report.error_samples.slice(0, 3).join('; ')})`] : []),
+  ...(lab.report.mismatches > 0 ? [`lab run: ${lab.report.mismatches} mismatches`] : []),
+  ...fileProblem('lab run', lab.files),
+  ...fileProblem('order throughput', orders.files),
+];
 process.stdout.write(
   `${JSON.stringify({
-    ok,
+    ok: problems.length === 0,
+    problems: problems.join(' | '),
     trade_p50_ms: lab.report.latency.trade.p50_ms,
     lookup_p50_ms: lab.report.latency.lookup.p50_ms,
     query_p50_ms: lab.report.latency.order_query.p50_ms,

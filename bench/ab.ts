@@ -27,7 +27,7 @@ for (const file of Object.values(sides)) {
 }
 const pairs = Number(values.pairs);
 const order = Array.from({ length: pairs }, (_, index) => (index % 2 === 0 ? ['A', 'B'] : ['B', 'A'])).flat() as Array<'A' | 'B'>;
-type Run = Record<string, number | boolean | null>;
+type Run = Record<string, number | boolean | string | null>;
 const runs: Record<'A' | 'B', Run[]> = { A: [], B: [] };
 const started = Date.now();
 for (const [index, side] of order.entries()) {
@@ -39,10 +39,10 @@ for (const [index, side] of order.entries()) {
     process.exit(1);
   }
   const run = JSON.parse(line) as Run;
-  if (run.ok !== true) process.stderr.write(`  run ${index + 1} (${side}) saw errors, mismatches or unequal files\n`);
+  if (run.ok !== true) process.stderr.write(`  run ${index + 1} (${side}) saw a problem: ${String(run.problems)}\n`);
   runs[side].push(run);
 }
-const metrics = Object.keys(runs.A[0]!).filter((key) => key !== 'ok');
+const metrics = Object.keys(runs.A[0]!).filter((key) => typeof runs.A[0]![key] === 'number');
 const round = (value: number): number => Math.round(value * 1000) / 1000;
 process.stdout.write(`| figure | A median | B median | B/A | A runs | B runs |\n| --- | --- | --- | --- | --- | --- |\n`);
 for (const metric of metrics) {

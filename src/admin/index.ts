@@ -3,31 +3,38 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Client } from 'undici';
 import { baseUrl, type Config, type Endpoint, findReplica } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CHILD_READY_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
+import { ADMIN_CALL_TIMEOUT_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { dataPaths } from '../core/paths.ts';
-import { Upstream } from '../http/client.ts';
+import { dataOf, Upstream } from '../http/client.ts';
+import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
 
-export interface RoleStatus {
+export interface RoleStatus<H> {
   readonly role: string;
   readonly address: string;
   readonly up: boolean;
-  /** The role's own health data when it answered. */
-  readonly health: Record<string, unknown> | null;
+  /** The role's own health data when it answered in the shape its protocol says. */
+  readonly health: H | null;
 }
 
 export interface ClusterStatus {
-  readonly catalog: RoleStatus;
-  readonly frontend: RoleStatus;
-  readonly orders: readonly (RoleStatus & { readonly id: number })[];
+  readonly catalog: RoleStatus<CatalogHealth>;
+  readonly frontend: RoleStatus<FrontendHealth>;
+  readonly orders: readonly (RoleStatus<OrderHealth> & { readonly id: number })[];
 }
 
-async function health(role: string, endpoint: Endpoint, token: string | undefined): Promise<RoleStatus> {
+async function health<H>(role: string, endpoint: Endpoint, token: string | undefined, parse: (data: unknown) => H): Promise<RoleStatus<H>> {
   const upstream = new Upstream(role, baseUrl(endpoint), { token, connections: ONE_OFF_CONNECTIONS_MAX });
   const address = `${endpoint.host}:${endpoint.port}`;
   try {
-    const reply = await upstream.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS * 3 });
-    const data = (reply.body as { data?: Record<string, unknown> } | undefined)?.data;
-    return { role, address, up: reply.status === 200, health: data ?? null };
+    const reply = await upstream.call('GET', '/health', undefined, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
+    if (reply.status !== 200) return { role, address, up: false, health: null };
+    let parsed: H | null = null;
+    try {
+      parsed = parse(dataOf(reply, `${role} health`));
+    } catch {
+      // It answers, but not as this build expects (another version?): up, with no details.
+    }
+    return { role, address, up: true, health: parsed };
   } catch {
     return { role, address, up: false, health: null };
   } finally {
@@ -36,12 +43,12 @@ async function health(role: string, endpoint: Endpoint, token: string | undefine
 }
 
 export async function status(config: Config): Promise<ClusterStatus> {
-  const [catalog, frontend, ...orders] = await Promise.all([
-    health('catalog', config.catalog, config.token),
-    health('frontend', config.frontend, config.token),
-    ...config.orders.map((replica) => health(`order ${replica.id}`, replica, config.token)),
+  const [catalog, frontend, orders] = await Promise.all([
+    health('catalog', config.catalog, config.token, parseCatalogHealth),
+    health('frontend', config.frontend, config.token, parseFrontendHealth),
+    Promise.all(config.orders.map((replica) => health(`order ${replica.id}`, replica, config.token, parseOrderHealth))),
   ]);
-  return { catalog: catalog!, frontend: frontend!, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
+  return { catalog, frontend, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
 }
 
 export function formatStatus(cluster: ClusterStatus): string {
@@ -51,19 +58,19 @@ export function formatStatus(cluster: ClusterStatus): string {
     [cluster.catalog.role, cluster.catalog.address, cluster.catalog.up ? 'up' : 'DOWN', cluster.catalog.up ? `${cell(cluster.catalog.health?.trades)} trades` : '-', '-', '-', '-', '-'],
     [cluster.frontend.role, cluster.frontend.address, cluster.frontend.up ? 'up' : 'DOWN', cluster.frontend.up ? `leader ${cell(cluster.frontend.health?.leader)}` : '-', cell(cluster.frontend.health?.epoch), '-', '-', '-'],
     ...cluster.orders.map((order) => {
-      const data = order.health ?? {};
-      const state = data.state === 'leader' && data.serving !== true ? 'leader (starting)' : cell(data.state);
-      return [order.role, order.address, order.up ? 'up' : 'DOWN', order.up ? state : '-', cell(data.epoch), cell(data.logEpoch), cell(data.lastNumber), cell(data.logBytes)];
+      const data = order.health;
+      const state = data?.state === 'leader' && !data.serving ? 'leader (starting)' : cell(data?.state);
+      return [order.role, order.address, order.up ? 'up' : 'DOWN', order.up ? state : '-', cell(data?.epoch), cell(data?.logEpoch), cell(data?.lastNumber), cell(data?.logBytes)];
     }),
   ];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const table = [header, ...rows].map((row) => row.map((value, column) => value.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
-  const cache = cluster.frontend.health?.cache as Record<string, unknown> | undefined;
+  const cache = cluster.frontend.health?.cache;
   const cacheLine =
     cache === undefined
       ? ''
       : cache.enabled === true
-        ? `frontend cache: on, ${cell(cache.size)}/${cell(cache.max)} entries, ${cell(cache.hits)} hits, ${cell(cache.misses)} misses, ${cell(cache.evictions)} evictions, ${cell(cache.invalidations)} invalidations${cache.leaseValid === true ? '' : ' (no lease from the catalog: lookups bypass it)'}\n`
+        ? `frontend cache: on, ${cache.size}/${cache.max} entries, ${cache.hits} hits, ${cache.misses} misses, ${cache.evictions} evictions, ${cache.invalidations} invalidations${cache.leaseValid ? '' : ' (no lease from the catalog: lookups bypass it)'}\n`
         : 'frontend cache: off\n';
   return `${table}\n${cacheLine}`;
 }
@@ -74,7 +81,7 @@ export async function crash(config: Config, id: number): Promise<void> {
   const upstream = new Upstream(`order replica ${id}`, baseUrl(replica), { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
   try {
     try {
-      const reply = await upstream.call('POST', '/internal/crash', {}, { timeoutMs: LEADER_PING_TIMEOUT_MS * 3 });
+      const reply = await upstream.call('POST', '/internal/crash', {}, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
       if (reply.status !== 202) throw new BazaarError('UPSTREAM_BAD_REPLY', `order replica ${id} refused to crash: ${JSON.stringify(reply.body).slice(0, 200)}`);
     } catch (error) {
       // The process may die before its reply is out; whether it is gone is checked below.
@@ -84,7 +91,7 @@ export async function crash(config: Config, id: number): Promise<void> {
     await upstream.close();
   }
   const deadline = Date.now() + CHILD_READY_TIMEOUT_MS;
-  while ((await health(`order ${id}`, replica, config.token)).up) {
+  while ((await health(`order ${id}`, replica, config.token, parseOrderHealth)).up) {
     if (Date.now() > deadline) throw new Error(`order replica ${id} still answers after the crash request`);
     await sleep(20);
   }

@@ -22,6 +22,8 @@ export const SERVER_DRAIN_TIMEOUT_MS = 3_000;
 export const UPSTREAM_REQUEST_TIMEOUT_MS = 2_000;
 /** Time a replica has to answer a health ping before the frontend passes it over as leader. */
 export const LEADER_PING_TIMEOUT_MS = 300;
+/** Time `bazaar admin` gives a role to answer a health check or a crash request. */
+export const ADMIN_CALL_TIMEOUT_MS = 3 * LEADER_PING_TIMEOUT_MS;
 /** Connections each keep-alive pool opens to one upstream at most. */
 export const UPSTREAM_CONNECTIONS_MAX = 32;
 /** Connections a replica opens to each peer: replication is one message in flight per follower, and a few more cover polls and catch-up. */

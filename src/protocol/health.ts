@@ -1,7 +1,7 @@
-// Every role's `GET /health`: what it says about itself. The frontend's leader chooser, a returning
-// replica looking for its leader, and `bazaar admin status` all read replicas' health through
-// `parseOrderHealth`; the other roles' shapes are typed here so their servers and readers agree.
-import { count, object } from './parse.ts';
+// Every role's `GET /health`: what it says about itself, a type and a parser each. The frontend's
+// leader chooser, a returning replica looking for its leader, and `bazaar admin status` all read a
+// replica's health through `parseOrderHealth`; admin reads the others' through theirs.
+import { count, flag, object, oneOf } from './parse.ts';
 
 export type Role = 'follower' | 'candidate' | 'leader';
 
@@ -55,18 +55,60 @@ export interface FrontendHealth {
   readonly cache: CacheStats;
 }
 
-/** What a reader of a replica's health relies on; the rest of `OrderHealth` is for people. */
-export interface OrderHealthView {
-  readonly epoch: number;
-  readonly state: string;
-  readonly serving: boolean;
-}
-
 export function orderHealth(status: ReplicaStatus): OrderHealth {
   return { ...status, role: 'order', state: status.role, status: 'up' };
 }
 
-export function parseOrderHealth(data: unknown): OrderHealthView {
-  const value = object(data, 'replica health', 'UPSTREAM_BAD_REPLY');
-  return { epoch: count(value.epoch, 'epoch', 0, 'UPSTREAM_BAD_REPLY'), state: String(value.state), serving: value.serving === true };
+const BAD = 'UPSTREAM_BAD_REPLY';
+const ROLES: readonly Role[] = ['follower', 'candidate', 'leader'];
+const nullable = <T>(value: unknown, parse: (value: unknown) => T): T | null => (value === null ? null : parse(value));
+
+export function parseOrderHealth(data: unknown): OrderHealth {
+  const value = object(data, 'replica health', BAD);
+  const state = oneOf(value.state, 'state', ROLES, BAD);
+  return {
+    id: count(value.id, 'id', 1, BAD),
+    role: oneOf(value.role, 'role', ['order'] as const, BAD),
+    serving: flag(value.serving, 'serving', BAD),
+    epoch: count(value.epoch, 'epoch', 0, BAD),
+    leaderId: nullable(value.leaderId, (item) => count(item, 'leaderId', 1, BAD)),
+    logEpoch: count(value.logEpoch, 'logEpoch', 0, BAD),
+    lastNumber: count(value.lastNumber, 'lastNumber', -1, BAD),
+    commitLength: nullable(value.commitLength, (item) => count(item, 'commitLength', 0, BAD)),
+    logBytes: count(value.logBytes, 'logBytes', 0, BAD),
+    state,
+    status: oneOf(value.status, 'status', ['up'] as const, BAD),
+  };
+}
+
+export function parseCatalogHealth(data: unknown): CatalogHealth {
+  const value = object(data, 'catalog health', BAD);
+  return { role: oneOf(value.role, 'role', ['catalog'] as const, BAD), status: oneOf(value.status, 'status', ['up'] as const, BAD), trades: count(value.trades, 'trades', 0, BAD) };
+}
+
+function parseCacheStats(data: unknown): CacheStats {
+  const value = object(data, 'cache stats', BAD);
+  const number = (field: keyof CacheStats): number => count(value[field], `cache.${field}`, 0, BAD);
+  return {
+    enabled: flag(value.enabled, 'cache.enabled', BAD),
+    max: number('max'),
+    size: number('size'),
+    hits: number('hits'),
+    misses: number('misses'),
+    evictions: number('evictions'),
+    invalidations: number('invalidations'),
+    resets: number('resets'),
+    leaseValid: flag(value.leaseValid, 'cache.leaseValid', BAD),
+  };
+}
+
+export function parseFrontendHealth(data: unknown): FrontendHealth {
+  const value = object(data, 'frontend health', BAD);
+  return {
+    role: oneOf(value.role, 'role', ['frontend'] as const, BAD),
+    status: oneOf(value.status, 'status', ['up'] as const, BAD),
+    leader: nullable(value.leader, (item) => count(item, 'leader', 1, BAD)),
+    epoch: count(value.epoch, 'epoch', 0, BAD),
+    cache: parseCacheStats(value.cache),
+  };
 }

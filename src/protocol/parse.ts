@@ -33,3 +33,13 @@ export function fromUpstream<T>(parse: () => T): T {
     throw new BazaarError('UPSTREAM_BAD_REPLY', (error as Error).message, { cause: error });
   }
 }
+
+export function flag(value: unknown, field: string, code: Refusal = 'BAD_REQUEST'): boolean {
+  if (typeof value !== 'boolean') throw new BazaarError(code, `field "${field}" must be true or false`);
+  return value;
+}
+
+export function oneOf<T extends string>(value: unknown, field: string, allowed: readonly T[], code: Refusal = 'BAD_REQUEST'): T {
+  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) throw new BazaarError(code, `field "${field}" must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
