@@ -20,12 +20,13 @@ import assert from 'node:assert/strict';
 import { BazaarError } from '../core/errors.ts';
 import { COMMIT_TIMEOUT_MS, ELECTION_TIMEOUT_MS, RECONCILE_INTERVAL_MS, REPLICA_TICK_MS, REPLICATION_BATCH_ENTRIES_MAX, REPLICATION_RETRY_MS } from '../core/limits.ts';
 import { type KeyedTrade, type OrderEntry, quoteForMessage, sameEntry, sameTrade } from '../core/trade.ts';
-export type { ReplicaStatus, Role } from '../protocol/health.ts';
-import type { AppendReply, AppendRequest, EntryRef, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
 import type { ReplicaStatus, Role } from '../protocol/health.ts';
+import type { AppendReply, AppendRequest, EntryRef, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
 import type { ReadLog } from '../storage/log.ts';
 import { type ReconcileHost, Reconciler } from './reconcile.ts';
 import type { ReplicaState } from './state.ts';
+
+export type { ReplicaStatus, Role } from '../protocol/health.ts';
 
 /** How a piece of I/O or a request ended. */
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
@@ -63,8 +64,8 @@ export type Action =
   | { readonly kind: 'reply'; readonly request: number; readonly outcome: Outcome<unknown> }
   | { readonly kind: 'note'; readonly message: string };
 
-type Io = Action & { readonly op: number };
-type IoWithoutOp = Io extends infer A ? (A extends { op: number } ? Omit<A, 'op'> : never) : never;
+/** An action with I/O, before the core numbers it. */
+type Unnumbered<A> = A extends { readonly op: number } ? Omit<A, 'op'> : never;
 
 export interface CoreOptions {
   readonly id: number;
@@ -317,7 +318,7 @@ export class ReplicaCore {
 
   // ---- Plumbing ------------------------------------------------------------------------------------
 
-  private io<T>(action: IoWithoutOp, then: (outcome: Outcome<T>) => void): void {
+  private io<T>(action: Unnumbered<Action>, then: (outcome: Outcome<T>) => void): void {
     const op = this.nextOp;
     this.nextOp += 1;
     this.ops.set(op, then as (outcome: Outcome<unknown>) => void);

@@ -84,6 +84,8 @@ export class World {
   private leader: number | undefined;
   private epoch = 0;
   private readonly tickets = new Map<number, Ticket>();
+  /** Requests from one replica that another's core is working on, by the ticket its reply will carry. */
+  private readonly peerRequests = new Map<number, Extract<Packet, { type: 'request' }>>();
   private nextTicket = 1;
   private nextKey = 0;
   /** Keys the frontend has sent and not had acknowledged: it retries them. */
@@ -259,14 +261,12 @@ export class World {
       this.respond(packet, { ok: true, value: to.core!.entries(packet.message.from, packet.message.limit) });
       return;
     }
-    // The reply goes back when the receiver's core replies: tickets above 1e9 are peer requests.
-    const ticket = 1e9 + this.nextTicket++;
+    // The reply goes back when the receiver's core replies with this ticket.
+    const ticket = this.nextTicket++;
     this.peerRequests.set(ticket, packet);
     const request: Request = packet.message.kind === 'poll' ? { kind: 'poll', request: packet.message.request } : { kind: 'append', request: packet.message.request };
     this.deliverToCore(to, (core) => core.request(ticket, request));
   }
-
-  private readonly peerRequests = new Map<number, Extract<Packet, { type: 'request' }>>();
 
   private respond(packet: Extract<Packet, { type: 'request' }>, outcome: Outcome<unknown>): void {
     this.packets.push({ type: 'response', to: packet.from, life: packet.life, op: packet.op, outcome });
