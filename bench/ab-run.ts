@@ -1,8 +1,9 @@
 // One side of an A/B (bench/ab.ts runs it in a child process per run, with BAZAAR_BUNDLE naming the
 // bundle under test): fresh clusters, the lab's run and two throughputs each paired with a bare
 // floor measured just before it. Prints one JSON line.
-import { load, startFloor } from './lib/measure.ts';
+import { fsyncLatencyMs, load, sequentialLatencyMs, startFloor } from './lib/measure.ts';
 import { type FilesCheck, lookupThroughput, orderThroughput, sweepPoint } from './lib/scenarios.ts';
+import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
 
 const iterations = Number(process.env.AB_ITERATIONS ?? 200);
 const durationS = Number(process.env.AB_DURATION_S ?? 4);
@@ -16,6 +17,14 @@ async function floor(): Promise<number> {
     await server.stop();
   }
 }
+
+// The trade's floor, measured here: a bare request between two processes, and append + fdatasync.
+const hopServer = await startFloor('bare');
+const hopMs = await sequentialLatencyMs(hopServer.url, '/', 2_000);
+await hopServer.stop();
+const fsyncMs = await fsyncLatencyMs(1_000);
+const floorMs = CRITICAL_PATH.roundTrips * hopMs + CRITICAL_PATH.fsyncStages * fsyncMs;
+const sequential = await sequentialTrades(1_000);
 
 const lab = await sweepPoint(true, 0.4, iterations, 677);
 const ordersFloor = await floor();
@@ -38,6 +47,10 @@ process.stdout.write(
   `${JSON.stringify({
     ok: problems.length === 0,
     problems: problems.join(' | '),
+    sequential_trade_p50_ms: sequential.p50_ms,
+    trade_floor_ms: floorMs,
+    sequential_trade_vs_floor: sequential.p50_ms / floorMs,
+    cpu_ms_per_trade: sequential.cpu_ms_per_trade.summed!,
     trade_p50_ms: lab.report.latency.trade.p50_ms,
     lookup_p50_ms: lab.report.latency.lookup.p50_ms,
     query_p50_ms: lab.report.latency.order_query.p50_ms,

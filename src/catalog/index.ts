@@ -1,6 +1,6 @@
 // `bazaar catalog`: serves stock lookups and applies trades, durably and once per key.
 import type { AddressInfo } from 'node:net';
-import { type Config, openInternalsWarning } from '../core/config.ts';
+import { type Config, frontendName, openInternalsWarning } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
@@ -24,7 +24,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   logger.info(`catalog: ${config.catalog.stocks.length} stocks, ${store.committedCount} trades replayed from ${journalPath}`);
 
   // Every frontend of the config gets each change pushed (one today; the list is ready for more).
-  const deliveries = [config.frontend].map((frontend) => ({ name: `${frontend.host}:${frontend.port}`, ...httpDelivery(frontend, config.token) }));
+  const deliveries = [config.frontend].map((frontend) => ({ name: frontendName(frontend), ...httpDelivery(frontend, config.token) }));
   const invalidator = new Invalidator(deliveries, { versions: () => store.versions(), logger });
 
   const metrics = new Metrics();

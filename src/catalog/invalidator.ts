@@ -136,9 +136,18 @@ export class Invalidator {
     this.links = targets.map((target) => new FrontendLink(target.name, target.deliver, options));
   }
 
-  /** Resolves once every frontend has dropped its cached copy of the stock, or holds no valid lease. */
-  async published(invalidation: Invalidation): Promise<void> {
-    await Promise.all(this.links.map((link) => link.published(invalidation)));
+  /**
+   * Resolves once every frontend has dropped its cached copy of the stock, or holds no valid lease;
+   * all but `except` (the trade's own frontend, which applies the version from the reply itself).
+   * Every frontend, `except` included, is still sent the change.
+   */
+  async published(invalidation: Invalidation, except?: string): Promise<void> {
+    await Promise.all(
+      this.links.map((link) => {
+        const waiting = link.published(invalidation);
+        return link.name === except ? undefined : waiting;
+      }),
+    );
   }
 
   close(): void {

@@ -2,10 +2,12 @@
 // applied trades (for the order leader).
 import { BazaarError } from '../core/errors.ts';
 import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
-import { parseKeyedTrade, quoteForMessage } from '../core/trade.ts';
+import { quoteForMessage } from '../core/trade.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Reply, RequestContext, Route } from '../http/server.ts';
+import { CATALOG_TRADE_PATH } from '../protocol/catalog.ts';
 import type { CatalogHealth } from '../protocol/health.ts';
+import { parseOriginTrade } from '../protocol/orders.ts';
 import type { Invalidator } from './invalidator.ts';
 import type { CatalogStore } from './store.ts';
 
@@ -39,10 +41,12 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
   }
 
   async function trade({ json }: RequestContext): Promise<Reply> {
-    const outcome = await store.trade(parseKeyedTrade(await json()));
-    // The trade is answered only once no frontend can serve the stock's state from before it
-    // (a repeated key too: its first call may still be waiting for the push).
-    await invalidator.published({ name: outcome.stock.name, version: outcome.version });
+    const { trade: keyed, origin } = parseOriginTrade(await json());
+    const outcome = await store.trade(keyed);
+    // The trade is answered only once no frontend can serve the stock's state from before it (a
+    // repeated key too: its first call may still be waiting for the push), except the trade's own
+    // frontend: the version rides back to it on the reply, and it applies it before it answers.
+    await invalidator.published({ name: outcome.stock.name, version: outcome.version }, origin);
     return { body: { data: outcome } };
   }
 
@@ -52,6 +56,6 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
     { method: 'GET', path: '/stocks', internal: true, handler: listStocks },
     { method: 'GET', path: '/stocks/:name', internal: true, handler: lookupStock },
     { method: 'GET', path: '/trades', internal: true, handler: listTrades },
-    { method: 'POST', path: '/trades', internal: true, handler: trade },
+    { method: 'POST', path: CATALOG_TRADE_PATH, internal: true, handler: trade },
   ];
 }

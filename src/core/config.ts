@@ -240,3 +240,8 @@ export function baseUrl(endpoint: Endpoint): string {
   const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
   return `http://${host}:${endpoint.port}`;
 }
+
+/** A frontend's name in the cluster (`host:port` as the config gives it): the catalog's push link to it, and the origin its trades carry. */
+export function frontendName(endpoint: Endpoint): string {
+  return `${endpoint.host}:${endpoint.port}`;
+}

@@ -8,6 +8,8 @@ export const STOCK_NAME_LENGTH_MAX = 64;
 export const TRADE_QUANTITY_MAX = 1_000_000;
 /** Longest Idempotency-Key header value accepted. */
 export const IDEMPOTENCY_KEY_LENGTH_MAX = 128;
+/** Longest name of the frontend a trade came through (its host:port), as the leader and the catalog accept it. */
+export const ORIGIN_LENGTH_MAX = 256;
 
 /** Time a server waits for a client to send the complete request headers. */
 export const SERVER_HEADERS_TIMEOUT_MS = 5_000;

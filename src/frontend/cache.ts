@@ -91,7 +91,11 @@ export class StockCache {
     this.leaseUntil = Math.min(message.leaseUntil, this.now() + CACHE_LEASE_MS) - CACHE_CLOCK_SKEW_MS_MAX;
   }
 
-  private invalidate({ name, version }: Invalidation): void {
+  /**
+   * The stock changed to `version`: drop an older cached copy, and take no older one from now on.
+   * From a push, or from a trade's own reply (which this frontend applies before it answers).
+   */
+  invalidate({ name, version }: Invalidation): void {
     if (version > (this.seen.get(name) ?? -1)) this.seen.set(name, version);
     const cached = this.entries?.peek(name);
     if (cached !== undefined && cached.version < version) {

@@ -2,7 +2,7 @@
 // the chosen order replica; every failure of a peer becomes a clear error, never a hang.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { baseUrl, openInternalsWarning, type Config } from '../core/config.ts';
+import { baseUrl, frontendName, openInternalsWarning, type Config } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { FRONTEND_IN_FLIGHT_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -73,7 +73,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
       countRequest({ route, status: String(status) });
       countSeconds({ route }, durationMs / 1000);
     },
-    routes: frontendRoutes({ cache, catalog, leaders, callLeader, metrics }),
+    routes: frontendRoutes({ origin: frontendName(config.frontend), cache, catalog, leaders, callLeader, metrics }),
   });
 
   let address: AddressInfo;

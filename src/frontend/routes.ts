@@ -8,13 +8,15 @@ import type { Metrics } from '../http/metrics.ts';
 import type { Reply, RequestContext, Route } from '../http/server.ts';
 import { parseStockReply } from '../protocol/catalog.ts';
 import type { FrontendHealth } from '../protocol/health.ts';
-import { orderPath, parseOrderReply, parsePlaceOrderReply, PLACE_ORDER_PATH } from '../protocol/orders.ts';
+import { orderPath, parseOrderReply, parsePlaceOrderReply, PLACE_ORDER_PATH, tradeBody } from '../protocol/orders.ts';
 import { parseInvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
 import type { StockCache } from './cache.ts';
 import type { CallLeader } from './failover.ts';
 import type { LeaderChooser } from './leader.ts';
 
 export interface FrontendParts {
+  /** This frontend's name as the catalog knows it (`host:port` in the config): trades carry it. */
+  readonly origin: string;
   readonly cache: StockCache;
   readonly catalog: Upstream;
   readonly leaders: LeaderChooser;
@@ -22,7 +24,7 @@ export interface FrontendParts {
   readonly metrics: Metrics;
 }
 
-export function frontendRoutes({ cache, catalog, leaders, callLeader, metrics }: FrontendParts): Route[] {
+export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, metrics }: FrontendParts): Route[] {
   function health(): Reply {
     const data: FrontendHealth = { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch, cache: cache.stats() };
     return { body: { data } };
@@ -54,7 +56,11 @@ export function frontendRoutes({ cache, catalog, leaders, callLeader, metrics }:
     // Parse the key before the body, so a bad key is refused whatever the body says.
     const key = header === undefined ? `fe-${randomUUID()}` : parseIdempotencyKey(header);
     const trade = parseTradeRequest(await json());
-    const data = parsePlaceOrderReply(dataOf(await callLeader('POST', PLACE_ORDER_PATH, { key, ...trade }), 'the order service refused the order'));
+    const body = tradeBody({ trade: { key, ...trade }, origin });
+    const data = parsePlaceOrderReply(dataOf(await callLeader('POST', PLACE_ORDER_PATH, body), 'the order service refused the order'));
+    // The catalog did not wait for this frontend to take the stock's new version by push: take it
+    // from the reply, before answering, so no lookup after the answer can show the stock from before.
+    cache.invalidate({ name: trade.name, version: data.version });
     return { body: { data: { transaction_number: data.transaction_number } } };
   }
 

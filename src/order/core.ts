@@ -33,14 +33,25 @@ export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly o
 
 /** Requests from outside: the frontend (place, notice) and the other replicas (poll, append). */
 export type Request =
-  | { readonly kind: 'place'; readonly trade: KeyedTrade }
+  | { readonly kind: 'place'; readonly trade: KeyedTrade; readonly origin?: string }
   | { readonly kind: 'notice'; readonly notice: LeaderNotice }
   | { readonly kind: 'poll'; readonly request: PollRequest }
   | { readonly kind: 'append'; readonly request: AppendRequest };
 
+/** A placed order: its number, and its stock's version after the trade (for the frontend's cache). */
+export interface Placed {
+  readonly number: number;
+  readonly version: number;
+}
+
+/** What the catalog answers a trade with: the stock's version after it. */
+export interface Traded {
+  readonly version: number;
+}
+
 /** What the reply to each kind of request carries. */
 export interface ReplyValue {
-  place: number;
+  place: Placed;
   notice: ReplicaStatus;
   poll: PollReply;
   append: AppendReply;
@@ -52,7 +63,9 @@ export type PeerMessage =
   | { readonly kind: 'append'; readonly request: AppendRequest }
   | { readonly kind: 'entries'; readonly from: number; readonly limit: number };
 
-export type CatalogCall = { readonly kind: 'trade'; readonly trade: KeyedTrade } | { readonly kind: 'trades'; readonly from: number; readonly limit: number };
+export type CatalogCall =
+  | { readonly kind: 'trade'; readonly trade: KeyedTrade; readonly origin: string | undefined }
+  | { readonly kind: 'trades'; readonly from: number; readonly limit: number };
 
 /** Work for the driver. Each with an `op` must be completed once, with its outcome, unless the replica crashes first. */
 export type Action =
@@ -154,7 +167,7 @@ interface Election {
 /** A trade between its key check and its acknowledgement. */
 interface Flight {
   readonly trade: KeyedTrade;
-  readonly waiters: Array<(outcome: Outcome<number>) => void>;
+  readonly waiters: Array<(outcome: Outcome<Placed>) => void>;
 }
 
 export class ReplicaCore {
@@ -179,6 +192,12 @@ export class ReplicaCore {
    */
   private matched: number;
   private nextNumber: number;
+  /**
+   * Entries handed to the log whose writes have not completed, oldest first: numbers
+   * [nextNumber - queued.length, nextNumber). Writes complete in call order, so everything before
+   * them is durable. (The log may report some of them durable before their completion arrives.)
+   */
+  private readonly queued: OrderEntry[] = [];
   private readonly settled: Array<() => void> = [];
   private readonly serialQueue: Array<(done: () => void) => void> = [];
   private serialBusy = false;
@@ -218,7 +237,7 @@ export class ReplicaCore {
     if (this.closed) return this.reply(id, fail(new BazaarError('SHUTTING_DOWN', `order replica ${this.id} is stopping`)));
     switch (request.kind) {
       case 'place':
-        this.placeOrder(request.trade, (outcome) => this.reply(id, outcome));
+        this.placeOrder(request.trade, request.origin, (outcome) => this.reply(id, outcome));
         break;
       case 'notice':
         this.handleNotice(id, request.notice);
@@ -341,13 +360,29 @@ export class ReplicaCore {
   private write(entries: readonly OrderEntry[], then: (error?: Error) => void): void {
     for (const [offset, entry] of entries.entries()) assert.equal(entry.number, this.nextNumber + offset, 'log numbers are contiguous');
     this.nextNumber += entries.length;
+    this.queued.push(...entries);
     this.appending += 1;
     this.io<void>({ kind: 'append', entries }, (outcome) => {
+      this.queued.splice(0, entries.length);
       this.appending -= 1;
       if (this.appending === 0) this.nextNumber = this.log.length;
       then(outcome.ok ? undefined : outcome.error);
       while (this.appending === 0 && this.settled.length > 0) this.settled.shift()!();
     });
+  }
+
+  /** An entry of the log as written so far: durable, or handed to the log and not completed yet. */
+  private written(number: number): OrderEntry | undefined {
+    const firstQueued = this.nextNumber - this.queued.length;
+    return number < firstQueued ? this.log.read(number) : this.queued[number - firstQueued];
+  }
+
+  /** Written entries with numbers in [from, to). */
+  private writtenRange(from: number, to: number): OrderEntry[] {
+    const firstQueued = this.nextNumber - this.queued.length;
+    const entries = this.log.readRange(from, Math.min(to, firstQueued));
+    for (let number = Math.max(from, firstQueued); number < Math.min(to, this.nextNumber); number += 1) entries.push(this.queued[number - firstQueued]!);
+    return entries;
   }
 
   /** Durably keeps only the first `length` entries; only while no append is in progress. */
@@ -392,14 +427,23 @@ export class ReplicaCore {
 
   // ---- Leader: the write path ----------------------------------------------------------------------
 
-  /** Places an order once per idempotency key; `done` gets its number once it is on a majority. */
-  private placeOrder(trade: KeyedTrade, done: (outcome: Outcome<number>) => void): void {
+  /**
+   * Places an order once per idempotency key; `done` gets its number, and the stock's version the
+   * catalog answered with, once it is on a majority. `origin` is the frontend the trade came through.
+   */
+  private placeOrder(trade: KeyedTrade, origin: string | undefined, done: (outcome: Outcome<Placed>) => void): void {
     const term = this.servingTerm();
     if (term === undefined) return done(fail(notLeader(this.id, this.state.leaderId)));
     const logged = this.log.find(trade.key);
     if (logged !== undefined) {
       if (!this.sameTradeOr(this.log.read(logged)!, trade, done)) return;
-      return this.whenCommitted(term, logged, (outcome) => done(outcome.ok ? { ok: true, value: logged } : outcome));
+      // A retry of a logged order. Its frontend must still learn the stock's version before it
+      // answers: ask the catalog again (it applies a key once, and answers with the version).
+      this.io<Traded>({ kind: 'catalog', call: { kind: 'trade', trade, origin } }, (traded) => {
+        if (!traded.ok) return done(traded);
+        this.whenCommitted(term, logged, (outcome) => done(outcome.ok ? { ok: true, value: { number: logged, version: traded.value.version } } : outcome));
+      });
+      return;
     }
     const pending = this.inFlight.get(trade.key);
     if (pending !== undefined) {
@@ -408,11 +452,11 @@ export class ReplicaCore {
     }
     const flight: Flight = { trade, waiters: [done] };
     this.inFlight.set(trade.key, flight);
-    const finish = (outcome: Outcome<number>): void => {
+    const finish = (outcome: Outcome<Placed>): void => {
       if (this.inFlight.get(trade.key) === flight) this.inFlight.delete(trade.key);
       for (const waiter of flight.waiters) waiter(outcome);
     };
-    this.io<void>({ kind: 'catalog', call: { kind: 'trade', trade } }, (traded) => {
+    this.io<Traded>({ kind: 'catalog', call: { kind: 'trade', trade, origin } }, (traded) => {
       if (!traded.ok) return finish(traded);
       // The catalog applied the key; if this replica lost the lead meanwhile, the frontend retries on
       // the new leader with the same key, and the catalog will not apply it again.
@@ -421,11 +465,17 @@ export class ReplicaCore {
       // however the catalog calls interleave.
       const entry: OrderEntry = { number: this.nextNumber, epoch: term.epoch, key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity };
       this.write([entry], (error) => {
-        if (error !== undefined) return finish(fail(error));
+        if (error !== undefined) {
+          // Followers may hold entries this log could not take: this epoch cannot go on.
+          this.stepDown(term);
+          return finish(fail(error));
+        }
         this.advanceCommit(term);
-        this.pumpAll(term);
-        this.whenCommitted(term, entry.number, (outcome) => finish(outcome.ok ? { ok: true, value: entry.number } : outcome));
+        this.whenCommitted(term, entry.number, (outcome) => finish(outcome.ok ? { ok: true, value: { number: entry.number, version: traded.value.version } } : outcome));
       });
+      // The followers' appends run alongside the leader's own: the entry is acknowledged only once it
+      // is durable here and on a majority either way, so one fsync stage leaves the serial path.
+      this.pumpAll(term);
     });
   }
 
@@ -449,7 +499,8 @@ export class ReplicaCore {
 
   /**
    * Moves the commit point: an entry is acknowledged once it is durable here, on every in-sync
-   * follower, and on a majority of replicas.
+   * follower, and on a majority of replicas. Followers may hold entries not yet durable here;
+   * `live` starts at this log's durable length, so the commit point never passes it.
    */
   private advanceCommit(term: LeaderTerm): void {
     if (term.stopped) return;
@@ -482,16 +533,16 @@ export class ReplicaCore {
   /** Sends the follower what it lacks, unless a message is on its way or it waits for a retry. */
   private pump(term: LeaderTerm, link: FollowerLink): void {
     if (term.stopped || link.sending || link.retryAt !== undefined) return;
-    if (link.inSync && link.nextFrom >= this.log.length) return;
-    const from = Math.min(link.nextFrom, this.log.length);
-    const end = Math.min(this.log.length, from + this.batchEntries);
+    if (link.inSync && link.nextFrom >= this.nextNumber) return;
+    const from = Math.min(link.nextFrom, this.nextNumber);
+    const end = Math.min(this.nextNumber, from + this.batchEntries);
     const request: AppendRequest = {
       epoch: term.epoch,
       leaderId: this.id,
       startLength: term.startLength,
       from,
-      prev: from === 0 ? null : ref(this.log.read(from - 1)!),
-      entries: this.log.readRange(from, end),
+      prev: from === 0 ? null : ref(this.written(from - 1)!),
+      entries: this.writtenRange(from, end),
     };
     link.sending = true;
     this.io<AppendReply>({ kind: 'send', to: link.peer, message: { kind: 'append', request } }, (outcome) => {
@@ -706,7 +757,7 @@ export class ReplicaCore {
       commitLength: () => term.commitLength,
       numberForKey: (key) => this.log.find(key),
       inFlight: (key) => this.inFlight.has(key),
-      place: (trade, done) => this.placeOrder(trade, done),
+      place: (trade, done) => this.placeOrder(trade, undefined, (outcome) => done(outcome.ok ? { ok: true, value: outcome.value.number } : outcome)),
       readTrades: (from, limit, done) => this.io<KeyedTrade[]>({ kind: 'catalog', call: { kind: 'trades', from, limit } }, done),
       saveReconciled: (checked, done) => {
         this.state = { ...this.state, reconciled: checked };
@@ -803,13 +854,14 @@ export class ReplicaCore {
     if (!this.truncating) {
       assert.ok(this.nextNumber >= length, 'queued appends continue the durable log');
       assert.ok(this.appending > 0 || this.nextNumber === length, 'with no append queued, the next number is the length');
+      assert.ok(this.nextNumber - this.queued.length <= length, 'every entry before the queued ones is durable');
     }
     const term = this.term;
     if (term === undefined) return;
     assert.equal(this.role, 'leader', 'a replica with a term is the leader');
     assert.equal(term.epoch, this.state.epoch, 'the term is of the current epoch');
     assert.ok(term.commitLength <= length, 'the commit point never passes the log');
-    for (const link of term.links) assert.ok(link.matchLength <= length, 'a follower never matches past the leader\'s log');
+    for (const link of term.links) assert.ok(link.matchLength <= this.nextNumber, 'a follower never matches past the leader\'s log');
     if (this.lastCommit.epoch === term.epoch) assert.ok(term.commitLength >= this.lastCommit.length, 'the commit point only rises');
     this.lastCommit = { epoch: term.epoch, length: term.commitLength };
     if (term.serving) assert.ok(term.commitLength >= term.startLength, 'a serving leader has its starting log on a majority');

@@ -9,7 +9,8 @@ import { dataPaths } from '../core/paths.ts';
 import type { KeyedTrade } from '../core/trade.ts';
 import { dataOf, Upstream } from '../http/client.ts';
 import { createJsonServer } from '../http/server.ts';
-import { parseTradesReply, tradesPath } from '../protocol/catalog.ts';
+import { CATALOG_TRADE_PATH, parseCatalogTradeReply, parseTradesReply, tradesPath } from '../protocol/catalog.ts';
+import { tradeBody } from '../protocol/orders.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
 import { StorageError } from '../storage/errors.ts';
 import { openOrderLog } from './log.ts';
@@ -24,8 +25,9 @@ export interface OrderHandle extends Handle {
 
 function httpCatalog(upstream: Upstream): CatalogPort {
   return {
-    trade: async (trade: KeyedTrade) => {
-      dataOf(await upstream.call('POST', '/trades', trade), 'the catalog refused the trade');
+    trade: async (trade: KeyedTrade, origin: string | undefined) => {
+      const reply = parseCatalogTradeReply(dataOf(await upstream.call('POST', CATALOG_TRADE_PATH, tradeBody({ trade, origin })), 'the catalog refused the trade'));
+      return { version: reply.version };
     },
     trades: async (from, limit) => parseTradesReply(dataOf(await upstream.call('GET', tradesPath(from, limit)), 'the catalog could not list its trades')).trades,
   };

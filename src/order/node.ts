@@ -5,15 +5,18 @@ import { BazaarError } from '../core/errors.ts';
 import { REPLICA_TICK_MS } from '../core/limits.ts';
 import type { KeyedTrade, OrderEntry } from '../core/trade.ts';
 import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
-import { type Action, type Outcome, ReplicaCore, type ReplicaStatus, type Request } from './core.ts';
+import { type Action, type Outcome, type Placed, ReplicaCore, type ReplicaStatus, type Request, type Traded } from './core.ts';
 import type { OrderLog } from './log.ts';
 import type { ReplicaState, StateStore } from './state.ts';
 import type { PeerTransport } from './transport.ts';
 
 /** What the replica needs from the catalog. */
 export interface CatalogPort {
-  /** Applies the trade once per key (a repeat is a no-op) and resolves once it is durable. */
-  trade(trade: KeyedTrade): Promise<void>;
+  /**
+   * Applies the trade once per key (a repeat is a no-op) and resolves, with the stock's version
+   * after it, once it is durable. `origin` is the frontend the trade came through.
+   */
+  trade(trade: KeyedTrade, origin: string | undefined): Promise<Traded>;
   /** The catalog's applied trades in journal order, from position `from`, at most `limit`. */
   trades(from: number, limit: number): Promise<KeyedTrade[]>;
 }
@@ -60,9 +63,17 @@ export class ReplicaNode {
 
   // ---- What the server calls -----------------------------------------------------------------------
 
-  /** Places an order once per idempotency key; resolves with its number once it is on a majority. */
-  placeOrder(trade: KeyedTrade): Promise<number> {
-    return this.request({ kind: 'place', trade });
+  /**
+   * Places an order once per idempotency key; resolves once it is on a majority with its number and
+   * the stock's version after the trade. `origin` is the frontend it came through.
+   */
+  place(trade: KeyedTrade, origin?: string): Promise<Placed> {
+    return this.request(origin === undefined ? { kind: 'place', trade } : { kind: 'place', trade, origin });
+  }
+
+  /** `place`, for callers that need only the number. */
+  async placeOrder(trade: KeyedTrade): Promise<number> {
+    return (await this.place(trade)).number;
   }
 
   /** For this replica's own id, runs the election and resolves once it serves; else joins the epoch. */
@@ -139,7 +150,7 @@ export class ReplicaNode {
         return this.await(action.op, transport.entries(to, message.from, message.limit));
       }
       case 'catalog':
-        return this.await(action.op, action.call.kind === 'trade' ? catalog.trade(action.call.trade) : catalog.trades(action.call.from, action.call.limit));
+        return this.await(action.op, action.call.kind === 'trade' ? catalog.trade(action.call.trade, action.call.origin) : catalog.trades(action.call.from, action.call.limit));
       case 'reply': {
         const pending = this.pending.get(action.request);
         if (pending === undefined) return;

@@ -3,10 +3,10 @@
 import { BazaarError } from '../core/errors.ts';
 import { REPLICATION_BODY_BYTES_MAX } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
-import { orderView, parseKeyedTrade, parseOrderNumber } from '../core/trade.ts';
+import { orderView, parseOrderNumber } from '../core/trade.ts';
 import type { Reply, RequestContext, Route } from '../http/server.ts';
 import { orderHealth } from '../protocol/health.ts';
-import { PLACE_ORDER_PATH } from '../protocol/orders.ts';
+import { parseOriginTrade, PLACE_ORDER_PATH, type PlaceOrderReply } from '../protocol/orders.ts';
 import { parseAppendRequest, parseLeaderNotice, parsePollRequest } from '../protocol/replication.ts';
 import type { ReplicaNode } from './node.ts';
 
@@ -25,8 +25,10 @@ export function orderRoutes(replica: ReplicaNode, peers: readonly number[], logg
   }
 
   async function placeOrder({ json }: RequestContext): Promise<Reply> {
-    const trade = parseKeyedTrade(await json());
-    return { body: { data: { transaction_number: await replica.placeOrder(trade) } } };
+    const { trade, origin } = parseOriginTrade(await json());
+    const placed = await replica.place(trade, origin);
+    const data: PlaceOrderReply = { transaction_number: placed.number, version: placed.version };
+    return { body: { data } };
   }
 
   function readOrder({ params }: RequestContext): Reply {

@@ -11,11 +11,27 @@ export interface StockReply extends Stock {
   readonly version: number;
 }
 
+/** `POST /trades` (an `OriginTrade` from protocol/orders.ts): the outcome, with the stock's new version. */
+export interface CatalogTradeReply {
+  readonly applied: boolean;
+  readonly stock: Stock;
+  readonly version: number;
+}
+
+export function parseCatalogTradeReply(data: unknown): CatalogTradeReply {
+  const value = object(data, 'trade reply', 'UPSTREAM_BAD_REPLY');
+  if (typeof value.applied !== 'boolean') throw new BazaarError('UPSTREAM_BAD_REPLY', 'field "applied" must be true or false');
+  const { version, ...stock } = parseStockReply({ ...object(value.stock, 'stock', 'UPSTREAM_BAD_REPLY'), version: value.version });
+  return { applied: value.applied, stock, version };
+}
+
 /** `GET /trades?from&limit`: applied trades in journal order, and how many are committed. */
 export interface TradesReply {
   readonly trades: KeyedTrade[];
   readonly committed: number;
 }
+
+export const CATALOG_TRADE_PATH = '/trades';
 
 export function tradesPath(from: number, limit: number): string {
   return `/trades?from=${from}&limit=${limit}`;

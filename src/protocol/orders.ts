@@ -1,7 +1,8 @@
-// frontend -> order leader: place an order (a keyed trade) and look one up. The leader parses the
-// request with core/trade.ts's parsers; these parse its replies.
+// frontend -> order leader: place an order (a keyed trade, and the frontend it came through) and look
+// one up; and the leader's replies. The trade and its origin travel on to the catalog unchanged.
 import { BazaarError } from '../core/errors.ts';
-import type { OrderView } from '../core/trade.ts';
+import { ORIGIN_LENGTH_MAX } from '../core/limits.ts';
+import { type KeyedTrade, type OrderView, parseKeyedTrade } from '../core/trade.ts';
 import { count, object, text } from './parse.ts';
 
 export const PLACE_ORDER_PATH = '/orders';
@@ -10,14 +11,42 @@ export function orderPath(number: number): string {
   return `/orders/${number}`;
 }
 
-/** The leader's reply to a placed order: its transaction number. */
+/**
+ * A trade as it travels from a frontend through the leader to the catalog. `origin` names the
+ * frontend (its `host:port` in the config): the catalog does not wait for that frontend to take the
+ * stock's new version by push, because the version rides back to it on the reply.
+ */
+export interface OriginTrade {
+  readonly trade: KeyedTrade;
+  readonly origin: string | undefined;
+}
+
+const ORIGIN_PATTERN = /^[\x21-\x7e]+$/;
+
+export function tradeBody({ trade, origin }: OriginTrade): object {
+  return origin === undefined ? trade : { ...trade, origin };
+}
+
+export function parseOriginTrade(body: unknown): OriginTrade {
+  const { origin, ...rest } = object(body, 'trade');
+  if (origin !== undefined && (typeof origin !== 'string' || origin.length > ORIGIN_LENGTH_MAX || !ORIGIN_PATTERN.test(origin))) {
+    throw new BazaarError('BAD_REQUEST', `field "origin" must be 1 to ${ORIGIN_LENGTH_MAX} printable characters`);
+  }
+  return { trade: parseKeyedTrade(rest), origin };
+}
+
+/** The leader's reply to a placed order: its transaction number, and the stock's version after the trade. */
 export interface PlaceOrderReply {
   readonly transaction_number: number;
+  readonly version: number;
 }
 
 export function parsePlaceOrderReply(data: unknown): PlaceOrderReply {
   const value = object(data, 'order reply', 'UPSTREAM_BAD_REPLY');
-  return { transaction_number: count(value.transaction_number, 'transaction_number', 0, 'UPSTREAM_BAD_REPLY') };
+  return {
+    transaction_number: count(value.transaction_number, 'transaction_number', 0, 'UPSTREAM_BAD_REPLY'),
+    version: count(value.version, 'version', 0, 'UPSTREAM_BAD_REPLY'),
+  };
 }
 
 export function parseOrderReply(data: unknown): OrderView {

@@ -2,6 +2,7 @@
 // disk, and faults (a replica down, a link dropping messages) set by the test.
 import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
+import type { Traded } from '../../src/order/core.ts';
 import { type CatalogPort, ReplicaNode } from '../../src/order/node.ts';
 import type { PeerTransport } from '../../src/order/transport.ts';
 import type { AppendReply, AppendRequest, PollReply, PollRequest } from '../../src/protocol/replication.ts';
@@ -17,11 +18,13 @@ export class RecordingCatalog implements CatalogPort {
   /** Runs after a trade is applied and before the call returns: a crash "right after the catalog trade". */
   afterApply: ((trade: KeyedTrade) => void) | undefined;
 
-  async trade(trade: KeyedTrade): Promise<void> {
+  async trade(trade: KeyedTrade): Promise<Traded> {
     this.calls += 1;
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (!this.applied.has(trade.key)) this.applied.set(trade.key, trade);
     this.afterApply?.(trade);
+    // The stock's version: how many trades of it the catalog has applied.
+    return { version: [...this.applied.values()].filter((applied) => applied.name === trade.name).length };
   }
 
   async trades(from: number, limit: number): Promise<KeyedTrade[]> {

@@ -45,6 +45,11 @@ interface SimNode {
   /** Writes not yet on disk, each file in order: the log's appends and truncates, the state file's saves. */
   logQueue: Array<{ op: number; action: Extract<Action, { kind: 'append' | 'truncate' }> }>;
   stateQueue: Array<{ op: number; state: ReplicaState }>;
+  /**
+   * Writes already on disk whose completion the core has not heard yet, in order: a real log shows
+   * a write as durable a moment before its promise settles, and the core must cope with that.
+   */
+  completions: number[];
 }
 
 type Packet =
@@ -76,6 +81,8 @@ export class World {
   /** The catalog: keys applied once, in order. */
   readonly applied: KeyedTrade[] = [];
   private readonly appliedKeys = new Map<string, KeyedTrade>();
+  /** The stock's version right after each key was applied. */
+  private readonly versionOf = new Map<string, number>();
   /** Acknowledged orders: key -> number, and number -> key; and the epoch of the leader that acknowledged each first. */
   readonly acked = new Map<string, number>();
   private readonly ackedIn = new Map<string, number>();
@@ -103,7 +110,7 @@ export class World {
     this.options = options;
     this.majority = Math.floor(options.replicas / 2) + 1;
     for (let id = 1; id <= options.replicas; id += 1) {
-      const node: SimNode = { id, core: undefined, life: 0, log: new MemoryOrderLog(), state: INITIAL_STATE, logQueue: [], stateQueue: [] };
+      const node: SimNode = { id, core: undefined, life: 0, log: new MemoryOrderLog(), state: INITIAL_STATE, logQueue: [], stateQueue: [], completions: [] };
       this.nodes.push(node);
       this.boot(node);
     }
@@ -186,7 +193,9 @@ export class World {
       this.say(`  ${node.id}: trade ${key} failed: ${outcome.error.message}`);
       return;
     }
-    const number = outcome.value as ReplyValue['place'];
+    const { number, version } = outcome.value as ReplyValue['place'];
+    const applied = this.appliedKeys.get(key);
+    assert.ok(applied !== undefined && version >= this.versionOf.get(key)!, `trade ${key} acknowledged with version ${version}, before the catalog's ${this.versionOf.get(key)}`);
     this.say(`  ${node.id}: trade ${key} acknowledged as order ${number}`);
     const before = this.acked.get(key);
     assert.ok(before === undefined || before === number, `key ${key} was acknowledged as order ${before}, now as ${number} (G2)`);
@@ -273,9 +282,15 @@ export class World {
   }
 
   private completeWrite(): void {
-    const busy = this.nodes.filter((node) => node.core !== undefined && (node.logQueue.length > 0 || node.stateQueue.length > 0));
+    const busy = this.nodes.filter((node) => node.core !== undefined && (node.logQueue.length > 0 || node.stateQueue.length > 0 || node.completions.length > 0));
     if (busy.length === 0) return;
     const node = this.rng.pick(busy);
+    // Either a write reaches the disk, or the oldest write on disk completes at the core.
+    if (node.completions.length > 0 && (this.rng.chance(0.5) || (node.logQueue.length === 0 && node.stateQueue.length === 0))) {
+      const op = node.completions.shift()!;
+      this.deliverToCore(node, (core) => core.complete(op, { ok: true, value: undefined }));
+      return;
+    }
     const useLog = node.logQueue.length > 0 && (node.stateQueue.length === 0 || this.rng.chance(0.5));
     if (useLog) {
       const { op, action } = node.logQueue.shift()!;
@@ -287,12 +302,12 @@ export class World {
         node.log.truncateNow(action.length);
         this.say(`${node.id}: disk truncated to ${action.length}`);
       }
-      this.deliverToCore(node, (core) => core.complete(op, { ok: true, value: undefined }));
+      node.completions.push(op);
     } else {
       const { op, state } = node.stateQueue.shift()!;
       node.state = state;
       this.say(`${node.id}: disk saved ${JSON.stringify(state)}`);
-      this.deliverToCore(node, (core) => core.complete(op, { ok: true, value: undefined }));
+      node.completions.push(op);
     }
   }
 
@@ -307,10 +322,12 @@ export class World {
       if (!lostBefore && !this.appliedKeys.has(trade.key)) {
         this.appliedKeys.set(trade.key, trade);
         this.applied.push(trade);
+        this.versionOf.set(trade.key, this.applied.length);
         this.say(`catalog applied ${trade.key}`);
       }
       const lostAfter = faults && this.rng.chance(0.03);
-      outcome = lostBefore || lostAfter ? { ok: false, error: new Error('the catalog did not answer') } : { ok: true, value: undefined };
+      // One stock: its version is the number of trades applied so far.
+      outcome = lostBefore || lostAfter ? { ok: false, error: new Error('the catalog did not answer') } : { ok: true, value: { version: this.applied.length } };
     } else {
       outcome = { ok: true, value: this.applied.slice(call!.call.from, call!.call.from + call!.call.limit) };
     }
@@ -364,6 +381,7 @@ export class World {
     node.core = undefined;
     node.logQueue = [];
     node.stateQueue = [];
+    node.completions = [];
     // Requests it was working on time out at their senders.
     for (const [ticket, packet] of this.peerRequests) {
       if (packet.to !== node.id) continue;
@@ -464,7 +482,7 @@ export class World {
 
   private converged(leader: SimNode): boolean {
     const entries = leader.log.readRange(0, leader.log.length);
-    if (this.nodes.some((node) => node.log.length !== entries.length || node.logQueue.length > 0)) return false;
+    if (this.nodes.some((node) => node.log.length !== entries.length || node.logQueue.length > 0 || node.completions.length > 0)) return false;
     if (!this.nodes.every((node) => node.log.readRange(0, node.log.length).every((entry, index) => same(entry, entries[index])))) return false;
     // G4: every trade the catalog applied is an order, once.
     return this.applied.every((trade) => leader.log.find(trade.key) !== undefined) && entries.length === this.applied.length;

@@ -122,6 +122,30 @@ describe('Invalidator', () => {
     invalidator.close();
   });
 
+  test('a trade does not wait for its own frontend (the version rides on its reply) but still pushes to it, and waits for every other', async () => {
+    const own = manualFrontend();
+    const other = manualFrontend();
+    const invalidator = new Invalidator(
+      [
+        { name: 'own', deliver: own.deliver },
+        { name: 'other', deliver: other.deliver },
+      ],
+      { versions: () => [{ name: 'FishCo', version: 0 }] },
+    );
+    await tick();
+    own.ack();
+    other.ack();
+    let published = false;
+    const waiting = invalidator.published({ name: 'FishCo', version: 1 }, 'own').then(() => (published = true));
+    await tick();
+    assert.deepEqual(own.messages.at(-1)!.invalidations, [{ name: 'FishCo', version: 1 }], 'its own frontend is pushed the change too');
+    assert.equal(published, false, 'not before the other frontend acknowledged');
+    other.ack();
+    await waiting;
+    own.ack();
+    invalidator.close();
+  });
+
   test('a change queued while a push is in flight is not taken as acknowledged with it', async () => {
     const frontend = manualFrontend();
     const invalidator = new Invalidator([{ name: 'f', deliver: frontend.deliver }], { versions: () => [{ name: 'FishCo', version: 0 }, { name: 'BoarCo', version: 0 }] });
