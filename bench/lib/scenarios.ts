@@ -45,28 +45,38 @@ export interface FilesCheck {
   readonly problem?: string;
 }
 
-/** Waits until every replica holds the same log, then hashes the files and checks conservation. */
+/**
+ * Waits until every replica holds the same log, then hashes the files and checks conservation. A
+ * write still in flight when the lengths first agree (its bytes in the file, its fsync not done) can
+ * make the hashes differ for a moment, so unequal hashes are looked at again until the deadline;
+ * logs that really diverged stay unequal, and their lengths are reported.
+ */
 export async function checkFiles({ cluster, config }: LocalCluster): Promise<FilesCheck> {
   const deadline = Date.now() + SETTLE_MS_MAX;
+  const hashes: Record<string, string> = {};
+  let lengths = '';
   for (;;) {
     const status = await admin.status(config);
     const numbers = new Set(status.orders.map((order) => order.health?.lastNumber));
-    if (status.orders.every((order) => order.up) && numbers.size === 1) break;
-    if (Date.now() > deadline) break;
+    lengths = status.orders.map((order) => `replica ${order.id}: ${order.up ? `last order ${order.health?.lastNumber}` : 'down'}`).join(', ');
+    if ((status.orders.every((order) => order.up) && numbers.size === 1) || Date.now() > deadline) {
+      for (const replica of config.orders) {
+        hashes[replica.id] = createHash('sha256').update(await readFile(cluster.orderLogPath(replica.id))).digest('hex');
+      }
+      if (new Set(Object.values(hashes)).size === 1 || Date.now() > deadline) break;
+    }
     await sleep(50);
   }
-  const hashes: Record<string, string> = {};
-  for (const replica of config.orders) {
-    hashes[replica.id] = createHash('sha256').update(await readFile(cluster.orderLogPath(replica.id))).digest('hex');
-  }
+  const identical = new Set(Object.values(hashes)).size === 1;
   const log = await readOrderLog(cluster.orderLogPath(config.orders.at(-1)!.id));
-  let problem: string | undefined;
+  let unconserved: string | undefined;
   try {
     assertConserved(log, await catalogStocks(cluster.url('catalog')));
   } catch (error) {
-    problem = (error as Error).message;
+    unconserved = (error as Error).message;
   }
-  return { hashes, identical: new Set(Object.values(hashes)).size === 1, orders: log.length, conserved: problem === undefined, ...(problem === undefined ? {} : { problem }) };
+  const problems = [...(identical ? [] : [`logs differ after ${SETTLE_MS_MAX} ms (${lengths})`]), ...(unconserved === undefined ? [] : [unconserved])];
+  return { hashes, identical, orders: log.length, conserved: unconserved === undefined, ...(problems.length === 0 ? {} : { problem: problems.join('; ') }) };
 }
 
 /** Runs `bazaar client` as a process (five sessions by default) and returns its JSON report. */
