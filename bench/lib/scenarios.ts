@@ -54,11 +54,10 @@ export interface FilesCheck {
 export async function checkFiles({ cluster, config }: LocalCluster): Promise<FilesCheck> {
   const deadline = Date.now() + SETTLE_MS_MAX;
   const hashes: Record<string, string> = {};
-  let lengths = '';
+  let status: admin.ClusterStatus;
   for (;;) {
-    const status = await admin.status(config);
+    status = await admin.status(config);
     const numbers = new Set(status.orders.map((order) => order.health?.lastNumber));
-    lengths = status.orders.map((order) => `replica ${order.id}: ${order.up ? `last order ${order.health?.lastNumber}` : 'down'}`).join(', ');
     if ((status.orders.every((order) => order.up) && numbers.size === 1) || Date.now() > deadline) {
       for (const replica of config.orders) {
         hashes[replica.id] = createHash('sha256').update(await readFile(cluster.orderLogPath(replica.id))).digest('hex');
@@ -75,6 +74,7 @@ export async function checkFiles({ cluster, config }: LocalCluster): Promise<Fil
   } catch (error) {
     unconserved = (error as Error).message;
   }
+  const lengths = status.orders.map((order) => `replica ${order.id}: ${order.up ? `last order ${order.health?.lastNumber}` : 'down'}`).join(', ');
   const problems = [...(identical ? [] : [`logs differ after ${SETTLE_MS_MAX} ms (${lengths})`]), ...(unconserved === undefined ? [] : [unconserved])];
   return { hashes, identical, orders: log.length, conserved: unconserved === undefined, ...(problems.length === 0 ? {} : { problem: problems.join('; ') }) };
 }

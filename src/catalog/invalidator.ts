@@ -60,12 +60,18 @@ class FrontendLink {
     return (this.acknowledged.get(name) ?? -1) >= version;
   }
 
-  /** Resolves once the frontend has acknowledged this version of the stock, or can no longer be serving an older one. */
-  published(invalidation: Invalidation): Promise<void> {
-    if (this.isAcknowledged(invalidation)) return Promise.resolve();
+  /** Queues the change for the next push; false if the frontend has acknowledged it already. */
+  send(invalidation: Invalidation): boolean {
+    if (this.isAcknowledged(invalidation)) return false;
     const known = this.pending.get(invalidation.name);
     if (known === undefined || known < invalidation.version) this.pending.set(invalidation.name, invalidation.version);
     this.wake();
+    return true;
+  }
+
+  /** Resolves once the frontend has acknowledged this version of the stock, or can no longer be serving an older one. */
+  published(invalidation: Invalidation): Promise<void> {
+    if (!this.send(invalidation)) return Promise.resolve();
     if (this.grantedUntil <= this.now()) return Promise.resolve();
     return new Promise((resolve) => {
       this.waiters.push({ invalidation, resolve });
@@ -142,12 +148,7 @@ export class Invalidator {
    * Every frontend, `except` included, is still sent the change.
    */
   async published(invalidation: Invalidation, except?: string): Promise<void> {
-    await Promise.all(
-      this.links.map((link) => {
-        const waiting = link.published(invalidation);
-        return link.name === except ? undefined : waiting;
-      }),
-    );
+    await Promise.all(this.links.map((link) => (link.name === except ? link.send(invalidation) : link.published(invalidation))));
   }
 
   close(): void {

@@ -37,8 +37,8 @@ export interface OrderView {
 }
 
 const STOCK_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-// Printable ASCII without spaces: safe in headers, logs and JSON alike.
-const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]+$/;
+/** Printable ASCII without spaces: safe in headers, logs and JSON alike (keys, frontend names). */
+export const PRINTABLE_TOKEN = /^[\x21-\x7e]+$/;
 
 export function isValidStockName(name: string): boolean {
   return name.length <= STOCK_NAME_LENGTH_MAX && STOCK_NAME_PATTERN.test(name);
@@ -87,7 +87,7 @@ export function parseKeyedTrade(body: unknown): KeyedTrade {
 }
 
 export function parseIdempotencyKey(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > IDEMPOTENCY_KEY_LENGTH_MAX || !IDEMPOTENCY_KEY_PATTERN.test(value)) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > IDEMPOTENCY_KEY_LENGTH_MAX || !PRINTABLE_TOKEN.test(value)) {
     throw new BazaarError(
       'BAD_REQUEST',
       `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_LENGTH_MAX} printable ASCII characters without spaces`,

@@ -380,9 +380,7 @@ export class ReplicaCore {
   /** Written entries with numbers in [from, to). */
   private writtenRange(from: number, to: number): OrderEntry[] {
     const firstQueued = this.nextNumber - this.queued.length;
-    const entries = this.log.readRange(from, Math.min(to, firstQueued));
-    for (let number = Math.max(from, firstQueued); number < Math.min(to, this.nextNumber); number += 1) entries.push(this.queued[number - firstQueued]!);
-    return entries;
+    return [...this.log.readRange(from, Math.min(to, firstQueued)), ...this.queued.slice(Math.max(from, firstQueued) - firstQueued, Math.max(0, to - firstQueued))];
   }
 
   /** Durably keeps only the first `length` entries; only while no append is in progress. */

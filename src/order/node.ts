@@ -5,7 +5,7 @@ import { BazaarError } from '../core/errors.ts';
 import { REPLICA_TICK_MS } from '../core/limits.ts';
 import type { KeyedTrade, OrderEntry } from '../core/trade.ts';
 import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
-import { type Action, type Outcome, type Placed, ReplicaCore, type ReplicaStatus, type Request, type Traded } from './core.ts';
+import { type Action, type Outcome, type Placed, ReplicaCore, type ReplicaStatus, type ReplyValue, type Request, type Traded } from './core.ts';
 import type { OrderLog } from './log.ts';
 import type { ReplicaState, StateStore } from './state.ts';
 import type { PeerTransport } from './transport.ts';
@@ -121,10 +121,10 @@ export class ReplicaNode {
 
   // ---- Carrying out the core's actions -------------------------------------------------------------
 
-  private request<K extends Request['kind']>(request: Extract<Request, { kind: K }>): Promise<never> {
+  private request<K extends Request['kind']>(request: Extract<Request, { kind: K }>): Promise<ReplyValue[K]> {
     const id = this.nextRequest;
     this.nextRequest += 1;
-    const promise = new Promise<never>((resolve, reject) => this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject }));
+    const promise = new Promise<ReplyValue[K]>((resolve, reject) => this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject }));
     this.core.request(id, request);
     this.flush();
     return promise;

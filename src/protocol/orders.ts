@@ -2,7 +2,7 @@
 // one up; and the leader's replies. The trade and its origin travel on to the catalog unchanged.
 import { BazaarError } from '../core/errors.ts';
 import { ORIGIN_LENGTH_MAX } from '../core/limits.ts';
-import { type KeyedTrade, type OrderView, parseKeyedTrade } from '../core/trade.ts';
+import { type KeyedTrade, type OrderView, parseKeyedTrade, PRINTABLE_TOKEN } from '../core/trade.ts';
 import { count, object, text } from './parse.ts';
 
 export const PLACE_ORDER_PATH = '/orders';
@@ -21,15 +21,13 @@ export interface OriginTrade {
   readonly origin: string | undefined;
 }
 
-const ORIGIN_PATTERN = /^[\x21-\x7e]+$/;
-
 export function tradeBody({ trade, origin }: OriginTrade): object {
   return origin === undefined ? trade : { ...trade, origin };
 }
 
 export function parseOriginTrade(body: unknown): OriginTrade {
   const { origin, ...rest } = object(body, 'trade');
-  if (origin !== undefined && (typeof origin !== 'string' || origin.length > ORIGIN_LENGTH_MAX || !ORIGIN_PATTERN.test(origin))) {
+  if (origin !== undefined && (typeof origin !== 'string' || origin.length > ORIGIN_LENGTH_MAX || !PRINTABLE_TOKEN.test(origin))) {
     throw new BazaarError('BAD_REQUEST', `field "origin" must be 1 to ${ORIGIN_LENGTH_MAX} printable characters`);
   }
   return { trade: parseKeyedTrade(rest), origin };

@@ -59,7 +59,6 @@ type Packet =
 
 interface Ticket {
   readonly kind: 'place' | 'notice';
-  readonly node: number;
   readonly key?: string;
 }
 
@@ -360,7 +359,7 @@ export class World {
       this.unacked.push(trade);
     }
     const ticket = this.nextTicket++;
-    this.tickets.set(ticket, { kind: 'place', node: this.leader, key: trade.key });
+    this.tickets.set(ticket, { kind: 'place', key: trade.key });
     this.packets.push({ type: 'frontend', to: this.leader, request: { kind: 'place', trade }, ticket });
   }
 
@@ -374,7 +373,7 @@ export class World {
     this.say(`frontend: epoch ${this.epoch}, leader ${leader}`);
     for (const node of live) {
       const ticket = this.nextTicket++;
-      this.tickets.set(ticket, { kind: 'notice', node: node.id });
+      this.tickets.set(ticket, { kind: 'notice' });
       this.packets.push({ type: 'frontend', to: node.id, request: { kind: 'notice', notice: { epoch: this.epoch, leaderId: leader } }, ticket });
     }
   }
