@@ -7,7 +7,7 @@ import { dataPaths } from '../core/paths.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { StorageError } from '../storage/errors.ts';
-import { httpDelivery, Invalidator } from './invalidator.ts';
+import { linkDelivery, Invalidator } from './invalidator.ts';
 import { catalogRoutes } from './routes.ts';
 import { CatalogStore } from './store.ts';
 
@@ -24,7 +24,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   logger.info(`catalog: ${config.catalog.stocks.length} stocks, ${store.committedCount} trades replayed from ${journalPath}`);
 
   // Every frontend of the config gets each change pushed (one today; the list is ready for more).
-  const deliveries = [config.frontend].map((frontend) => ({ name: frontendName(frontend), ...httpDelivery(frontend, config.token) }));
+  const deliveries = [config.frontend].map((frontend) => ({ name: frontendName(frontend), ...linkDelivery(frontend, config.token) }));
   const invalidator = new Invalidator(deliveries, { versions: () => store.versions(), logger });
 
   const metrics = new Metrics();

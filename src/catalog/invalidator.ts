@@ -10,9 +10,9 @@
 //   frontend's lease has run out. A dead frontend costs the trades of one lease at most, once.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { baseUrl, type Endpoint } from '../core/config.ts';
-import { CACHE_HEARTBEAT_MS, CACHE_LEASE_MS, CONTROL_CONNECTIONS_MAX, INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
+import { CACHE_HEARTBEAT_MS, CACHE_LEASE_MS, INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
-import { Upstream } from '../http/client.ts';
+import { LinkUpstream } from '../link/client.ts';
 import { type Invalidation, type InvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
 
 /** How a message reaches one frontend; resolves when it acknowledged. */
@@ -60,12 +60,15 @@ class FrontendLink {
     return (this.acknowledged.get(name) ?? -1) >= version;
   }
 
-  /** Queues the change for the next push; false if the frontend has acknowledged it already. */
-  send(invalidation: Invalidation): boolean {
+  /**
+   * Queues the change for the next push, sent now, or with the next heartbeat when `soon` is false;
+   * false if the frontend has acknowledged it already.
+   */
+  send(invalidation: Invalidation, soon = true): boolean {
     if (this.isAcknowledged(invalidation)) return false;
     const known = this.pending.get(invalidation.name);
     if (known === undefined || known < invalidation.version) this.pending.set(invalidation.name, invalidation.version);
-    this.wake();
+    if (soon) this.wake();
     return true;
   }
 
@@ -145,10 +148,11 @@ export class Invalidator {
   /**
    * Resolves once every frontend has dropped its cached copy of the stock, or holds no valid lease;
    * all but `except` (the trade's own frontend, which applies the version from the reply itself).
-   * Every frontend, `except` included, is still sent the change.
+   * `except` is still sent the change, with its next heartbeat: it needs it only if the reply never
+   * reaches it, and a message per trade would cost both roles a write and a read for nothing.
    */
   async published(invalidation: Invalidation, except?: string): Promise<void> {
-    await Promise.all(this.links.map((link) => (link.name === except ? link.send(invalidation) : link.published(invalidation))));
+    await Promise.all(this.links.map((link) => (link.name === except ? link.send(invalidation, false) : link.published(invalidation))));
   }
 
   close(): void {
@@ -156,9 +160,9 @@ export class Invalidator {
   }
 }
 
-/** Delivery over HTTP to a frontend's internal endpoint. */
-export function httpDelivery(frontend: Endpoint, token: string | undefined): { deliver: Deliver; close: () => Promise<void> } {
-  const upstream = new Upstream('frontend', baseUrl(frontend), { token, connections: CONTROL_CONNECTIONS_MAX });
+/** Delivery to a frontend's internal endpoint, on a link. */
+export function linkDelivery(frontend: Endpoint, token: string | undefined): { deliver: Deliver; close: () => Promise<void> } {
+  const upstream = new LinkUpstream('frontend', baseUrl(frontend), { token });
   return {
     deliver: async (message) => {
       const reply = await upstream.call('POST', PUSH_PATH, message, { timeoutMs: INVALIDATION_TIMEOUT_MS });

@@ -28,9 +28,7 @@ export const LEADER_PING_TIMEOUT_MS = 300;
 export const ADMIN_CALL_TIMEOUT_MS = 3 * LEADER_PING_TIMEOUT_MS;
 /** Connections each keep-alive pool opens to one upstream at most. */
 export const UPSTREAM_CONNECTIONS_MAX = 32;
-/** Connections a replica opens to each peer: replication is one message in flight per follower, and a few more cover polls and catch-up. */
-export const PEER_CONNECTIONS_MAX = 4;
-/** Connections for control traffic kept apart from the requests it steers (the frontend's pings and leader notices; the catalog's pushes to a frontend). */
+/** Connections for control traffic kept apart from the requests it steers (the frontend's pings and leader notices). */
 export const CONTROL_CONNECTIONS_MAX = 2;
 /** Connections for one-off calls (admin commands, a returning replica's health probes). */
 export const ONE_OFF_CONNECTIONS_MAX = 1;
@@ -38,6 +36,15 @@ export const ONE_OFF_CONNECTIONS_MAX = 1;
 export const UPSTREAM_KEEP_ALIVE_MS = 4_000;
 /** Largest JSON reply body the HTTP client accepts from an upstream. */
 export const UPSTREAM_BODY_BYTES_MAX = 4 * 1024 * 1024;
+
+/** How often a link checks its open calls against their deadlines (one timer per link, not one per call). */
+export const LINK_DEADLINE_CHECK_MS = 10;
+/** Largest frame a link accepts (a reply or a request, route and body included); a larger one closes the link. */
+export const LINK_FRAME_BYTES_MAX = UPSTREAM_BODY_BYTES_MAX;
+/** What a request frame carries besides its body (call number, method, path), as a route's body limit allows for it. */
+export const LINK_REQUEST_OVERHEAD_BYTES = 1_024;
+/** Idle time after which TCP keep-alive probes a link's peer, so a link to a host that vanished is found dead. */
+export const LINK_KEEP_ALIVE_MS = 5_000;
 
 /** Records one group commit writes and fsyncs together at most. */
 export const APPEND_BATCH_RECORDS_MAX = 1_024;

@@ -7,7 +7,7 @@ import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { FRONTEND_IN_FLIGHT_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { isValidStockName } from '../core/trade.ts';
-import { Upstream } from '../http/client.ts';
+import { LinkUpstream } from '../link/client.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { StockCache } from './cache.ts';
@@ -28,7 +28,7 @@ export interface FrontendOptions {
 export async function start(config: Config, logger: Logger = createLogger(), options: FrontendOptions = {}): Promise<FrontendHandle> {
   const { fatal } = fatalSignal();
   const cache = new StockCache({ enabled: options.cacheEnabled ?? config.cache.enabled, max: options.cacheMax ?? config.cache.max });
-  const catalog = new Upstream('catalog', baseUrl(config.catalog), { token: config.token });
+  const catalog = new LinkUpstream('catalog', baseUrl(config.catalog), { token: config.token });
   const leaders = new LeaderChooser(config.orders, config.token, logger);
 
   const metrics = new Metrics();

@@ -6,17 +6,18 @@ import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
-import { dataOf, Upstream } from '../http/client.ts';
+import { type Caller, dataOf, Upstream } from '../http/client.ts';
+import { LinkUpstream } from '../link/client.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
 
 export interface ReplicaClient {
   readonly id: number;
   /**
-   * Trades and order queries. Replaced when this replica stops being the chosen leader: the old pool
-   * is destroyed, so calls still queued for it (behind a hung leader's busy connections) fail over
-   * at once instead of each waiting out its own timeout.
+   * Trades and order queries, on one link. Replaced when this replica stops being the chosen leader:
+   * the old link is closed, so calls still open on it (a hung leader's) fail over at once instead of
+   * each waiting out its own timeout.
    */
-  upstream: Upstream;
+  upstream: Caller;
   /** Pings and leader notices, apart from the traffic, so an election never waits behind it. */
   readonly control: Upstream;
 }
@@ -45,7 +46,7 @@ export class LeaderChooser {
       .sort((a, b) => b.id - a.id)
       .map((replica) => ({
         id: replica.id,
-        upstream: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token }),
+        upstream: new LinkUpstream(`order replica ${replica.id}`, baseUrl(replica), { token }),
         control: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token, connections: CONTROL_CONNECTIONS_MAX }),
       }));
     this.token = token;
@@ -73,7 +74,7 @@ export class LeaderChooser {
     if (this.leader !== replica) return;
     this.leader = undefined;
     const old = replica.upstream;
-    replica.upstream = new Upstream(old.name, old.origin, { token: this.token });
+    replica.upstream = new LinkUpstream(old.name, old.origin, { token: this.token });
     void old.close();
   }
 

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { BazaarError } from '../core/errors.ts';
 import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage, type Stock } from '../core/trade.ts';
-import { dataOf, type Upstream } from '../http/client.ts';
+import { type Caller, dataOf } from '../http/client.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Reply, RequestContext, Route } from '../http/server.ts';
 import { parseStockReply } from '../protocol/catalog.ts';
@@ -18,7 +18,7 @@ export interface FrontendParts {
   /** This frontend's name as the catalog knows it (`host:port` in the config): trades carry it. */
   readonly origin: string;
   readonly cache: StockCache;
-  readonly catalog: Upstream;
+  readonly catalog: Caller;
   readonly leaders: LeaderChooser;
   readonly callLeader: CallLeader;
   readonly metrics: Metrics;
@@ -51,8 +51,8 @@ export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, me
     return { body: { data: { ok: true } } };
   }
 
-  async function placeOrder({ req, json }: RequestContext): Promise<Reply> {
-    const header = req.headers['idempotency-key'];
+  async function placeOrder({ headers, json }: RequestContext): Promise<Reply> {
+    const header = headers['idempotency-key'];
     // Parse the key before the body, so a bad key is refused whatever the body says.
     const key = header === undefined ? `fe-${randomUUID()}` : parseIdempotencyKey(header);
     const trade = parseTradeRequest(await json());

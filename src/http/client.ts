@@ -13,10 +13,19 @@ export interface UpstreamReply {
 
 export interface CallOptions {
   readonly timeoutMs?: number;
-  readonly headers?: Readonly<Record<string, string>>;
 }
 
-export class Upstream {
+/** One upstream role as its callers see it, over HTTP (`Upstream`) or over a link (link/client.ts). */
+export interface Caller {
+  readonly name: string;
+  /** `http://host:port`. */
+  readonly origin: string;
+  /** Sends one request and returns the status and parsed JSON body; throws a 503 BazaarError if unreachable. */
+  call(method: 'GET' | 'POST', path: string, body?: unknown, options?: CallOptions): Promise<UpstreamReply>;
+  close(): Promise<void>;
+}
+
+export class Upstream implements Caller {
   readonly name: string;
   readonly origin: string;
   private readonly pool: Pool;
@@ -34,10 +43,9 @@ export class Upstream {
     });
   }
 
-  /** Sends one request and returns the status and parsed JSON body; throws a 503 BazaarError if unreachable. */
   async call(method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<UpstreamReply> {
     const timeoutMs = options.timeoutMs ?? UPSTREAM_REQUEST_TIMEOUT_MS;
-    const headers: Record<string, string> = { ...options.headers };
+    const headers: Record<string, string> = {};
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     try {

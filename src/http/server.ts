@@ -1,11 +1,12 @@
 // node:http plumbing every role shares: routing with 404/405, JSON bodies read under a size limit,
 // every error in the `{"error":{"code","message"}}` shape, optional bearer token, and a graceful
-// close (stop accepting, drain, 503 to what still arrives, then cut what is left).
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// close (stop accepting, drain, 503 to what still arrives, then cut what is left). Requests that come
+// as frames on a link (link/server.ts) take the same routes under the same policies.
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { timingSafeEqual } from 'node:crypto';
 import { BazaarError, ERROR_CODE_HEADER } from '../core/errors.ts';
 import {
+  LINK_REQUEST_OVERHEAD_BYTES,
   REQUEST_BODY_BYTES_MAX,
   SERVER_DRAIN_TIMEOUT_MS,
   SERVER_HEADERS_TIMEOUT_MS,
@@ -17,6 +18,9 @@ import {
   SERVER_TIMEOUT_CHECK_INTERVAL_MS,
 } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
+import { serveLinks } from '../link/server.ts';
+import type { LinkReply, LinkRequest } from '../protocol/link.ts';
+import { tokenMatches } from './token.ts';
 
 export interface Reply {
   readonly status?: number;
@@ -28,7 +32,8 @@ export interface Reply {
 }
 
 export interface RequestContext {
-  readonly req: IncomingMessage;
+  /** The request's headers; none for a request that came on a link. */
+  readonly headers: IncomingHttpHeaders;
   /** Path segments captured by the route's `:name` parts, percent-decoded. */
   readonly params: Readonly<Record<string, string>>;
   readonly query: URLSearchParams;
@@ -137,13 +142,6 @@ async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
   }
 }
 
-function tokenMatches(header: string | undefined, token: string): boolean {
-  if (header === undefined) return false;
-  const given = Buffer.from(header);
-  const wanted = Buffer.from(`Bearer ${token}`);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
-}
-
 function matchRoute(route: CompiledRoute, segments: readonly string[]): Record<string, string> | undefined {
   if (route.segments.length !== segments.length) return undefined;
   const params: Record<string, string> = {};
@@ -159,6 +157,16 @@ function matchRoute(route: CompiledRoute, segments: readonly string[]): Record<s
   return params;
 }
 
+/** Splits an origin-form target (`/path?query`) by hand (this runs on every request); anything else goes through the URL parser. */
+function splitTarget(target: string): { pathname: string; queryText: string } {
+  if (target.startsWith('/')) {
+    const queryAt = target.indexOf('?');
+    return { pathname: queryAt === -1 ? target : target.slice(0, queryAt), queryText: queryAt === -1 ? '' : target.slice(queryAt + 1) };
+  }
+  const url = new URL(target, 'http://localhost');
+  return { pathname: url.pathname, queryText: url.search.slice(1) };
+}
+
 export function createJsonServer(options: JsonServerOptions): JsonServer {
   const { logger, token } = options;
   const routes: CompiledRoute[] = options.routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1), name: `${route.method} ${route.path}` }));
@@ -167,60 +175,76 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
   const inFlightMax = options.inFlightMax ?? SERVER_IN_FLIGHT_MAX;
   let drained: (() => void) | undefined;
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
-    if (closing) {
-      res.setHeader('connection', 'close');
-      throw new BazaarError('SHUTTING_DOWN', `${options.name} is shutting down; retry on another instance or later`);
-    }
-    // Origin-form targets (/path?query), which is what clients send, are split by hand: this runs
-    // on every request. Anything else goes through the URL parser.
-    const target = req.url ?? '/';
-    let pathname: string;
-    let queryText: string;
-    if (target.startsWith('/')) {
-      const queryAt = target.indexOf('?');
-      pathname = queryAt === -1 ? target : target.slice(0, queryAt);
-      queryText = queryAt === -1 ? '' : target.slice(queryAt + 1);
-    } else {
-      const url = new URL(target, 'http://localhost');
-      pathname = url.pathname;
-      queryText = url.search.slice(1);
-    }
+  /** The route a request names, or the error that says why none does (with the methods allowed, for a 405). */
+  const findRoute = (method: string | undefined, pathname: string): { route: CompiledRoute; params: Record<string, string> } | { error: BazaarError; allowed?: string } => {
     const segments = pathname.split('/');
     segments.shift();
     let decoded: string[];
     try {
       decoded = segments.map((segment) => (segment.includes('%') ? decodeURIComponent(segment) : segment));
     } catch {
-      throw new BazaarError('BAD_REQUEST', 'the path has a malformed percent-encoding');
+      return { error: new BazaarError('BAD_REQUEST', 'the path has a malformed percent-encoding') };
     }
-    let match: { route: CompiledRoute; params: Record<string, string> } | undefined;
     let pathKnown = false;
     for (const route of routes) {
       const params = matchRoute(route, decoded);
       if (params === undefined) continue;
       pathKnown = true;
-      if (route.method === req.method) {
-        match = { route, params };
-        break;
-      }
+      if (route.method === method) return { route, params };
     }
-    if (!pathKnown) throw new BazaarError('NOT_FOUND', `no such endpoint: ${pathname.slice(0, 80)}`);
-    if (match === undefined) {
-      const allowed = [...new Set(routes.filter((route) => matchRoute(route, decoded) !== undefined).map((route) => route.method))].join(', ');
-      res.setHeader('allow', allowed);
-      throw new BazaarError('METHOD_NOT_ALLOWED', `method ${String(req.method).slice(0, 20)} is not allowed on ${pathname.slice(0, 80)}; use ${allowed}`);
-    }
-    const { route, params } = match;
+    if (!pathKnown) return { error: new BazaarError('NOT_FOUND', `no such endpoint: ${pathname.slice(0, 80)}`) };
+    const allowed = [...new Set(routes.filter((route) => matchRoute(route, decoded) !== undefined).map((route) => route.method))].join(', ');
+    return { error: new BazaarError('METHOD_NOT_ALLOWED', `method ${String(method).slice(0, 20)} is not allowed on ${pathname.slice(0, 80)}; use ${allowed}`), allowed };
+  };
+
+  const checkLoad = (route: CompiledRoute): void => {
     // Internal routes are exempt: their callers (the catalog's push, replication) bound themselves.
     if (inFlight > inFlightMax && route.internal !== true) {
       throw new BazaarError('OVERLOADED', `${options.name} is working on ${inFlightMax} requests already; retry shortly`, { retryAfterS: 1 });
     }
+  };
+
+  const shuttingDown = (): BazaarError => new BazaarError('SHUTTING_DOWN', `${options.name} is shutting down; retry on another instance or later`);
+
+  /** Counts a request in; the returned function counts it out, with what it was answered. */
+  const track = (): ((route: string, status: number) => void) => {
+    const startedAt = performance.now();
+    inFlight += 1;
+    return (route, status) => {
+      inFlight -= 1;
+      options.onReply?.(route, status, performance.now() - startedAt);
+      if (closing && inFlight === 0) drained?.();
+    };
+  };
+
+  /** An error a route failed with, as the caller will see it; applies the storage failure policy. */
+  const asReplyError = (error: unknown, what: string): BazaarError => {
+    if (error instanceof BazaarError) {
+      if (error.code === 'STORAGE_FAILED') queueMicrotask(() => options.onStorageFailure?.(error));
+      return error;
+    }
+    logger.error(`${options.name}: unexpected error on ${what}: ${(error as Error)?.stack ?? String(error)}`);
+    return new BazaarError('INTERNAL', 'internal error; it has been logged');
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<string> => {
+    if (closing) {
+      res.setHeader('connection', 'close');
+      throw shuttingDown();
+    }
+    const { pathname, queryText } = splitTarget(req.url ?? '/');
+    const found = findRoute(req.method, pathname);
+    if ('error' in found) {
+      if (found.allowed !== undefined) res.setHeader('allow', found.allowed);
+      throw found.error;
+    }
+    const { route, params } = found;
+    checkLoad(route);
     if (route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       throw new BazaarError('UNAUTHORIZED', 'this internal endpoint needs the cluster token: Authorization: Bearer <token>');
     }
     const reply = await route.handler({
-      req,
+      headers: req.headers,
       params,
       get query() {
         return new URLSearchParams(queryText);
@@ -231,35 +255,52 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     return route.name;
   };
 
+  /** A request that came as a frame on a link: authenticated when the link opened, otherwise as over HTTP. */
+  const dispatch = async (request: LinkRequest, bytes: number): Promise<LinkReply> => {
+    const done = track();
+    let routeName = 'unmatched';
+    let reply: LinkReply;
+    try {
+      if (closing) throw shuttingDown();
+      const { pathname, queryText } = splitTarget(request.p);
+      const found = findRoute(request.m, pathname);
+      if ('error' in found) throw found.error;
+      const { route, params } = found;
+      routeName = route.name;
+      const bodyBytesMax = route.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
+      if (bytes > bodyBytesMax + LINK_REQUEST_OVERHEAD_BYTES) throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${bodyBytesMax} bytes`);
+      checkLoad(route);
+      const answer = await route.handler({
+        headers: {},
+        params,
+        get query() {
+          return new URLSearchParams(queryText);
+        },
+        json: () => (request.b === undefined ? Promise.reject(new BazaarError('BAD_REQUEST', 'request body is empty; send a JSON object')) : Promise.resolve(request.b)),
+      });
+      reply = { i: request.i, s: answer.status ?? 200, b: answer.json === undefined ? answer.body : JSON.parse(answer.json) };
+    } catch (caught) {
+      const error = asReplyError(caught, `${request.m} ${request.p.slice(0, 80)} (link)`);
+      reply = { i: request.i, s: error.status, b: errorBody(error.status, error.message), c: error.code };
+    }
+    done(routeName, reply.s);
+    return reply;
+  };
+
   // Node checks the timeouts every 30 s by default, which lets a slow client hold a socket far past
   // them; check every second instead.
   const server = createServer({ headersTimeout: SERVER_HEADERS_TIMEOUT_MS, requestTimeout: SERVER_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: SERVER_TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
     if (!closing && options.fastPath?.(req, res) === true) return;
-    const startedAt = performance.now();
-    inFlight += 1;
-    let routeName = 'unmatched';
-    const finish = (): void => {
-      inFlight -= 1;
-      options.onReply?.(routeName, res.statusCode, performance.now() - startedAt);
-      if (closing && inFlight === 0) drained?.();
-    };
+    const done = track();
     handle(req, res).then(
-      (name) => {
-        routeName = name;
-        finish();
-      },
+      (route) => done(route, res.statusCode),
       (error: unknown) => {
-        if (error instanceof BazaarError) {
-          sendError(res, error);
-          if (error.code === 'STORAGE_FAILED') options.onStorageFailure?.(error);
-        } else {
-          logger.error(`${options.name}: unexpected error on ${req.method} ${req.url}: ${(error as Error)?.stack ?? String(error)}`);
-          sendError(res, new BazaarError('INTERNAL', 'internal error; it has been logged'));
-        }
-        finish();
+        sendError(res, asReplyError(error, `${req.method} ${req.url}`));
+        done('unmatched', res.statusCode);
       },
     );
   });
+  const links = serveLinks(server, { name: options.name, token, dispatch, logger });
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
   // Node closes nothing that never sends a byte; these bound what idle or hostile clients can hold.
   server.timeout = SERVER_SOCKET_IDLE_TIMEOUT_MS;
@@ -289,15 +330,21 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     close: () => {
       closePromise ??= new Promise<void>((resolve) => {
         closing = true;
+        links.stop();
         server.close(() => resolve());
         server.closeIdleConnections();
         const allDrained = new Promise<void>((done) => {
           if (inFlight === 0) done();
           else drained = done;
         });
-        const timer = setTimeout(() => server.closeAllConnections(), SERVER_DRAIN_TIMEOUT_MS);
+        const timer = setTimeout(() => {
+          links.closeAll();
+          server.closeAllConnections();
+        }, SERVER_DRAIN_TIMEOUT_MS);
         void allDrained.then(() => {
           clearTimeout(timer);
+          // Links are not HTTP connections the server tracks as idle: close them here, or close never ends.
+          links.closeAll();
           server.closeIdleConnections();
         });
       });

@@ -1,5 +1,5 @@
-// `bazaar order --id N`: one order replica. Its log and state on disk, its peers over HTTP, and the
-// endpoints through which the frontend and the other replicas reach it.
+// `bazaar order --id N`: one order replica. Its log and state on disk, its peers and the catalog over
+// links, and the endpoints through which the frontend and the other replicas reach it.
 import type { AddressInfo } from 'node:net';
 import { baseUrl, findReplica, openInternalsWarning, type Config } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
@@ -7,7 +7,8 @@ import { LEADER_PING_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
 import type { KeyedTrade } from '../core/trade.ts';
-import { dataOf, Upstream } from '../http/client.ts';
+import { type Caller, dataOf, Upstream } from '../http/client.ts';
+import { LinkUpstream } from '../link/client.ts';
 import { createJsonServer } from '../http/server.ts';
 import { CATALOG_TRADE_PATH, parseCatalogTradeReply, parseTradesReply, tradesPath } from '../protocol/catalog.ts';
 import { tradeBody } from '../protocol/orders.ts';
@@ -17,13 +18,13 @@ import { openOrderLog } from './log.ts';
 import { type CatalogPort, ReplicaNode } from './node.ts';
 import { orderRoutes } from './routes.ts';
 import { FileStateStore } from './state.ts';
-import { HttpTransport } from './transport.ts';
+import { LinkTransport } from './transport.ts';
 
 export interface OrderHandle extends Handle {
   readonly address: AddressInfo;
 }
 
-function httpCatalog(upstream: Upstream): CatalogPort {
+function catalogPort(upstream: Caller): CatalogPort {
   return {
     trade: async (trade: KeyedTrade, origin: string | undefined) => {
       const reply = parseCatalogTradeReply(dataOf(await upstream.call('POST', CATALOG_TRADE_PATH, tradeBody({ trade, origin })), 'the catalog refused the trade'));
@@ -52,15 +53,15 @@ export async function start(config: Config, id: number, logger: Logger = createL
   }
   logger.info(`order ${id}: ${log.length} orders in ${logPath}; epoch ${state.epoch}, log epoch ${state.logEpoch}`);
 
-  const catalog = new Upstream('catalog', baseUrl(config.catalog), { token: config.token });
-  const transport = new HttpTransport(peers, config.token);
+  const catalog = new LinkUpstream('catalog', baseUrl(config.catalog), { token: config.token });
+  const transport = new LinkTransport(peers, config.token);
   const replica = new ReplicaNode({
     id,
     peers: peers.map((peer) => peer.id),
     log,
     stateStore,
     state,
-    catalog: httpCatalog(catalog),
+    catalog: catalogPort(catalog),
     transport,
     onEvent: (message) => logger.info(`order ${id}: ${message}`),
     onStorageFailure: fail,

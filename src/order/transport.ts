@@ -1,8 +1,9 @@
-// The replicas' messages over HTTP: one keep-alive pool per peer, a deadline on every call.
+// The replicas' messages, one link per peer (link/client.ts): every message a frame, a deadline on every call.
 import { baseUrl, type ReplicaEndpoint } from '../core/config.ts';
-import { CATCH_UP_TIMEOUT_MS, PEER_CONNECTIONS_MAX, REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
+import { CATCH_UP_TIMEOUT_MS, REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { OrderEntry } from '../core/trade.ts';
-import { dataOf, Upstream } from '../http/client.ts';
+import { dataOf } from '../http/client.ts';
+import { LinkUpstream } from '../link/client.ts';
 import {
   type AppendReply,
   type AppendRequest,
@@ -13,21 +14,21 @@ import {
   type PollRequest,
 } from '../protocol/replication.ts';
 
-/** How a replica reaches its peers; HTTP in production. Failures reject. */
+/** How a replica reaches its peers; links in production. Failures reject. */
 export interface PeerTransport {
   poll(peer: number, request: PollRequest): Promise<PollReply>;
   append(peer: number, request: AppendRequest): Promise<AppendReply>;
   entries(peer: number, from: number, limit: number): Promise<OrderEntry[]>;
 }
 
-export class HttpTransport implements PeerTransport {
-  private readonly peers = new Map<number, Upstream>();
+export class LinkTransport implements PeerTransport {
+  private readonly peers = new Map<number, LinkUpstream>();
 
   constructor(peers: readonly ReplicaEndpoint[], token: string | undefined) {
-    for (const peer of peers) this.peers.set(peer.id, new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: PEER_CONNECTIONS_MAX }));
+    for (const peer of peers) this.peers.set(peer.id, new LinkUpstream(`order replica ${peer.id}`, baseUrl(peer), { token }));
   }
 
-  private peer(id: number): Upstream {
+  private peer(id: number): LinkUpstream {
     const upstream = this.peers.get(id);
     if (upstream === undefined) throw new Error(`replica ${id} is not a configured peer`);
     return upstream;

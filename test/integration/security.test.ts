@@ -2,13 +2,35 @@
 // (and changes nothing), the cluster itself works end to end with it, and the public API and the
 // health checks need no token.
 import assert from 'node:assert/strict';
+import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as admin from '../../src/admin/index.ts';
 import { loadConfig } from '../../src/core/config.ts';
 import { catalogStocks, readOrderLog } from '../helpers/checks.ts';
 import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
+import { LINK_PATH, LINK_PROTOCOL } from '../../src/protocol/link.ts';
 
 const TOKEN = 'test-token-7f3a9c';
+
+/** Asks `url` for a link (fetch may not send Upgrade); resolves with the status it answered, 101 if it opened one. */
+function openLink(url: string, authorization: string | undefined): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { connection: 'Upgrade', upgrade: LINK_PROTOCOL };
+    if (authorization !== undefined) headers.authorization = authorization;
+    const request = httpRequest(`${url}${LINK_PATH}`, { headers, timeout: 5_000 });
+    request.on('upgrade', (_response, socket) => {
+      socket.destroy();
+      resolve(101);
+    });
+    request.on('response', (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.on('timeout', () => request.destroy(new Error('no answer')));
+    request.on('error', reject);
+    request.end();
+  });
+}
 const json = { 'content-type': 'application/json' };
 
 describe('internal endpoints with a cluster token', () => {
@@ -54,6 +76,12 @@ describe('internal endpoints with a cluster token', () => {
         const reply = await http(url, { method, body, headers: { ...json, ...(authorization === undefined ? {} : { authorization }) } });
         assert.equal(reply.status, 401, `${method} ${url} with ${authorization ?? 'no'} authorization: ${reply.text}`);
         assert.match(reply.text, /"code":401.*cluster token/);
+      }
+    }
+    // The same routes as frames on a link: the link itself needs the token.
+    for (const url of [catalog, leader, frontend]) {
+      for (const authorization of [undefined, 'Bearer wrong-token']) {
+        assert.equal(await openLink(url, authorization), 401, `a link to ${url} with ${authorization ?? 'no'} authorization`);
       }
     }
     assert.deepEqual(await readOrderLog(cluster.orderLogPath(3)), logBefore);

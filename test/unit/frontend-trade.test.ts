@@ -3,7 +3,6 @@
 // would have told it too is held back here (it may arrive late), so only the reply can keep the
 // cache honest. Real cache, real handler; the leader's reply is given.
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
 import { describe, test } from 'node:test';
 import { StockCache } from '../../src/frontend/cache.ts';
 import type { LeaderChooser } from '../../src/frontend/leader.ts';
@@ -29,7 +28,7 @@ describe('a trade through this frontend', () => {
     };
     const routes = frontendRoutes({ origin: '127.0.0.1:8000', cache, catalog: {} as Upstream, leaders: {} as LeaderChooser, callLeader, metrics: new Metrics() });
     const placeOrder = routes.find((route) => route.method === 'POST' && route.path === '/orders')!.handler;
-    const context = { req: { headers: {} } as IncomingMessage, params: {}, query: new URLSearchParams(), json: async () => ({ name: 'GameStart', quantity: 1, type: 'buy' }) } as RequestContext;
+    const context = { headers: {}, params: {}, query: new URLSearchParams(), json: async () => ({ name: 'GameStart', quantity: 1, type: 'buy' }) } as RequestContext;
     const reply = await placeOrder(context);
 
     assert.deepEqual(reply.body, { data: { transaction_number: 7 } }, 'the public reply keeps the lab\'s shape');

@@ -1,0 +1,190 @@
+// A link to one upstream role: every call is one frame on one connection (opened by an HTTP Upgrade
+// on the role's own port), so concurrent calls share the connection, and the calls made in one turn
+// of the event loop share one write. Replies come back in any order, matched by call number.
+//
+// A connection that closes fails every call open on it at once, as a crashed peer should: callers
+// fail over or retry under the same idempotency key, and the next call opens a new connection. A
+// call past its deadline fails alone (the peer may only be slow). One timer per link checks the
+// deadlines, not one per call.
+import { request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
+import { BazaarError } from '../core/errors.ts';
+import { LINK_DEADLINE_CHECK_MS, LINK_FRAME_BYTES_MAX, LINK_KEEP_ALIVE_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
+import type { Caller, CallOptions, UpstreamReply } from '../http/client.ts';
+import { bearer } from '../http/token.ts';
+import { LINK_PATH, LINK_PROTOCOL, type LinkRequest, parseLinkReply } from '../protocol/link.ts';
+import { encodeFrame, FrameReader } from './frame.ts';
+
+interface OpenCall {
+  readonly resolve: (reply: UpstreamReply) => void;
+  readonly reject: (error: Error) => void;
+  readonly deadline: number;
+  readonly timeoutMs: number;
+}
+
+export class LinkUpstream implements Caller {
+  readonly name: string;
+  readonly origin: string;
+  private readonly token: string | undefined;
+  private socket: Socket | undefined;
+  private connecting: Promise<Socket> | undefined;
+  private readonly open = new Map<number, OpenCall>();
+  private nextCall = 0;
+  private deadlines: NodeJS.Timeout | undefined;
+  /** Whether frames written now join a write already scheduled for the end of this turn. */
+  private corked = false;
+  private closed = false;
+
+  constructor(name: string, origin: string, options: { token?: string | undefined } = {}) {
+    this.name = name;
+    this.origin = origin;
+    this.token = options.token;
+  }
+
+  call(method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<UpstreamReply> {
+    if (this.closed) return Promise.reject(this.unavailable('the link is closed'));
+    const timeoutMs = options.timeoutMs ?? UPSTREAM_REQUEST_TIMEOUT_MS;
+    const number = this.nextCall;
+    this.nextCall = number === Number.MAX_SAFE_INTEGER ? 0 : number + 1;
+    const request: LinkRequest = body === undefined ? { i: number, m: method, p: path } : { i: number, m: method, p: path, b: body };
+    const frame = encodeFrame(request);
+    return new Promise<UpstreamReply>((resolve, reject) => {
+      this.open.set(number, { resolve, reject, deadline: performance.now() + timeoutMs, timeoutMs });
+      if (this.open.size === 1) this.busy();
+      if (this.socket !== undefined) {
+        this.write(this.socket, frame);
+        return;
+      }
+      this.connect().then(
+        (socket) => {
+          if (this.open.has(number)) this.write(socket, frame);
+        },
+        (error: Error) => this.settle(number)?.reject(this.unavailable(error.message, error)),
+      );
+    });
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.socket?.destroy();
+    this.failAll('the link is closed');
+    return Promise.resolve();
+  }
+
+  private unavailable(why: string, cause?: unknown): BazaarError {
+    return new BazaarError('UPSTREAM_UNAVAILABLE', `${this.name} is unavailable: ${why}`, { cause });
+  }
+
+  /** The first call opened: check deadlines, and keep the process alive for the reply. */
+  private busy(): void {
+    this.socket?.ref();
+    this.deadlines ??= setInterval(() => this.expire(), LINK_DEADLINE_CHECK_MS);
+  }
+
+  /** The last call closed. */
+  private idle(): void {
+    this.socket?.unref();
+    clearInterval(this.deadlines);
+    this.deadlines = undefined;
+  }
+
+  private settle(number: number): OpenCall | undefined {
+    const call = this.open.get(number);
+    if (call === undefined) return undefined;
+    this.open.delete(number);
+    if (this.open.size === 0) this.idle();
+    return call;
+  }
+
+  private expire(): void {
+    const now = performance.now();
+    for (const [number, call] of this.open) {
+      if (call.deadline <= now) this.settle(number)?.reject(this.unavailable(`no answer within ${call.timeoutMs} ms`));
+    }
+  }
+
+  private failAll(why: string): void {
+    for (const number of [...this.open.keys()]) this.settle(number)?.reject(this.unavailable(why));
+  }
+
+  private write(socket: Socket, frame: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      setImmediate(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(frame);
+  }
+
+  private connect(): Promise<Socket> {
+    this.connecting ??= this.openConnection().finally(() => {
+      this.connecting = undefined;
+    });
+    return this.connecting;
+  }
+
+  private openConnection(): Promise<Socket> {
+    return new Promise<Socket>((resolve, reject) => {
+      const url = new URL(this.origin);
+      const headers: Record<string, string> = { connection: 'Upgrade', upgrade: LINK_PROTOCOL };
+      if (this.token !== undefined) headers.authorization = bearer(this.token);
+      const request = httpRequest({ host: url.hostname, port: url.port, path: LINK_PATH, method: 'GET', headers, agent: false });
+      request.setTimeout(UPSTREAM_REQUEST_TIMEOUT_MS, () => request.destroy(new Error(`no link within ${UPSTREAM_REQUEST_TIMEOUT_MS} ms`)));
+      request.on('upgrade', (_response, socket, head) => {
+        if (this.closed) {
+          socket.destroy();
+          reject(new Error('the link is closed'));
+          return;
+        }
+        this.attach(socket, head);
+        resolve(socket);
+      });
+      request.on('response', (response) => {
+        response.resume();
+        reject(new Error(`it answered ${response.statusCode} instead of opening a link`));
+      });
+      request.on('error', reject);
+      request.end();
+    });
+  }
+
+  private attach(socket: Socket, head: Buffer): void {
+    socket.setTimeout(0);
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, LINK_KEEP_ALIVE_MS);
+    const reader = new FrameReader(LINK_FRAME_BYTES_MAX);
+    const receive = (chunk: Buffer): void => {
+      let frames;
+      try {
+        frames = reader.push(chunk);
+      } catch (error) {
+        socket.destroy(error as Error);
+        return;
+      }
+      for (const { value } of frames) {
+        let reply;
+        try {
+          reply = parseLinkReply(value);
+        } catch (error) {
+          socket.destroy(error as Error);
+          return;
+        }
+        this.settle(reply.i)?.resolve({ status: reply.s, body: reply.b, errorCode: reply.c });
+      }
+    };
+    socket.on('data', receive);
+    socket.on('error', () => {
+      // 'close' follows, and fails what is open.
+    });
+    socket.on('close', () => {
+      if (this.socket === socket) this.socket = undefined;
+      this.failAll('the connection closed');
+    });
+    this.socket = socket;
+    if (this.open.size === 0) socket.unref();
+    if (head.length > 0) receive(head);
+  }
+}
