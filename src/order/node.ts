@@ -33,6 +33,8 @@ export interface ReplicaOptions {
   readonly onEvent?: (message: string) => void;
   /** Called when a write to the log or the state fails: the replica can no longer promise durability. */
   readonly onStorageFailure?: (error: Error) => void;
+  /** Called with how long each stage of the write path took: `catalog` (the trade call), `log_append` (this log's write + fdatasync), `follower_append` (one replication message, there and back). */
+  readonly onStage?: (stage: string, durationMs: number) => void;
 }
 
 interface Pending {
@@ -131,7 +133,13 @@ export class ReplicaNode {
   }
 
   private flush(): void {
-    for (const action of this.core.takeActions()) this.carryOut(action);
+    const actions = this.core.takeActions();
+    // Messages first. A log append is written and fdatasynced synchronously at the end of this turn
+    // (storage/jsonl.ts), and so are frames (link/client.ts), in the order they were asked for: the
+    // followers' appends must be on the wire before the leader's own fdatasync, or the two run in
+    // series. The core orders what depends on what through completions, never through this order.
+    for (const action of actions) if (action.kind === 'send') this.carryOut(action);
+    for (const action of actions) if (action.kind !== 'send') this.carryOut(action);
   }
 
   private carryOut(action: Action): void {
@@ -140,17 +148,17 @@ export class ReplicaNode {
       case 'persist':
         return this.await(action.op, this.storage(stateStore.save(action.state)));
       case 'append':
-        return this.await(action.op, this.storage(log.append(action.entries)));
+        return this.await(action.op, this.timed('log_append', this.storage(log.append(action.entries))));
       case 'truncate':
         return this.await(action.op, this.storage(log.truncate(action.length)));
       case 'send': {
         const { to, message } = action;
         if (message.kind === 'poll') return this.await(action.op, transport.poll(to, message.request));
-        if (message.kind === 'append') return this.await(action.op, transport.append(to, message.request));
+        if (message.kind === 'append') return this.await(action.op, this.timed('follower_append', transport.append(to, message.request)));
         return this.await(action.op, transport.entries(to, message.from, message.limit));
       }
       case 'catalog':
-        return this.await(action.op, action.call.kind === 'trade' ? catalog.trade(action.call.trade, action.call.origin) : catalog.trades(action.call.from, action.call.limit));
+        return this.await(action.op, action.call.kind === 'trade' ? this.timed('catalog', catalog.trade(action.call.trade, action.call.origin)) : catalog.trades(action.call.from, action.call.limit));
       case 'reply': {
         const pending = this.pending.get(action.request);
         if (pending === undefined) return;
@@ -162,6 +170,14 @@ export class ReplicaNode {
       case 'note':
         return this.onEvent(action.message);
     }
+  }
+
+  /** Reports how long `work` took to the stage timings, when someone listens. */
+  private timed<T>(stage: string, work: Promise<T>): Promise<T> {
+    const onStage = this.options.onStage;
+    if (onStage === undefined) return work;
+    const startedAt = performance.now();
+    return work.finally(() => onStage(stage, performance.now() - startedAt));
   }
 
   /** A failed write is reported to the storage failure policy, then to the core as the action's outcome. */
