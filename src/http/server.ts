@@ -111,21 +111,38 @@ export function sendError(res: ServerResponse, error: BazaarError): void {
   send(res, error.status, errorBody(error.status, error.message), headers);
 }
 
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** The request's body, up to `limit` bytes (413 past it). Listeners, not an async iterator: cheaper on every POST. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
-    throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`);
+    return Promise.reject(new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`));
   }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let settled = false;
+    const fail = (error: Error): void => {
+      if (settled) return;
+      settled = true;
+      reject(error);
+    };
+    req.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      size += chunk.length;
+      // The rest is not read: the 413 reply closes the connection.
+      if (size > limit) return fail(new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${limit} bytes`));
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (settled) return;
+      settled = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    req.on('error', fail);
+    req.on('close', () => {
+      if (!settled) fail(new BazaarError('BAD_REQUEST', 'the client closed the connection before the body ended'));
+    });
+  });
 }
 
 async function readJson(req: IncomingMessage, limit: number): Promise<unknown> {
