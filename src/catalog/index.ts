@@ -28,7 +28,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   const invalidator = new Invalidator(deliveries, { versions: () => store.versions(), logger });
 
   const metrics = new Metrics();
-  const countRequest = metrics.counter('bazaar_catalog_requests_total', 'Requests answered, by route and status.');
+  const countRequest = metrics.requests('bazaar_catalog');
   metrics.gauge('bazaar_catalog_trades_total', 'Trades committed.', () => store.committedCount);
 
   const openWarning = openInternalsWarning(config, config.catalog);
@@ -38,7 +38,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     name: 'catalog',
     logger,
     token: config.token,
-    onReply: (route, status) => countRequest({ route, status: String(status) }),
+    onReply: countRequest,
     routes: catalogRoutes(store, invalidator, metrics),
   });
 

@@ -12,6 +12,8 @@ import type { Invalidator } from './invalidator.ts';
 import type { CatalogStore } from './store.ts';
 
 export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, metrics: Metrics): Route[] {
+  const stage = metrics.stages('bazaar_catalog');
+
   function metricsText(): Reply {
     return { body: metrics.render() };
   }
@@ -42,11 +44,15 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
 
   async function trade({ json }: RequestContext): Promise<Reply> {
     const { trade: keyed, origin } = parseOriginTrade(await json());
+    const startedAt = performance.now();
     const outcome = await store.trade(keyed);
+    const storedAt = performance.now();
+    stage('journal', storedAt - startedAt);
     // The trade is answered only once no frontend can serve the stock's state from before it (a
     // repeated key too: its first call may still be waiting for the push), except the trade's own
     // frontend: the version rides back to it on the reply, and it applies it before it answers.
     await invalidator.published({ name: outcome.stock.name, version: outcome.version }, origin);
+    stage('push', performance.now() - storedAt);
     return { body: { data: outcome } };
   }
 

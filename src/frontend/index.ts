@@ -32,8 +32,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
   const leaders = new LeaderChooser(config.orders, config.token, logger);
 
   const metrics = new Metrics();
-  const countRequest = metrics.counter('bazaar_frontend_requests_total', 'Requests answered, by route and status.');
-  const countSeconds = metrics.counter('bazaar_frontend_request_seconds_total', 'Time spent answering requests, by route (cached lookups answered on the fast path are counted in requests_total but not timed).');
+  const countRequest = metrics.requests('bazaar_frontend', ' (cached lookups answered on the fast path are counted in requests_total but not timed)');
   metrics.gauge('bazaar_frontend_leader_elections_total', 'Leader elections this frontend started.', () => leaders.elections);
   metrics.gauge('bazaar_frontend_cache_hits_total', 'Lookups answered from the cache.', () => cache.stats().hits);
   metrics.gauge('bazaar_frontend_cache_misses_total', 'Lookups that went to the catalog (caching on).', () => cache.stats().misses);
@@ -69,10 +68,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     token: config.token,
     inFlightMax: FRONTEND_IN_FLIGHT_MAX,
     fastPath,
-    onReply: (route, status, durationMs) => {
-      countRequest({ route, status: String(status) });
-      countSeconds({ route }, durationMs / 1000);
-    },
+    onReply: countRequest,
     routes: frontendRoutes({ origin: frontendName(config.frontend), cache, catalog, leaders, callLeader, metrics }),
   });
 

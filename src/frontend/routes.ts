@@ -25,6 +25,8 @@ export interface FrontendParts {
 }
 
 export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, metrics }: FrontendParts): Route[] {
+  const stage = metrics.stages('bazaar_frontend');
+
   function health(): Reply {
     const data: FrontendHealth = { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch, cache: cache.stats() };
     return { body: { data } };
@@ -57,7 +59,10 @@ export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, me
     const key = header === undefined ? `fe-${randomUUID()}` : parseIdempotencyKey(header);
     const trade = parseTradeRequest(await json());
     const body = tradeBody({ trade: { key, ...trade }, origin });
-    const data = parsePlaceOrderReply(dataOf(await callLeader('POST', PLACE_ORDER_PATH, body), 'the order service refused the order'));
+    const sentAt = performance.now();
+    const reply = await callLeader('POST', PLACE_ORDER_PATH, body);
+    stage('leader', performance.now() - sentAt);
+    const data = parsePlaceOrderReply(dataOf(reply, 'the order service refused the order'));
     // The catalog did not wait for this frontend to take the stock's new version by push: take it
     // from the reply, before answering, so no lookup after the answer can show the stock from before.
     cache.invalidate({ name: trade.name, version: data.version });

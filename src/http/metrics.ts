@@ -39,6 +39,26 @@ export class Metrics {
     };
   }
 
+  /** Requests answered and the time they took, by route (and status): what each role's server reports after every reply. */
+  requests(prefix: string, secondsNote = ''): (route: string, status: number, durationMs: number) => void {
+    const count = this.counter(`${prefix}_requests_total`, 'Requests answered, by route and status.');
+    const seconds = this.counter(`${prefix}_request_seconds_total`, `Time spent answering requests, by route${secondsNote}.`);
+    return (route, status, durationMs) => {
+      count({ route, status: String(status) });
+      seconds({ route }, durationMs / 1000);
+    };
+  }
+
+  /** Time spent in each stage of a trade, summed, and how many times: mean time per stage is one over the other. */
+  stages(prefix: string): (stage: string, durationMs: number) => void {
+    const seconds = this.counter(`${prefix}_stage_seconds_total`, 'Time spent in each stage of a trade, by stage.');
+    const count = this.counter(`${prefix}_stage_total`, 'Times each stage of a trade ran, by stage.');
+    return (stage, durationMs) => {
+      seconds({ stage }, durationMs / 1000);
+      count({ stage });
+    };
+  }
+
   gauge(name: string, text: string, read: () => number): void {
     this.help.set(name, { type: 'gauge', text });
     this.gauges.set(name, read);

@@ -9,6 +9,7 @@ import { dataPaths } from '../core/paths.ts';
 import type { KeyedTrade } from '../core/trade.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
+import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { CATALOG_TRADE_PATH, parseCatalogTradeReply, parseTradesReply, tradesPath } from '../protocol/catalog.ts';
 import { tradeBody } from '../protocol/orders.ts';
@@ -55,6 +56,8 @@ export async function start(config: Config, id: number, logger: Logger = createL
 
   const catalog = new LinkUpstream('catalog', baseUrl(config.catalog), { token: config.token });
   const transport = new LinkTransport(peers, config.token);
+  const metrics = new Metrics();
+  const stage = metrics.stages('bazaar_order');
   const replica = new ReplicaNode({
     id,
     peers: peers.map((peer) => peer.id),
@@ -65,7 +68,9 @@ export async function start(config: Config, id: number, logger: Logger = createL
     transport,
     onEvent: (message) => logger.info(`order ${id}: ${message}`),
     onStorageFailure: fail,
+    onStage: stage,
   });
+  metrics.gauge('bazaar_order_log_entries', 'Entries in this replica\'s log.', () => replica.status().lastNumber + 1);
 
   const openWarning = openInternalsWarning(config, endpoint);
   if (openWarning !== undefined) logger.warn(`order: ${openWarning}`);
@@ -74,7 +79,8 @@ export async function start(config: Config, id: number, logger: Logger = createL
     name: `order ${id}`,
     logger,
     token: config.token,
-    routes: orderRoutes(replica, peers.map((peer) => peer.id), logger),
+    onReply: metrics.requests('bazaar_order'),
+    routes: orderRoutes(replica, peers.map((peer) => peer.id), logger, metrics),
     // A storage failure means this replica can no longer promise anything: stop, and let a supervisor restart it.
     onStorageFailure: fail,
   });

@@ -4,6 +4,7 @@ import { BazaarError } from '../core/errors.ts';
 import { REPLICATION_BODY_BYTES_MAX } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { orderView, parseOrderNumber } from '../core/trade.ts';
+import type { Metrics } from '../http/metrics.ts';
 import type { Reply, RequestContext, Route } from '../http/server.ts';
 import { orderHealth } from '../protocol/health.ts';
 import { parseOriginTrade, PLACE_ORDER_PATH, type PlaceOrderReply } from '../protocol/orders.ts';
@@ -17,11 +18,15 @@ function queryInteger(context: RequestContext, name: string, fallback: number): 
   return Number(text);
 }
 
-export function orderRoutes(replica: ReplicaNode, peers: readonly number[], logger: Logger): Route[] {
+export function orderRoutes(replica: ReplicaNode, peers: readonly number[], logger: Logger, metrics: Metrics): Route[] {
   const id = replica.id;
 
   function health(): Reply {
     return { body: { data: orderHealth(replica.status()) } };
+  }
+
+  function metricsText(): Reply {
+    return { body: metrics.render() };
   }
 
   async function placeOrder({ json }: RequestContext): Promise<Reply> {
@@ -74,6 +79,7 @@ export function orderRoutes(replica: ReplicaNode, peers: readonly number[], logg
 
   return [
     { method: 'GET', path: '/health', handler: health },
+    { method: 'GET', path: '/metrics', handler: metricsText },
     { method: 'POST', path: PLACE_ORDER_PATH, internal: true, handler: placeOrder },
     { method: 'GET', path: '/orders/:number', internal: true, handler: readOrder },
     { method: 'POST', path: '/internal/leader', internal: true, handler: leaderNotice },
