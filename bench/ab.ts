@@ -7,6 +7,7 @@
 //   npm run bench:ab -- --base /tmp/base.mjs [--pairs 4]
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -44,11 +45,19 @@ for (const [index, side] of order.entries()) {
 }
 const metrics = Object.keys(runs.A[0]!).filter((key) => typeof runs.A[0]![key] === 'number');
 const round = (value: number): number => Math.round(value * 1000) / 1000;
-process.stdout.write(`| figure | A median | B median | B/A | A runs | B runs |\n| --- | --- | --- | --- | --- | --- |\n`);
-for (const metric of metrics) {
+const figures = metrics.map((metric) => {
   const a = runs.A.map((run) => run[metric] as number);
   const b = runs.B.map((run) => run[metric] as number);
-  process.stdout.write(`| ${metric} | ${round(median(a))} | ${round(median(b))} | ${round(median(b) / median(a))} | ${a.map(round).join(', ')} | ${b.map(round).join(', ')} |\n`);
-}
+  return { figure: metric, a_median: round(median(a)), b_median: round(median(b)), ratio: round(median(b) / median(a)), a_runs: a.map(round), b_runs: b.map(round) };
+});
+process.stdout.write(`| figure | A median | B median | B/A | A runs | B runs |\n| --- | --- | --- | --- | --- | --- |\n`);
+for (const row of figures) process.stdout.write(`| ${row.figure} | ${row.a_median} | ${row.b_median} | ${row.ratio} | ${row.a_runs.join(', ')} | ${row.b_runs.join(', ')} |\n`);
 const failed = [...runs.A, ...runs.B].some((run) => run.ok !== true);
+// Kept for the evaluation report, which shows the newest A/B beside the run it generates.
+const startedAt = new Date(started).toISOString();
+const resultsDir = path.join(ROOT, 'bench', 'results');
+await mkdir(resultsDir, { recursive: true });
+const resultsPath = path.join(resultsDir, `ab-${startedAt.replace(/[:.]/g, '-')}.json`);
+await writeFile(resultsPath, `${JSON.stringify({ started_at: startedAt, finished_at: new Date().toISOString(), pairs, order, base: values.base, candidate: values.candidate ?? 'dist/bazaar.mjs', ok: !failed, figures, runs }, null, 2)}\n`);
+process.stderr.write(`wrote ${path.relative(ROOT, resultsPath)}\n`);
 process.exit(failed ? 1 : 0);

@@ -10,9 +10,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { TestCluster } from '../test/helpers/cluster.ts';
-import { fsyncLatencyMs, load, lruHitNs, sequentialLatencyMs, startFloor } from './lib/measure.ts';
+import { fsyncLatencyMs, load, lruHitNs, round3, sequentialLatencyMs, startFloor } from './lib/measure.ts';
 import { measureRecovery, type RecoverySummary } from './lib/recovery.ts';
-import { computeTargets, type Results, writeReport } from './lib/report.ts';
+import { computeTargets, latestAb, type Results, writeReport } from './lib/report.ts';
+import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
 import { failover, type FailoverRun, lookupThroughput, orderThroughput, paired, runClient, type SweepPoint, sweepPoint, tradeRequests } from './lib/scenarios.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -34,12 +35,13 @@ if (values.help) {
 const quick = values.quick === true;
 const remote = values.frontend === undefined ? undefined : new URL(values.frontend).origin;
 const seed = Number(values.seed);
+// Lookups are loaded with the floor's 16 connections; orders with 64, where batching on every hop shows.
 const plan = quick
-  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, pairs: 1, failoverRounds: 2, recovery: [{ orders: 10_000, runs: 1 }] }
-  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, pairs: 3, failoverRounds: 5, recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
+  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, orderConnections: 64, sequentialTrades: 200, pairs: 1, failoverRounds: 2, recovery: [{ orders: 10_000, runs: 1 }] }
+  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, orderConnections: 64, sequentialTrades: 1_000, pairs: 3, failoverRounds: 5, recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
 
 const caches = remote === undefined ? [true, false] : [true];
-const totalSteps = 1 + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 1 + plan.recovery.length : 0);
+const totalSteps = 1 + (remote === undefined ? 1 : 0) + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 1 + plan.recovery.length : 0);
 let step = 0;
 const startedAt = Date.now();
 function progress(message: string, advance = true): void {
@@ -66,6 +68,15 @@ await proxy.stop();
 await bare.stop();
 progress(`  bare ${floors.bare_http.rps} req/s, one hop ${floors.proxy_hop.rps} req/s, fdatasync p50 ${floors.append_fdatasync_p50_ms} ms`, false);
 
+let tradePath: Results['trade_path'] = null;
+if (remote === undefined) {
+  progress(`trade path: ${plan.sequentialTrades} sequential trades on a fresh cluster, against the floor of ${CRITICAL_PATH.roundTrips} round trips + ${CRITICAL_PATH.fsyncStages} fsync stages`);
+  const measured = await sequentialTrades(plan.sequentialTrades);
+  const floorMs = round3(CRITICAL_PATH.roundTrips * floors.sequential_request_p50_ms + CRITICAL_PATH.fsyncStages * floors.append_fdatasync_p50_ms);
+  tradePath = { ...measured, round_trips: CRITICAL_PATH.roundTrips, fsync_stages: CRITICAL_PATH.fsyncStages, floor_ms: floorMs, ratio: round3(measured.p50_ms / floorMs) };
+  progress(`  p50 ${measured.p50_ms} ms = ${tradePath.ratio} x the ${floorMs} ms floor; CPU ${measured.cpu_ms_per_trade.summed} ms per trade, all roles`, false);
+}
+
 const sweep: SweepPoint[] = [];
 for (const cache of caches) {
   for (const p of plan.ps) {
@@ -87,11 +98,11 @@ for (const cache of caches) {
   }
 }
 
-/** The bare floor, measured right before each throughput measurement it is paired with. */
-const pairedFloor = async () => {
+/** The bare floor, measured right before each throughput measurement it is paired with, at the same connection count. */
+const pairedFloor = (connections: number) => async () => {
   const server = await startFloor('bare');
   try {
-    return await load({ url: server.url, connections: plan.connections, durationS: plan.durationS });
+    return await load({ url: server.url, connections, durationS: plan.durationS });
   } finally {
     await server.stop();
   }
@@ -100,17 +111,17 @@ const pairedFloor = async () => {
 let throughput: Results['throughput'];
 if (remote === undefined) {
   progress(`throughput: cached lookups, ${plan.connections} connections, ${plan.durationS}s, ${plan.pairs} pair(s) with the floor`);
-  const lookupCached = await paired(plan.pairs, pairedFloor, () => lookupThroughput(true, plan.connections, plan.durationS));
+  const lookupCached = await paired(plan.pairs, pairedFloor(plan.connections), () => lookupThroughput(true, plan.connections, plan.durationS));
   progress(`throughput: lookups with caching off`);
-  const lookupUncached = await paired(plan.pairs, pairedFloor, () => lookupThroughput(false, plan.connections, plan.durationS));
-  progress(`throughput: orders with 3 replicas and fsync`);
-  const orders = await paired(plan.pairs, pairedFloor, () => orderThroughput(plan.connections, plan.durationS));
+  const lookupUncached = await paired(plan.pairs, pairedFloor(plan.connections), () => lookupThroughput(false, plan.connections, plan.durationS));
+  progress(`throughput: orders with 3 replicas and fsync, ${plan.orderConnections} connections`);
+  const orders = await paired(plan.pairs, pairedFloor(plan.orderConnections), () => orderThroughput(plan.orderConnections, plan.durationS));
   throughput = { lookup_cached: lookupCached, lookup_uncached: lookupUncached, orders };
 } else {
   progress(`throughput: lookups against ${remote}`);
-  const lookupCached = await paired(plan.pairs, pairedFloor, async () => ({ result: await load({ url: `${remote}/stocks/GameStart`, connections: plan.connections, durationS: plan.durationS }), files: null }));
+  const lookupCached = await paired(plan.pairs, pairedFloor(plan.connections), async () => ({ result: await load({ url: `${remote}/stocks/GameStart`, connections: plan.connections, durationS: plan.durationS }), files: null }));
   progress(`throughput: orders against ${remote}`);
-  const orders = await paired(plan.pairs, pairedFloor, async () => ({ result: await load({ url: remote, connections: plan.connections, durationS: plan.durationS, requests: tradeRequests() }), files: null }));
+  const orders = await paired(plan.pairs, pairedFloor(plan.orderConnections), async () => ({ result: await load({ url: remote, connections: plan.orderConnections, durationS: plan.durationS, requests: tradeRequests() }), files: null }));
   throughput = { lookup_cached: lookupCached, lookup_uncached: null, orders };
 }
 progress(`  cached lookups ${throughput.lookup_cached.result.rps} req/s (${throughput.lookup_cached.ratio} x floor), orders ${throughput.orders.result.rps}/s (${throughput.orders.ratio} x floor)`, false);
@@ -140,6 +151,9 @@ const partial: Omit<Results, 'targets'> = {
     os: `${os.type()} ${os.release()}`,
   },
   floors,
+  trade_path: tradePath,
+  order_connections: plan.orderConnections,
+  ab: await latestAb(values.results!),
   sweep,
   throughput,
   failover: failoverRun,

@@ -29,6 +29,8 @@ export interface LoadOptions {
   readonly durationS: number;
   /** Requests cycled through by each connection; a single GET of `url` when absent. */
   readonly requests?: ReadonlyArray<{ method: 'GET' | 'POST'; path: string; body?: string; headers?: Record<string, string> }>;
+  /** Runs after the warm-up, right before the measured run (to read counters the run is compared with). */
+  readonly beforeMeasuring?: () => Promise<void>;
 }
 
 /** Seconds of discarded load before each measured run: JIT, connection pools and caches warm up. */
@@ -41,6 +43,7 @@ export async function load(options: LoadOptions): Promise<LoadResult> {
     ...(options.requests === undefined ? {} : { requests: options.requests.map((request) => ({ ...request })) }),
   };
   await autocannon({ ...common, duration: WARMUP_S });
+  await options.beforeMeasuring?.();
   const result = await autocannon({
     url: options.url,
     connections: options.connections,

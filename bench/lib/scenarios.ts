@@ -11,7 +11,8 @@ import { seededRandom } from '../../src/client/random.ts';
 import { type Config, loadConfig } from '../../src/core/config.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../../test/helpers/checks.ts';
 import { BUNDLE_COMMAND, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
-import { load, type LoadResult } from './measure.ts';
+import { cpuMs, rolesOf } from './cpu.ts';
+import { load, type LoadResult, round3 } from './measure.ts';
 
 const SETTLE_MS_MAX = 20_000;
 
@@ -143,8 +144,8 @@ export interface PairedThroughput extends ThroughputRun {
   readonly pairs: ReadonlyArray<{ readonly rps: number; readonly floor_rps: number; readonly ratio: number; readonly files_ok: boolean | null }>;
 }
 
-export async function paired(repeats: number, floor: () => Promise<LoadResult>, measure: () => Promise<ThroughputRun>): Promise<PairedThroughput> {
-  const runs: Array<{ run: ThroughputRun; floor_rps: number; ratio: number }> = [];
+export async function paired<R extends ThroughputRun>(repeats: number, floor: () => Promise<LoadResult>, measure: () => Promise<R>): Promise<PairedThroughput & R> {
+  const runs: Array<{ run: R; floor_rps: number; ratio: number }> = [];
   for (let index = 0; index < repeats; index += 1) {
     const floorResult = await floor();
     const run = await measure();
@@ -167,10 +168,28 @@ export async function lookupThroughput(cache: boolean, connections: number, dura
   });
 }
 
-export async function orderThroughput(connections: number, durationS: number): Promise<ThroughputRun> {
+export interface OrderThroughputRun extends ThroughputRun {
+  /** CPU milliseconds per order during the measured run, by role and summed (/proc). */
+  readonly cpu_ms_per_order: Readonly<Record<string, number>>;
+}
+
+export async function orderThroughput(connections: number, durationS: number): Promise<OrderThroughputRun> {
   return withCluster({ cache: true }, async (local) => {
-    const result = await load({ url: local.cluster.url('frontend'), connections, durationS, requests: tradeRequests() });
-    return { result, files: await checkFiles(local) };
+    const roles = await rolesOf(local.up.pid);
+    let before: number[] = [];
+    const result = await load({
+      url: local.cluster.url('frontend'),
+      connections,
+      durationS,
+      requests: tradeRequests(),
+      beforeMeasuring: async () => {
+        before = await Promise.all(roles.map(([, pid]) => cpuMs(pid)));
+      },
+    });
+    const after = await Promise.all(roles.map(([, pid]) => cpuMs(pid)));
+    const perOrder = Object.fromEntries(roles.map(([name], index) => [name, round3((after[index]! - before[index]!) / Math.max(1, result.requests))]));
+    const cpu = { ...perOrder, summed: round3(Object.values(perOrder).reduce((sum, value) => sum + value, 0)) };
+    return { result, files: await checkFiles(local), cpu_ms_per_order: cpu };
   });
 }
 
