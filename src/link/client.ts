@@ -9,6 +9,7 @@
 import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { BazaarError } from '../core/errors.ts';
+import { atEndOfTurn } from '../core/turn.ts';
 import { LINK_DEADLINE_CHECK_MS, LINK_FRAME_BYTES_MAX, LINK_KEEP_ALIVE_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
 import type { Caller, CallOptions, UpstreamReply } from '../http/client.ts';
 import { bearer } from '../http/token.ts';
@@ -111,7 +112,7 @@ export class LinkUpstream implements Caller {
     if (!this.corked) {
       this.corked = true;
       socket.cork();
-      setImmediate(() => {
+      atEndOfTurn('send', () => {
         this.corked = false;
         socket.uncork();
       });

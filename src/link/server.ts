@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LINK_FRAME_BYTES_MAX, LINK_KEEP_ALIVE_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
+import { atEndOfTurn } from '../core/turn.ts';
 import { tokenMatches } from '../http/token.ts';
 import { LINK_PATH, LINK_PROTOCOL, type LinkReply, type LinkRequest, parseLinkRequest } from '../protocol/link.ts';
 import { encodeFrame, FrameReader } from './frame.ts';
@@ -58,7 +59,7 @@ export function serveLinks(server: Server, options: { name: string; token: strin
       if (!corked) {
         corked = true;
         socket.cork();
-        setImmediate(() => {
+        atEndOfTurn('send', () => {
           corked = false;
           socket.uncork();
         });

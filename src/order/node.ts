@@ -133,14 +133,11 @@ export class ReplicaNode {
   }
 
   private flush(): void {
-    const actions = this.core.takeActions();
-    // Messages first. A log append is written and fdatasynced synchronously at the end of this turn
-    // (storage/jsonl.ts), and so are frames (link/client.ts), in the order they were asked for: the
-    // followers' appends must be on the wire before the leader's own fdatasync, or the two run in
-    // series. The core orders what depends on what through completions, never through this order.
-    for (const action of actions) if (action.kind === 'send') this.carryOut(action);
-    for (const action of actions) if (action.kind !== 'send') this.carryOut(action);
+    // The order does not matter: the core orders what depends on what through completions, and the
+    // end of the turn writes messages before the disk (core/turn.ts).
+    for (const action of this.core.takeActions()) this.carryOut(action);
   }
+
 
   private carryOut(action: Action): void {
     const { log, stateStore, transport, catalog } = this.options;

@@ -8,6 +8,7 @@ import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import path from 'node:path';
 import { BazaarError } from '../core/errors.ts';
+import { atEndOfTurn } from '../core/turn.ts';
 import { StorageError } from './errors.ts';
 import { lockFile } from './lock.ts';
 import {
@@ -233,7 +234,7 @@ export class JsonlFile {
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ bytes: Buffer.from(text, 'utf8'), resolve, reject });
       this.flushing ??= new Promise<void>((flushed) =>
-        setImmediate(() => {
+        atEndOfTurn('write', () => {
           this.flush();
           this.flushing = undefined;
           flushed();
