@@ -14,9 +14,9 @@ import { fileURLToPath } from 'node:url';
 import { median } from './lib/measure.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { base: { type: 'string' }, candidate: { type: 'string' }, pairs: { type: 'string', default: '4' }, help: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { base: { type: 'string' }, candidate: { type: 'string' }, 'base-label': { type: 'string' }, 'candidate-label': { type: 'string' }, pairs: { type: 'string', default: '4' }, help: { type: 'boolean', default: false } } });
 if (values.help || values.base === undefined) {
-  process.stdout.write('npm run bench:ab -- --base BUNDLE [--candidate BUNDLE] [--pairs N]   (N pairs in ABBA order; candidate defaults to dist/bazaar.mjs)\n');
+  process.stdout.write('npm run bench:ab -- --base BUNDLE [--candidate BUNDLE] [--base-label TEXT] [--candidate-label TEXT] [--pairs N]\n  N pairs in ABBA order; candidate defaults to dist/bazaar.mjs; labels (say, the commits) name the builds in the report\n');
   process.exit(values.help ? 0 : 2);
 }
 const sides = { A: path.resolve(values.base), B: path.resolve(values.candidate ?? path.join(ROOT, 'dist/bazaar.mjs')) };
@@ -58,6 +58,6 @@ const startedAt = new Date(started).toISOString();
 const resultsDir = path.join(ROOT, 'bench', 'results');
 await mkdir(resultsDir, { recursive: true });
 const resultsPath = path.join(resultsDir, `ab-${startedAt.replace(/[:.]/g, '-')}.json`);
-await writeFile(resultsPath, `${JSON.stringify({ started_at: startedAt, finished_at: new Date().toISOString(), pairs, order, base: values.base, candidate: values.candidate ?? 'dist/bazaar.mjs', ok: !failed, figures, runs }, null, 2)}\n`);
+await writeFile(resultsPath, `${JSON.stringify({ started_at: startedAt, finished_at: new Date().toISOString(), pairs, order, base: values.base, candidate: values.candidate ?? 'dist/bazaar.mjs', base_label: values['base-label'] ?? path.basename(values.base), candidate_label: values['candidate-label'] ?? path.basename(values.candidate ?? 'dist/bazaar.mjs'), ok: !failed, figures, runs }, null, 2)}\n`);
 process.stderr.write(`wrote ${path.relative(ROOT, resultsPath)}\n`);
 process.exit(failed ? 1 : 0);

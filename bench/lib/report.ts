@@ -32,6 +32,9 @@ export interface AbResults {
   readonly pairs: number;
   readonly base: string;
   readonly candidate: string;
+  /** What A and B are (say, their commits). */
+  readonly base_label: string;
+  readonly candidate_label: string;
   readonly ok: boolean;
   readonly figures: readonly AbFigure[];
 }
@@ -47,7 +50,17 @@ export async function latestAb(dir: string): Promise<AbResults | null> {
   const newest = names.at(-1);
   if (newest === undefined) return null;
   const stored = JSON.parse(await readFile(path.join(dir, newest), 'utf8')) as Omit<AbResults, 'file'>;
-  return { file: newest, started_at: stored.started_at, pairs: stored.pairs, base: stored.base, candidate: stored.candidate, ok: stored.ok, figures: stored.figures };
+  return {
+    file: newest,
+    started_at: stored.started_at,
+    pairs: stored.pairs,
+    base: stored.base,
+    candidate: stored.candidate,
+    base_label: stored.base_label ?? path.basename(stored.base),
+    candidate_label: stored.candidate_label ?? path.basename(stored.candidate),
+    ok: stored.ok,
+    figures: stored.figures,
+  };
 }
 
 export interface Results {
@@ -249,8 +262,13 @@ export async function writeReport(results: Results, reportPath: string, resultsP
   if (results.ab !== null) {
     const ab = results.ab;
     out.push('## This build against the previous one (A/B)', '');
-    out.push(`From \`npm run bench:ab\` ([${ab.file}](../bench/results/${ab.file}), ${ab.started_at}): ${ab.pairs} pairs in ABBA order, a fresh cluster for every run; A = \`${path.basename(ab.base)}\`, B = \`${path.basename(ab.candidate)}\`. Medians; every run is listed so the noise is visible.${ab.ok ? '' : ' **A run saw an error or unequal logs.**'}`, '');
+    out.push(`From \`npm run bench:ab\` ([${ab.file}](../bench/results/${ab.file}), ${ab.started_at}): ${ab.pairs} pairs in ABBA order, a fresh cluster for every run; A = ${ab.base_label}, B = ${ab.candidate_label}. Medians; every run is listed so the noise is visible.${ab.ok ? '' : ' **A run saw an error or unequal logs.**'}`, '');
     out.push(table(['figure', 'A (previous)', 'B (this build)', 'B / A', 'A runs', 'B runs'], ab.figures.map((item) => [item.figure, String(item.a_median), String(item.b_median), item.ratio.toFixed(3), item.a_runs.join(', '), item.b_runs.join(', ')])), '');
+    // The floors do not depend on the build: when they moved between A's runs and B's, so did the machine.
+    const floor = ab.figures.find((item) => item.figure === 'trade_floor_ms');
+    if (floor !== undefined && Math.abs(floor.ratio - 1) > 0.1) {
+      out.push(`The trade's floor, which no build changes, measured ${floor.a_median} ms in A's runs and ${floor.b_median} ms in B's (${floor.ratio.toFixed(2)} ×): the machine was ${floor.ratio < 1 ? 'slower during A\'s runs' : 'slower during B\'s runs'}, so every B / A above is ${floor.ratio < 1 ? 'flattered' : 'penalised'} by about that much. Against its own floor, the sequential trade went from ${ab.figures.find((item) => item.figure === 'sequential_trade_vs_floor')?.a_median ?? '–'} × to ${ab.figures.find((item) => item.figure === 'sequential_trade_vs_floor')?.b_median ?? '–'} ×.`, '');
+    }
   }
 
   out.push('## Targets', '');
