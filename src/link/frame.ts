@@ -15,8 +15,11 @@ export function encodeFrame(value: unknown): Buffer {
 
 export class FrameReader {
   private readonly frameBytesMax: number;
-  /** Bytes received and not yet part of a whole frame. */
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Bytes received and not yet part of a whole frame, as they came (joined only once a frame is whole). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the frame being received needs, header included, once its header is known. */
+  private needed = HEADER_BYTES;
 
   constructor(frameBytesMax: number) {
     this.frameBytesMax = frameBytesMax;
@@ -24,18 +27,28 @@ export class FrameReader {
 
   /** The whole frames this chunk completes, as parsed JSON with each frame's size; throws on a bad frame. */
   push(chunk: Buffer): Array<{ value: unknown; bytes: number }> {
-    const data = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    // A large frame comes in many chunks: wait for all of them rather than join them again at each.
+    if (this.pendingBytes < this.needed) return [];
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     const frames: Array<{ value: unknown; bytes: number }> = [];
     let at = 0;
+    this.needed = HEADER_BYTES;
     while (data.length - at >= HEADER_BYTES) {
       const length = data.readUInt32BE(at);
       if (length > this.frameBytesMax) throw new Error(`a frame of ${length} bytes is larger than ${this.frameBytesMax}`);
-      if (data.length - at - HEADER_BYTES < length) break;
+      if (data.length - at - HEADER_BYTES < length) {
+        this.needed = HEADER_BYTES + length;
+        break;
+      }
       const start = at + HEADER_BYTES;
       frames.push({ value: JSON.parse(data.toString('utf8', start, start + length)), bytes: length });
       at = start + length;
     }
-    this.buffered = at === data.length ? Buffer.alloc(0) : data.subarray(at);
+    const rest = at === data.length ? undefined : data.subarray(at);
+    this.pending = rest === undefined ? [] : [rest];
+    this.pendingBytes = rest?.length ?? 0;
     return frames;
   }
 }

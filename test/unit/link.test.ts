@@ -143,6 +143,15 @@ describe('frames', () => {
     }
   });
 
+  test('a large one arriving in many chunks is read once it is whole, with the frames around it', () => {
+    const big = { i: 7, s: 200, b: 'y'.repeat(2 * 1024 * 1024) };
+    const bytes = Buffer.concat([encodeFrame({ i: 6, s: 200 }), encodeFrame(big), encodeFrame({ i: 8, s: 404 })]);
+    const reader = new FrameReader(4 * 1024 * 1024);
+    const read: unknown[] = [];
+    for (let at = 0; at < bytes.length; at += 64 * 1024) read.push(...reader.push(bytes.subarray(at, at + 64 * 1024)).map((frame) => frame.value));
+    assert.deepEqual(read, [{ i: 6, s: 200 }, big, { i: 8, s: 404 }]);
+  });
+
   test('longer than the bound are refused before they are buffered', () => {
     const reader = new FrameReader(10);
     assert.throws(() => reader.push(encodeFrame({ text: 'longer than ten bytes' })), /larger than 10/);
