@@ -1,5 +1,7 @@
-// Calls from one of our roles to another: an undici keep-alive pool per upstream, a deadline on every
-// call, and replies parsed as JSON. A peer that is down or too slow becomes a typed 503, never a hang.
+// HTTP calls from one of our roles to another, for what is not on a link (health pings, leader
+// notices, admin, a returning replica's probes; the trade path travels on links, link/client.ts): an
+// undici keep-alive pool per upstream, a deadline on every call, and replies parsed as JSON. A peer
+// that is down or too slow becomes a typed 503, never a hang.
 import { Pool } from 'undici';
 import { BazaarError, ERROR_CODE_HEADER, isErrorCode } from '../core/errors.ts';
 import { UPSTREAM_BODY_BYTES_MAX, UPSTREAM_CONNECTIONS_MAX, UPSTREAM_KEEP_ALIVE_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
