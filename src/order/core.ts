@@ -131,7 +131,7 @@ class FollowerLink {
   nextFrom: number;
   /** Counted as live: every new entry waits for it. Set when it has all we had; cleared on any failure. */
   inSync = false;
-  /** How far back to look after a mismatch; grows fourfold each time. */
+  /** How far back to look after a mismatch; grows fourfold each time, up to a message's worth of entries. */
   backoff = 1;
   /** A message to it is on its way. */
   sending = false;
@@ -580,8 +580,12 @@ export class ReplicaCore {
         if (reply.reason === 'gap') {
           link.nextFrom = reply.length;
         } else {
+          // Look back further each time, but never by more than a message holds: the next message
+          // then reaches past `from`, where the logs are known to part. A message that ended short
+          // of it would have the follower cut entries it shares with us (`handleAppend` cuts past a
+          // message's end), acknowledged ones included.
           link.nextFrom = Math.max(0, from - link.backoff);
-          link.backoff *= 4;
+          link.backoff = Math.min(link.backoff * 4, this.batchEntries);
         }
       }
       this.advanceCommit(term);
@@ -729,25 +733,36 @@ export class ReplicaCore {
 
   /** Makes this replica's log equal to a peer's, which holds `length` entries. */
   private syncFrom(peer: number, length: number, done: (error?: Error) => void): void {
-    // Find the longest common prefix: look back from the shorter end, further each time.
+    // Find a point where the two logs agree: look back from the shorter end, further each time. It
+    // may lie well before where they part, so from there on entries are compared, not cut: only the
+    // first one that differs cuts this log. What it shares with the peer's (acknowledged orders
+    // included) is never dropped, not even for the moment before it would be fetched again.
     let common = Math.min(this.log.length, length);
     let step = 1;
-    const fetch = (): void => {
-      if (this.log.length >= length) return done();
-      const from = this.log.length;
+    const fetch = (from: number): void => {
+      if (from >= length) return this.cut(length, done);
       this.io<OrderEntry[]>({ kind: 'send', to: peer, message: { kind: 'entries', from, limit: Math.min(REPLICATION_BATCH_ENTRIES_MAX, length - from) } }, (outcome) => {
         if (!outcome.ok) return done(outcome.error);
         if (outcome.value.length === 0) return done(new BazaarError('UPSTREAM_BAD_REPLY', `replica ${peer} sent no entries from ${from}`));
-        this.write(outcome.value.slice(0, length - from), (error) => (error === undefined ? fetch() : done(error)));
+        const batch = outcome.value.slice(0, length - from);
+        let same = 0;
+        while (same < batch.length && sameEntry(this.log.read(from + same), batch[same])) same += 1;
+        const next = from + batch.length;
+        if (same === batch.length) return fetch(next);
+        // Where the logs part (or where this one ends): cut there, then take the peer's entries.
+        this.cut(from + same, (error) => {
+          if (error !== undefined) return done(error);
+          this.write(batch.slice(same), (written) => (written === undefined ? fetch(next) : done(written)));
+        });
       });
     };
     const lookBack = (): void => {
-      if (common === 0) return this.cut(0, (error) => (error === undefined ? fetch() : done(error)));
+      if (common === 0) return fetch(0);
       this.io<OrderEntry[]>({ kind: 'send', to: peer, message: { kind: 'entries', from: common - 1, limit: 1 } }, (outcome) => {
         if (!outcome.ok) return done(outcome.error);
         const theirs = outcome.value[0];
         if (theirs === undefined) return done(new BazaarError('UPSTREAM_BAD_REPLY', `replica ${peer} no longer has order ${common - 1}`));
-        if (sameEntry(theirs, this.log.read(common - 1))) return this.cut(common, (error) => (error === undefined ? fetch() : done(error)));
+        if (sameEntry(theirs, this.log.read(common - 1))) return fetch(common);
         common = Math.max(0, common - step);
         step *= 4;
         lookBack();
@@ -755,6 +770,7 @@ export class ReplicaCore {
     };
     lookBack();
   }
+
 
   private reconcileHost(term: LeaderTerm): ReconcileHost {
     return {

@@ -272,6 +272,65 @@ describe('replication (three replicas)', () => {
     assertConverged(cluster);
   });
 
+  test('a follower with a long stale suffix is caught up without ever losing the prefix it shares with the leader', async () => {
+    // Replica 3 led epoch 1 alone for a while (thousands of entries no one else has); replicas 1 and
+    // 2 moved on in epoch 2. Finding where 3's log parts from the leader's takes many mismatches: no
+    // message on the way may be one that ends inside the shared prefix, or 3 cuts what it shares,
+    // acknowledged orders included (on five replicas that can leave one on a minority).
+    cluster = new MemoryCluster(3);
+    for (const id of [1, 2, 3]) cluster.crash(id);
+    const entry = (number: number, epoch: number, key: string) => ({ number, epoch, key, name: 'FishCo', type: 'buy' as const, quantity: 1 });
+    const shared = Array.from({ length: 6_000 }, (_, n) => entry(n, 1, `s${n}`));
+    const moved = Array.from({ length: 1_400 }, (_, i) => entry(6_000 + i, 2, `m${i}`));
+    const stale = Array.from({ length: 6_000 }, (_, i) => entry(6_000 + i, 1, `x${i}`));
+    for (const id of [1, 2]) {
+      await cluster.node(id).log.append([...shared, ...moved]);
+      cluster.node(id).store.state = { epoch: 2, leaderId: 1, logEpoch: 2, reconciled: 0 };
+    }
+    await cluster.node(3).log.append([...shared, ...stale]);
+    cluster.node(3).store.state = { epoch: 1, leaderId: 3, logEpoch: 1, reconciled: 0 };
+    const cuts: number[] = [];
+    const truncate = cluster.node(3).log.truncate.bind(cluster.node(3).log);
+    cluster.node(3).log.truncate = (length: number) => {
+      cuts.push(length);
+      return truncate(length);
+    };
+    for (const id of [1, 2, 3]) cluster.restart(id);
+    await cluster.elect(1);
+    cluster.node(1).replica.rejoin(3);
+    await cluster.until(() => sameKeys(cluster.entries(3), cluster.entries(1)), 'replica 3 holds the leader\'s log', 20_000);
+    assert.ok(cuts.length > 0, 'replica 3 cut its stale suffix');
+    assert.ok(Math.min(...cuts) >= shared.length, `replica 3 never cut into the prefix it shares with the leader (cut to ${Math.min(...cuts)}, shared ${shared.length})`);
+  });
+
+  test('a new leader with a long stale suffix adopts a majority\'s log without ever losing the prefix it shares with it', async () => {
+    // The same search, the other way: replica 1 is chosen to lead while its own log is the stale one.
+    // It must take replicas 2 and 3's log; what it shares with them it keeps throughout.
+    cluster = new MemoryCluster(3);
+    for (const id of [1, 2, 3]) cluster.crash(id);
+    const entry = (number: number, epoch: number, key: string) => ({ number, epoch, key, name: 'FishCo', type: 'buy' as const, quantity: 1 });
+    const shared = Array.from({ length: 6_000 }, (_, n) => entry(n, 1, `s${n}`));
+    const moved = Array.from({ length: 1_400 }, (_, i) => entry(6_000 + i, 2, `m${i}`));
+    const stale = Array.from({ length: 6_000 }, (_, i) => entry(6_000 + i, 1, `x${i}`));
+    for (const id of [2, 3]) {
+      await cluster.node(id).log.append([...shared, ...moved]);
+      cluster.node(id).store.state = { epoch: 2, leaderId: 2, logEpoch: 2, reconciled: 0 };
+    }
+    await cluster.node(1).log.append([...shared, ...stale]);
+    cluster.node(1).store.state = { epoch: 1, leaderId: 1, logEpoch: 1, reconciled: 0 };
+    const cuts: number[] = [];
+    const truncate = cluster.node(1).log.truncate.bind(cluster.node(1).log);
+    cluster.node(1).log.truncate = (length: number) => {
+      cuts.push(length);
+      return truncate(length);
+    };
+    for (const id of [1, 2, 3]) cluster.restart(id);
+    await cluster.elect(1);
+    assert.ok(sameKeys(cluster.entries(1), [...shared, ...moved]), 'the new leader took the majority\'s log');
+    assert.ok(cuts.length > 0, 'replica 1 cut its stale suffix');
+    assert.ok(Math.min(...cuts) >= shared.length, `replica 1 never cut into the prefix it shares with the others (cut to ${Math.min(...cuts)}, shared ${shared.length})`);
+  });
+
   test('a restarted replica never leads on its own: it must be chosen for a new epoch', async () => {
     cluster = new MemoryCluster(3);
     await cluster.elect(3);
