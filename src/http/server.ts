@@ -174,6 +174,18 @@ function matchRoute(route: CompiledRoute, segments: readonly string[]): Record<s
   return params;
 }
 
+/** What a route's handler is given, whether the request came over HTTP or on a link; the query is parsed only if read. */
+function context(headers: IncomingHttpHeaders, params: Readonly<Record<string, string>>, queryText: string, json: () => Promise<unknown>): RequestContext {
+  return {
+    headers,
+    params,
+    get query() {
+      return new URLSearchParams(queryText);
+    },
+    json,
+  };
+}
+
 /** Splits an origin-form target (`/path?query`) by hand (this runs on every request); anything else goes through the URL parser. */
 function splitTarget(target: string): { pathname: string; queryText: string } {
   if (target.startsWith('/')) {
@@ -260,14 +272,7 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     if (route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       throw new BazaarError('UNAUTHORIZED', 'this internal endpoint needs the cluster token: Authorization: Bearer <token>');
     }
-    const reply = await route.handler({
-      headers: req.headers,
-      params,
-      get query() {
-        return new URLSearchParams(queryText);
-      },
-      json: () => readJson(req, route.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX),
-    });
+    const reply = await route.handler(context(req.headers, params, queryText, () => readJson(req, route.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX)));
     send(res, reply.status ?? 200, reply.json ?? reply.body, reply.headers, reply.json !== undefined);
     return route.name;
   };
@@ -287,14 +292,8 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
       const bodyBytesMax = route.bodyBytesMax ?? REQUEST_BODY_BYTES_MAX;
       if (bytes > bodyBytesMax + LINK_REQUEST_OVERHEAD_BYTES) throw new BazaarError('PAYLOAD_TOO_LARGE', `request body is larger than ${bodyBytesMax} bytes`);
       checkLoad(route);
-      const answer = await route.handler({
-        headers: {},
-        params,
-        get query() {
-          return new URLSearchParams(queryText);
-        },
-        json: () => (request.b === undefined ? Promise.reject(new BazaarError('BAD_REQUEST', 'request body is empty; send a JSON object')) : Promise.resolve(request.b)),
-      });
+      const json = (): Promise<unknown> => (request.b === undefined ? Promise.reject(new BazaarError('BAD_REQUEST', 'request body is empty; send a JSON object')) : Promise.resolve(request.b));
+      const answer = await route.handler(context({}, params, queryText, json));
       reply = { i: request.i, s: answer.status ?? 200, b: answer.json === undefined ? answer.body : JSON.parse(answer.json) };
     } catch (caught) {
       const error = asReplyError(caught, `${request.m} ${request.p.slice(0, 80)} (link)`);

@@ -9,12 +9,12 @@
 import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { BazaarError } from '../core/errors.ts';
-import { atEndOfTurn } from '../core/turn.ts';
-import { LINK_DEADLINE_CHECK_MS, LINK_FRAME_BYTES_MAX, LINK_KEEP_ALIVE_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
+import { LINK_DEADLINE_CHECK_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
 import type { Caller, CallOptions, UpstreamReply } from '../http/client.ts';
 import { bearer } from '../http/token.ts';
 import { LINK_PATH, LINK_PROTOCOL, type LinkRequest, parseLinkReply } from '../protocol/link.ts';
-import { encodeFrame, FrameReader } from './frame.ts';
+import { encodeFrame } from './frame.ts';
+import { frameSocket } from './socket.ts';
 
 interface OpenCall {
   readonly resolve: (reply: UpstreamReply) => void;
@@ -32,8 +32,8 @@ export class LinkUpstream implements Caller {
   private readonly open = new Map<number, OpenCall>();
   private nextCall = 0;
   private deadlines: NodeJS.Timeout | undefined;
-  /** Whether frames written now join a write already scheduled for the end of this turn. */
-  private corked = false;
+  /** Sends an encoded frame on the open connection (at the end of this turn, with the turn's others). */
+  private send: ((frame: Buffer) => void) | undefined;
   private closed = false;
 
   constructor(name: string, origin: string, options: { token?: string | undefined } = {}) {
@@ -52,13 +52,13 @@ export class LinkUpstream implements Caller {
     return new Promise<UpstreamReply>((resolve, reject) => {
       this.open.set(number, { resolve, reject, deadline: performance.now() + timeoutMs, timeoutMs });
       if (this.open.size === 1) this.busy();
-      if (this.socket !== undefined) {
-        this.write(this.socket, frame);
+      if (this.send !== undefined) {
+        this.send(frame);
         return;
       }
       this.connect().then(
-        (socket) => {
-          if (this.open.has(number)) this.write(socket, frame);
+        () => {
+          if (this.open.has(number)) this.send?.(frame);
         },
         (error: Error) => this.settle(number)?.reject(this.unavailable(error.message, error)),
       );
@@ -108,18 +108,6 @@ export class LinkUpstream implements Caller {
     for (const number of [...this.open.keys()]) this.settle(number)?.reject(this.unavailable(why));
   }
 
-  private write(socket: Socket, frame: Buffer): void {
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      atEndOfTurn('send', () => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(frame);
-  }
-
   private connect(): Promise<Socket> {
     this.connecting ??= this.openConnection().finally(() => {
       this.connecting = undefined;
@@ -153,39 +141,23 @@ export class LinkUpstream implements Caller {
   }
 
   private attach(socket: Socket, head: Buffer): void {
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, LINK_KEEP_ALIVE_MS);
-    const reader = new FrameReader(LINK_FRAME_BYTES_MAX);
-    const receive = (chunk: Buffer): void => {
-      let frames;
-      try {
-        frames = reader.push(chunk);
-      } catch (error) {
-        socket.destroy(error as Error);
-        return;
-      }
-      for (const { value } of frames) {
-        let reply;
-        try {
-          reply = parseLinkReply(value);
-        } catch (error) {
-          socket.destroy(error as Error);
-          return;
-        }
-        this.settle(reply.i)?.resolve({ status: reply.s, body: reply.b, errorCode: reply.c });
-      }
-    };
-    socket.on('data', receive);
     socket.on('error', () => {
       // 'close' follows, and fails what is open.
     });
     socket.on('close', () => {
-      if (this.socket === socket) this.socket = undefined;
+      if (this.socket === socket) {
+        this.socket = undefined;
+        this.send = undefined;
+      }
       this.failAll('the connection closed');
+    });
+    this.send = frameSocket(socket, head, {
+      parse: parseLinkReply,
+      receive: (reply) => this.settle(reply.i)?.resolve({ status: reply.s, body: reply.b, errorCode: reply.c }),
+      bad: () => {},
     });
     this.socket = socket;
     if (this.open.size === 0) socket.unref();
-    if (head.length > 0) receive(head);
   }
+
 }

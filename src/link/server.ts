@@ -5,12 +5,11 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { LINK_FRAME_BYTES_MAX, LINK_KEEP_ALIVE_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
-import { atEndOfTurn } from '../core/turn.ts';
 import { tokenMatches } from '../http/token.ts';
 import { LINK_PATH, LINK_PROTOCOL, type LinkReply, type LinkRequest, parseLinkRequest } from '../protocol/link.ts';
-import { encodeFrame, FrameReader } from './frame.ts';
+import { encodeFrame } from './frame.ts';
+import { frameSocket } from './socket.ts';
 
 /** Answers one request frame; never rejects (an error is a reply with its status and code). */
 export type Dispatch = (request: LinkRequest, bytes: number) => Promise<LinkReply>;
@@ -47,49 +46,14 @@ export function serveLinks(server: Server, options: { name: string; token: strin
 
   function serve(socket: Socket, head: Buffer): void {
     links.add(socket);
-    // The server's idle timeout is for HTTP clients; a link stays open while its peer holds it.
-    socket.setTimeout(0);
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, LINK_KEEP_ALIVE_MS);
     socket.on('close', () => links.delete(socket));
-    const reader = new FrameReader(LINK_FRAME_BYTES_MAX);
-    let corked = false;
-    const send = (reply: LinkReply): void => {
-      if (!socket.writable) return;
-      if (!corked) {
-        corked = true;
-        socket.cork();
-        atEndOfTurn('send', () => {
-          corked = false;
-          socket.uncork();
-        });
-      }
-      socket.write(encodeFrame(reply));
-    };
-    const receive = (chunk: Buffer): void => {
-      let frames;
-      try {
-        frames = reader.push(chunk);
-      } catch (error) {
-        options.logger.warn(`${options.name}: closing a link that sent a bad frame (${(error as Error).message})`);
-        socket.destroy();
-        return;
-      }
-      for (const { value, bytes } of frames) {
-        let request: LinkRequest;
-        try {
-          request = parseLinkRequest(value);
-        } catch (error) {
-          options.logger.warn(`${options.name}: closing a link that sent a bad frame (${(error as Error).message})`);
-          socket.destroy();
-          return;
-        }
-        void options.dispatch(request, bytes).then(send);
-      }
-    };
-    socket.on('data', receive);
-    if (head.length > 0) receive(head);
+    const send = frameSocket(socket, head, {
+      parse: parseLinkRequest,
+      receive: (request, bytes) => void options.dispatch(request, bytes).then((reply) => send(encodeFrame(reply))),
+      bad: (error) => options.logger.warn(`${options.name}: closing a link that sent a bad frame (${error.message})`),
+    });
   }
+
 
   return {
     stop: () => {

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { BazaarError } from '../../src/core/errors.ts';
+import type { OrderEntry } from '../../src/core/trade.ts';
 import { REPLICATION_BATCH_ENTRIES_MAX } from '../../src/core/limits.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
 import { ReplicaNode } from '../../src/order/node.ts';
@@ -27,6 +28,37 @@ const unreachable = (): never => assert.fail('a replica without peers sends no m
 
 let cluster: MemoryCluster;
 afterEach(() => cluster?.close());
+
+/**
+ * Three replicas (in `cluster`) restarted from logs that part deep down: all share 6,000 entries of
+ * epoch 1; two moved on with 1,400 entries of epoch 2; `staleId` led epoch 1 alone for a while and
+ * holds 6,000 more of its own. Returns the parts, and every length `staleId`'s log is cut to.
+ */
+async function divergedLogs(staleId: number): Promise<{ shared: OrderEntry[]; moved: OrderEntry[]; cuts: number[] }> {
+  cluster = new MemoryCluster(3);
+  for (const id of [1, 2, 3]) cluster.crash(id);
+  const entry = (number: number, epoch: number, key: string): OrderEntry => ({ number, epoch, key, name: 'FishCo', type: 'buy', quantity: 1 });
+  const shared = Array.from({ length: 6_000 }, (_, n) => entry(n, 1, `s${n}`));
+  const moved = Array.from({ length: 1_400 }, (_, i) => entry(6_000 + i, 2, `m${i}`));
+  const stale = Array.from({ length: 6_000 }, (_, i) => entry(6_000 + i, 1, `x${i}`));
+  const others = [1, 2, 3].filter((id) => id !== staleId);
+  for (const id of others) {
+    await cluster.node(id).log.append([...shared, ...moved]);
+    cluster.node(id).store.state = { epoch: 2, leaderId: others[0]!, logEpoch: 2, reconciled: 0 };
+  }
+  const log = cluster.node(staleId).log;
+  await log.append([...shared, ...stale]);
+  cluster.node(staleId).store.state = { epoch: 1, leaderId: staleId, logEpoch: 1, reconciled: 0 };
+  const cuts: number[] = [];
+  const truncate = log.truncate.bind(log);
+  log.truncate = (length: number) => {
+    cuts.push(length);
+    return truncate(length);
+  };
+  for (const id of [1, 2, 3]) cluster.restart(id);
+  return { shared, moved, cuts };
+}
+
 
 describe('a single replica (no peers)', () => {
   test('numbers concurrent orders from 0 without gaps, and a repeated key yields the same number once', async (t) => {
@@ -277,25 +309,7 @@ describe('replication (three replicas)', () => {
     // 2 moved on in epoch 2. Finding where 3's log parts from the leader's takes many mismatches: no
     // message on the way may be one that ends inside the shared prefix, or 3 cuts what it shares,
     // acknowledged orders included (on five replicas that can leave one on a minority).
-    cluster = new MemoryCluster(3);
-    for (const id of [1, 2, 3]) cluster.crash(id);
-    const entry = (number: number, epoch: number, key: string) => ({ number, epoch, key, name: 'FishCo', type: 'buy' as const, quantity: 1 });
-    const shared = Array.from({ length: 6_000 }, (_, n) => entry(n, 1, `s${n}`));
-    const moved = Array.from({ length: 1_400 }, (_, i) => entry(6_000 + i, 2, `m${i}`));
-    const stale = Array.from({ length: 6_000 }, (_, i) => entry(6_000 + i, 1, `x${i}`));
-    for (const id of [1, 2]) {
-      await cluster.node(id).log.append([...shared, ...moved]);
-      cluster.node(id).store.state = { epoch: 2, leaderId: 1, logEpoch: 2, reconciled: 0 };
-    }
-    await cluster.node(3).log.append([...shared, ...stale]);
-    cluster.node(3).store.state = { epoch: 1, leaderId: 3, logEpoch: 1, reconciled: 0 };
-    const cuts: number[] = [];
-    const truncate = cluster.node(3).log.truncate.bind(cluster.node(3).log);
-    cluster.node(3).log.truncate = (length: number) => {
-      cuts.push(length);
-      return truncate(length);
-    };
-    for (const id of [1, 2, 3]) cluster.restart(id);
+    const { shared, cuts } = await divergedLogs(3);
     await cluster.elect(1);
     cluster.node(1).replica.rejoin(3);
     await cluster.until(() => sameKeys(cluster.entries(3), cluster.entries(1)), 'replica 3 holds the leader\'s log', 20_000);
@@ -306,25 +320,7 @@ describe('replication (three replicas)', () => {
   test('a new leader with a long stale suffix adopts a majority\'s log without ever losing the prefix it shares with it', async () => {
     // The same search, the other way: replica 1 is chosen to lead while its own log is the stale one.
     // It must take replicas 2 and 3's log; what it shares with them it keeps throughout.
-    cluster = new MemoryCluster(3);
-    for (const id of [1, 2, 3]) cluster.crash(id);
-    const entry = (number: number, epoch: number, key: string) => ({ number, epoch, key, name: 'FishCo', type: 'buy' as const, quantity: 1 });
-    const shared = Array.from({ length: 6_000 }, (_, n) => entry(n, 1, `s${n}`));
-    const moved = Array.from({ length: 1_400 }, (_, i) => entry(6_000 + i, 2, `m${i}`));
-    const stale = Array.from({ length: 6_000 }, (_, i) => entry(6_000 + i, 1, `x${i}`));
-    for (const id of [2, 3]) {
-      await cluster.node(id).log.append([...shared, ...moved]);
-      cluster.node(id).store.state = { epoch: 2, leaderId: 2, logEpoch: 2, reconciled: 0 };
-    }
-    await cluster.node(1).log.append([...shared, ...stale]);
-    cluster.node(1).store.state = { epoch: 1, leaderId: 1, logEpoch: 1, reconciled: 0 };
-    const cuts: number[] = [];
-    const truncate = cluster.node(1).log.truncate.bind(cluster.node(1).log);
-    cluster.node(1).log.truncate = (length: number) => {
-      cuts.push(length);
-      return truncate(length);
-    };
-    for (const id of [1, 2, 3]) cluster.restart(id);
+    const { shared, moved, cuts } = await divergedLogs(1);
     await cluster.elect(1);
     assert.ok(sameKeys(cluster.entries(1), [...shared, ...moved]), 'the new leader took the majority\'s log');
     assert.ok(cuts.length > 0, 'replica 1 cut its stale suffix');
