@@ -1,5 +1,6 @@
 // CPU time each role spends, from /proc (utime + stime), for figures per trade and per order.
 import { readdir, readFile } from 'node:fs/promises';
+import { round3 } from './measure.ts';
 
 const TICKS_PER_S = 100;
 
@@ -30,14 +31,16 @@ export async function rolesOf(upPid: number): Promise<Array<[string, number]>> {
 }
 
 /**
- * CPU per unit of work by role, and summed: `work` runs between two readings and returns how many
- * units (trades, orders) it did.
+ * Reads every role's CPU now; `perUnit(units)` reads it again and gives the CPU milliseconds each
+ * role spent per unit of work (trade, order) in between, and their sum.
  */
-export async function cpuPerUnit(roles: ReadonlyArray<readonly [string, number]>, work: () => Promise<number>): Promise<Record<string, number>> {
+export async function cpuMeter(roles: ReadonlyArray<readonly [string, number]>): Promise<{ perUnit(units: number): Promise<Record<string, number>> }> {
   const before = await Promise.all(roles.map(([, pid]) => cpuMs(pid)));
-  const units = await work();
-  const after = await Promise.all(roles.map(([, pid]) => cpuMs(pid)));
-  const perUnit = Object.fromEntries(roles.map(([name], index) => [name, Math.round(((after[index]! - before[index]!) / units) * 1000) / 1000]));
-  const summed = Math.round(Object.values(perUnit).reduce((sum, value) => sum + value, 0) * 1000) / 1000;
-  return { ...perUnit, summed };
+  return {
+    perUnit: async (units) => {
+      const after = await Promise.all(roles.map(([, pid]) => cpuMs(pid)));
+      const perUnit = Object.fromEntries(roles.map(([name], index) => [name, round3((after[index]! - before[index]!) / Math.max(1, units))]));
+      return { ...perUnit, summed: round3(Object.values(perUnit).reduce((sum, value) => sum + value, 0)) };
+    },
+  };
 }

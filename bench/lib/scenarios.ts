@@ -11,8 +11,8 @@ import { seededRandom } from '../../src/client/random.ts';
 import { type Config, loadConfig } from '../../src/core/config.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../../test/helpers/checks.ts';
 import { BUNDLE_COMMAND, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
-import { cpuMs, rolesOf } from './cpu.ts';
-import { load, type LoadResult, round3 } from './measure.ts';
+import { cpuMeter, rolesOf } from './cpu.ts';
+import { load, type LoadResult } from './measure.ts';
 
 const SETTLE_MS_MAX = 20_000;
 
@@ -176,19 +176,17 @@ export interface OrderThroughputRun extends ThroughputRun {
 export async function orderThroughput(connections: number, durationS: number): Promise<OrderThroughputRun> {
   return withCluster({ cache: true }, async (local) => {
     const roles = await rolesOf(local.up.pid);
-    let before: number[] = [];
+    let meter: Awaited<ReturnType<typeof cpuMeter>> | undefined;
     const result = await load({
       url: local.cluster.url('frontend'),
       connections,
       durationS,
       requests: tradeRequests(),
       beforeMeasuring: async () => {
-        before = await Promise.all(roles.map(([, pid]) => cpuMs(pid)));
+        meter = await cpuMeter(roles);
       },
     });
-    const after = await Promise.all(roles.map(([, pid]) => cpuMs(pid)));
-    const perOrder = Object.fromEntries(roles.map(([name], index) => [name, round3((after[index]! - before[index]!) / Math.max(1, result.requests))]));
-    const cpu = { ...perOrder, summed: round3(Object.values(perOrder).reduce((sum, value) => sum + value, 0)) };
+    const cpu = await meter!.perUnit(result.requests);
     return { result, files: await checkFiles(local), cpu_ms_per_order: cpu };
   });
 }

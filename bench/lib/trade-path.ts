@@ -5,7 +5,7 @@
 import { Client } from 'undici';
 import { percentile } from '../../src/client/stats.ts';
 import { BUNDLE_COMMAND, http, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
-import { cpuPerUnit } from './cpu.ts';
+import { cpuMeter } from './cpu.ts';
 
 /**
  * What a trade cannot do without, as DESIGN counts it: four round trips (client -> frontend,
@@ -115,10 +115,9 @@ export async function sequentialTrades(count: number, warmup = 200): Promise<Tra
       if (leader === undefined) throw new Error('no replica leads after the warm-up');
       const before = await scrape(urls);
       const samples: number[] = [];
-      const cpu = await cpuPerUnit(roles.map(([name, proc]) => [name, proc.pid] as const), async () => {
-        for (let index = 0; index < count; index += 1) samples.push(await trade(index));
-        return count;
-      });
+      const meter = await cpuMeter(roles.map(([name, proc]) => [name, proc.pid] as const));
+      for (let index = 0; index < count; index += 1) samples.push(await trade(index));
+      const cpu = await meter.perUnit(count);
       const after = await scrape(urls);
       const meanMs = samples.reduce((sum, value) => sum + value, 0) / samples.length;
       samples.sort((a, b) => a - b);
