@@ -57,7 +57,7 @@ function meanMs(before: Scrape, after: Scrape, role: string, seconds: [string, R
 }
 
 function breakdown(before: Scrape, after: Scrape, clientMeanMs: number, leader: string, followers: readonly string[]): Stage[] {
-  const route = (role: string, prefix: string, name: string): number => meanMs(before, after, role, [`${prefix}_request_seconds_total`, { route: name }], [`${prefix}_requests_total`, { route: name }]);
+  const route = (role: string, prefix: string, name: string): number => meanMs(before, after, role, [`${prefix}_request_duration_seconds_sum`, { route: name }], [`${prefix}_request_duration_seconds_count`, { route: name }]);
   const stage = (role: string, prefix: string, name: string): number => meanMs(before, after, role, [`${prefix}_stage_seconds_total`, { stage: name }], [`${prefix}_stage_total`, { stage: name }]);
   const mean = (values: number[]): number => Math.round((values.reduce((sum, value) => sum + value, 0) / values.length) * 1000) / 1000;
   const frontend = route('frontend', 'bazaar_frontend', 'POST /orders');

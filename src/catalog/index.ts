@@ -29,7 +29,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
 
   const metrics = new Metrics();
   const countRequest = metrics.requests('bazaar_catalog');
-  metrics.gauge('bazaar_catalog_trades_total', 'Trades committed.', () => store.committedCount);
+  metrics.counterOf('bazaar_catalog_trades_total', 'Trades committed.', () => store.committedCount);
 
   const openWarning = openInternalsWarning(config, config.catalog);
   if (openWarning !== undefined) logger.warn(`catalog: ${openWarning}`);

@@ -136,3 +136,7 @@ export const SERVER_CONNECTIONS_MAX = 8_192;
 export const FRONTEND_IN_FLIGHT_MAX = 1_024;
 /** The same bound for internal servers (catalog, replicas): above what a frontend at its bound sends them. */
 export const SERVER_IN_FLIGHT_MAX = 4_096;
+
+/** Upper bounds (seconds) of the request-duration histogram every role exports: 0.1 ms to 4 s, doubling. */
+export const REQUEST_DURATION_BUCKETS_S: readonly number[] = Object.freeze([0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 4]);
+

@@ -32,13 +32,13 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
   const leaders = new LeaderChooser(config.orders, config.token, logger);
 
   const metrics = new Metrics();
-  const countRequest = metrics.requests('bazaar_frontend', ' (cached lookups answered on the fast path are counted in requests_total but not timed)');
-  metrics.gauge('bazaar_frontend_leader_elections_total', 'Leader elections this frontend started.', () => leaders.elections);
-  metrics.gauge('bazaar_frontend_cache_hits_total', 'Lookups answered from the cache.', () => cache.stats().hits);
-  metrics.gauge('bazaar_frontend_cache_misses_total', 'Lookups that went to the catalog (caching on).', () => cache.stats().misses);
-  metrics.gauge('bazaar_frontend_cache_evictions_total', 'Entries dropped to stay within the size bound.', () => cache.stats().evictions);
-  metrics.gauge('bazaar_frontend_cache_invalidations_total', 'Entries dropped because the catalog said the stock changed.', () => cache.stats().invalidations);
-  metrics.gauge('bazaar_frontend_cache_resets_total', 'Times the whole cache was dropped after a missed push.', () => cache.stats().resets);
+  const countRequest = metrics.requests('bazaar_frontend');
+  metrics.counterOf('bazaar_frontend_leader_elections_total', 'Leader elections this frontend started.', () => leaders.elections);
+  metrics.counterOf('bazaar_frontend_cache_hits_total', 'Lookups answered from the cache.', () => cache.stats().hits);
+  metrics.counterOf('bazaar_frontend_cache_misses_total', 'Lookups that went to the catalog (caching on).', () => cache.stats().misses);
+  metrics.counterOf('bazaar_frontend_cache_evictions_total', 'Entries dropped to stay within the size bound.', () => cache.stats().evictions);
+  metrics.counterOf('bazaar_frontend_cache_invalidations_total', 'Entries dropped because the catalog said the stock changed.', () => cache.stats().invalidations);
+  metrics.counterOf('bazaar_frontend_cache_resets_total', 'Times the whole cache was dropped after a missed push.', () => cache.stats().resets);
   metrics.gauge('bazaar_frontend_cache_entries', 'Entries in the cache now.', () => cache.stats().size);
 
   const callLeader = leaderCaller(leaders, logger);
@@ -49,7 +49,9 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
   // A cached lookup is answered synchronously, allocating nothing per request; everything else (a
   // miss, a name that needs decoding, a query string) takes the general path below.
   const countCachedLookup = metrics.series('bazaar_frontend_requests_total', { route: 'GET /stocks/:name', status: '200' });
+  const timeCachedLookup = metrics.histogramSeries('bazaar_frontend_request_duration_seconds', 'GET /stocks/:name');
   const fastPath = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const startedAt = performance.now();
     const url = req.url;
     if (req.method !== 'GET' || url === undefined || !url.startsWith('/stocks/')) return false;
     const name = url.slice('/stocks/'.length);
@@ -59,6 +61,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     res.writeHead(200, cached.headers as string[]);
     res.end(cached.body);
     countCachedLookup();
+    timeCachedLookup((performance.now() - startedAt) / 1000);
     return true;
   };
 

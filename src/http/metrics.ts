@@ -1,4 +1,6 @@
-// A minimal Prometheus text registry: counters with labels, enough for request counts and timings.
+// A minimal Prometheus text registry: counters with labels, gauges and counters read from a
+// function, and histograms of request durations (so p50 and p99 can be estimated from a scrape).
+import { REQUEST_DURATION_BUCKETS_S } from '../core/limits.ts';
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -7,10 +9,18 @@ function labelText(labels: Labels): string {
   return parts.length === 0 ? '' : `{${parts.join(',')}}`;
 }
 
+/** One histogram series: cumulative-at-render bucket counts, their sum and count. */
+interface HistogramSeries {
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+}
+
 export class Metrics {
-  private readonly help = new Map<string, { type: 'counter' | 'gauge'; text: string }>();
+  private readonly help = new Map<string, { type: 'counter' | 'gauge' | 'histogram'; text: string }>();
   private readonly values = new Map<string, Map<string, number>>();
   private readonly gauges = new Map<string, () => number>();
+  private readonly histograms = new Map<string, { bounds: readonly number[]; series: Map<string, HistogramSeries>; observe: (value: string, seconds: number) => void }>();
 
   counter(name: string, text: string): (labels: Labels, amount?: number) => void {
     this.help.set(name, { type: 'counter', text });
@@ -39,13 +49,46 @@ export class Metrics {
     };
   }
 
-  /** Requests answered and the time they took, by route (and status): what each role's server reports after every reply. */
-  requests(prefix: string, secondsNote = ''): (route: string, status: number, durationMs: number) => void {
+  /**
+   * A histogram with the given upper bounds (seconds), by one label. Observing finds the bucket by a
+   * short linear scan and allocates nothing once the label value has been seen.
+   */
+  histogram(name: string, text: string, label: string, bounds: readonly number[] = REQUEST_DURATION_BUCKETS_S): (value: string, seconds: number) => void {
+    this.help.set(name, { type: 'histogram', text });
+    const series = new Map<string, HistogramSeries>();
+    const keyed = new Map<string, HistogramSeries>();
+    const observe = (value: string, seconds: number): void => {
+      let entry = keyed.get(value);
+      if (entry === undefined) {
+        entry = { counts: new Float64Array(bounds.length + 1), sum: 0, count: 0 };
+        keyed.set(value, entry);
+        series.set(labelText({ [label]: value }).slice(1, -1), entry);
+      }
+      let index = 0;
+      while (index < bounds.length && seconds > bounds[index]!) index += 1;
+      entry.counts[index]! += 1;
+      entry.sum += seconds;
+      entry.count += 1;
+    };
+    this.histograms.set(name, { bounds, series, observe });
+    return observe;
+  }
+
+  /** One series of a histogram, for a hot path. */
+  histogramSeries(name: string, value: string): (seconds: number) => void {
+    const histogram = this.histograms.get(name);
+    if (histogram === undefined) throw new Error(`no histogram named ${name}`);
+    const observe = histogram.observe;
+    return (seconds) => observe(value, seconds);
+  }
+
+  /** Requests answered, by route and status, and how long they took, by route: what each role's server reports after every reply. */
+  requests(prefix: string): (route: string, status: number, durationMs: number) => void {
     const count = this.counter(`${prefix}_requests_total`, 'Requests answered, by route and status.');
-    const seconds = this.counter(`${prefix}_request_seconds_total`, `Time spent answering requests, by route${secondsNote}.`);
+    const duration = this.histogram(`${prefix}_request_duration_seconds`, 'Time from request in to reply out, by route.', 'route');
     return (route, status, durationMs) => {
       count({ route, status: String(status) });
-      seconds({ route }, durationMs / 1000);
+      duration(route, durationMs / 1000);
     };
   }
 
@@ -64,6 +107,12 @@ export class Metrics {
     this.gauges.set(name, read);
   }
 
+  /** A counter whose value another part keeps (cache hits, elections): read at each scrape. */
+  counterOf(name: string, text: string, read: () => number): void {
+    this.help.set(name, { type: 'counter', text });
+    this.gauges.set(name, read);
+  }
+
   render(): string {
     const lines: string[] = [];
     for (const [name, { type, text }] of this.help) {
@@ -71,6 +120,17 @@ export class Metrics {
       const read = this.gauges.get(name);
       if (read !== undefined) lines.push(`${name} ${read()}`);
       for (const [labels, value] of this.values.get(name) ?? []) lines.push(`${name}${labels} ${value}`);
+      const histogram = this.histograms.get(name);
+      if (histogram !== undefined) {
+        for (const [labels, entry] of histogram.series) {
+          let cumulative = 0;
+          for (const [index, bound] of [...histogram.bounds, Number.POSITIVE_INFINITY].entries()) {
+            cumulative += entry.counts[index]!;
+            lines.push(`${name}_bucket{${labels},le="${bound === Number.POSITIVE_INFINITY ? '+Inf' : bound}"} ${cumulative}`);
+          }
+          lines.push(`${name}_sum{${labels}} ${entry.sum}`, `${name}_count{${labels}} ${entry.count}`);
+        }
+      }
     }
     return `${lines.join('\n')}\n`;
   }

@@ -122,9 +122,9 @@ describe('public API', () => {
     assert.match(metrics.text, /bazaar_frontend_requests_total\{route="POST \/orders",status="200"\} \d+/);
     // The stage timings a trade's latency breakdown is built from, in every role that has them.
     const stages: Array<[string, RegExp[]]> = [
-      [api, [/bazaar_frontend_stage_total\{stage="leader"\} [1-9]/, /bazaar_frontend_request_seconds_total\{route="POST \/orders"\} [0-9.e-]+/]],
-      [cluster.url('catalog'), [/bazaar_catalog_stage_total\{stage="journal"\} [1-9]/, /bazaar_catalog_request_seconds_total\{route="POST \/trades"\}/]],
-      [cluster.url(1), [/bazaar_order_stage_total\{stage="catalog"\} [1-9]/, /bazaar_order_stage_total\{stage="log_append"\} [1-9]/, /bazaar_order_request_seconds_total\{route="POST \/orders"\}/]],
+      [api, [/bazaar_frontend_stage_total\{stage="leader"\} [1-9]/, /bazaar_frontend_request_duration_seconds_count\{route="POST \/orders"\} [1-9]/]],
+      [cluster.url('catalog'), [/bazaar_catalog_stage_total\{stage="journal"\} [1-9]/, /bazaar_catalog_request_duration_seconds_count\{route="POST \/trades"\} [1-9]/]],
+      [cluster.url(1), [/bazaar_order_stage_total\{stage="catalog"\} [1-9]/, /bazaar_order_stage_total\{stage="log_append"\} [1-9]/, /bazaar_order_request_duration_seconds_count\{route="POST \/orders"\} [1-9]/]],
     ];
     for (const [url, patterns] of stages) {
       const text = (await http(`${url}/metrics`)).text;
