@@ -1,11 +1,10 @@
 // `bazaar admin status | crash | recover`: operate a running cluster from its config.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'undici';
 import { baseUrl, type Config, type Endpoint, findReplica } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { ADMIN_CALL_TIMEOUT_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
-import { dataPaths } from '../core/paths.ts';
 import { dataOf, Upstream } from '../http/client.ts';
+import { recoverRole } from '../up/control.ts';
 import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
 
 export interface RoleStatus<H> {
@@ -100,29 +99,10 @@ export async function crash(config: Config, id: number): Promise<void> {
 /** Asks the local `bazaar up` to start replica `id` again; resolves with the new PID once it answers. */
 export async function recover(config: Config, id: number): Promise<number> {
   findReplica(config, id);
-  const socketPath = dataPaths(config.dataDir).upSocket;
-  const client = new Client('http://up', { socketPath });
   try {
-    const reply = await client.request({
-      method: 'POST',
-      path: '/recover',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ role: `order-${id}` }),
-      headersTimeout: CHILD_READY_TIMEOUT_MS + 5_000,
-    });
-    const body = (await reply.body.json()) as { data?: { pid?: number }; error?: { message?: string } };
-    if (reply.statusCode !== 200) throw new Error(body.error?.message ?? `bazaar up answered ${reply.statusCode}`);
-    return body.data?.pid ?? -1;
+    return await recoverRole(config, `order-${id}`);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') {
-      throw new Error(
-        `no bazaar up is running on ${config.dataDir} (no control socket at ${socketPath}). ` +
-          `Where each role runs as a systemd unit, start the replica on its host: systemctl start bazaar-order@${id}`,
-      );
-    }
+    if (error instanceof BazaarError && error.code === 'UPSTREAM_UNAVAILABLE') throw new Error(`${error.message}: systemctl start bazaar-order@${id}`);
     throw error;
-  } finally {
-    await client.close();
   }
 }

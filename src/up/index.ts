@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { baseUrl, type Config, type Endpoint } from '../core/config.ts';
 import { type Handle, SUPERVISED_ENV, fatalSignal, idempotent } from '../core/lifecycle.ts';
-import { CHILD_READY_TIMEOUT_MS, CHILD_STOP_GRACE_MS } from '../core/limits.ts';
+import { CHILD_READY_TIMEOUT_MS, CHILD_STOP_GRACE_MS, DASHBOARD_HANG_MS_MAX } from '../core/limits.ts';
 import { BazaarError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
@@ -36,6 +36,8 @@ interface RunningChild {
   readonly process: ChildProcess;
   readonly exited: Promise<void>;
   expectedExit: boolean;
+  /** Set while the child is stopped by SIGSTOP: continues it. */
+  resume: (() => void) | undefined;
 }
 
 export interface UpHandle extends Handle {
@@ -103,6 +105,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
       spec,
       process: child,
       expectedExit: false,
+      resume: undefined,
       exited: new Promise((resolve) => {
         child.once('exit', (code, signal) => {
           if (!running.expectedExit && !stopping) {
@@ -135,8 +138,11 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     throw new Error(`${running.spec.name} did not answer ${baseUrl(running.spec.endpoint)}/health within ${CHILD_READY_TIMEOUT_MS} ms`);
   };
 
+  const isRunning = (running: RunningChild): boolean => running.process.exitCode === null && running.process.signalCode === null;
+
   const stopChild = async (running: RunningChild): Promise<void> => {
     running.expectedExit = true;
+    running.resume?.();
     if (running.process.exitCode !== null || running.process.signalCode !== null) return;
     running.process.kill('SIGTERM');
     const timer = setTimeout(() => running.process.kill('SIGKILL'), CHILD_STOP_GRACE_MS);
@@ -147,7 +153,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   const recover = async (name: string): Promise<number> => {
     const running = children.get(name);
     if (running === undefined) throw new BazaarError('NOT_FOUND', `no role named ${JSON.stringify(name)}; roles: ${[...children.keys()].join(', ')}`);
-    if (running.process.exitCode === null && running.process.signalCode === null) {
+    if (isRunning(running)) {
       throw new BazaarError('BAD_REQUEST', `${name} is running (pid ${running.process.pid}); crash it first`);
     }
     const restarted = launch(running.spec);
@@ -157,7 +163,26 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     return restarted.process.pid ?? -1;
   };
 
-  // The control socket: `bazaar admin recover` asks this process to restart a role.
+  /** A hang for real: SIGSTOP now, SIGCONT after `ms` (or when `up` stops). */
+  const hang = (name: string, ms: number): number => {
+    const running = children.get(name);
+    if (running === undefined) throw new BazaarError('NOT_FOUND', `no role named ${JSON.stringify(name)}; roles: ${[...children.keys()].join(', ')}`);
+    if (!isRunning(running)) throw new BazaarError('BAD_REQUEST', `${name} is not running`);
+    if (running.resume !== undefined) throw new BazaarError('BAD_REQUEST', `${name} is hung already`);
+    running.process.kill('SIGSTOP');
+    const timer = setTimeout(() => running.resume?.(), ms);
+    running.resume = () => {
+      clearTimeout(timer);
+      running.resume = undefined;
+      if (isRunning(running)) running.process.kill('SIGCONT');
+      logger.info(`up: ${name} continued (SIGCONT)`);
+    };
+    logger.warn(`up: ${name} (pid ${running.process.pid}) hung for ${ms} ms (SIGSTOP)`);
+    return running.process.pid ?? -1;
+  };
+
+  // The control socket: `bazaar admin recover` and the dashboard ask this process to restart a role
+  // or hang one.
   const socketPath = dataPaths(config.dataDir).upSocket;
   let control: JsonServer | undefined;
 
@@ -178,7 +203,20 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     name: 'up control',
     logger,
     routes: [
-      { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'up', pid: process.pid, children: Object.fromEntries([...children].map(([name, running]) => [name, { pid: running.process.pid, running: running.process.exitCode === null && running.process.signalCode === null }])) } } }) },
+      { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'up', pid: process.pid, children: Object.fromEntries([...children].map(([name, running]) => [name, { pid: running.process.pid, running: isRunning(running) }])) } } }) },
+      {
+        method: 'POST',
+        path: '/hang',
+        handler: async ({ json }) => {
+          const body = (await json()) as { role?: unknown; ms?: unknown };
+          if (typeof body?.role !== 'string') throw new BazaarError('BAD_REQUEST', 'field "role" must name a role, like "order-3"');
+          const ms = body.ms;
+          if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > DASHBOARD_HANG_MS_MAX) {
+            throw new BazaarError('BAD_REQUEST', `field "ms" must be an integer from 1 to ${DASHBOARD_HANG_MS_MAX}`);
+          }
+          return { body: { data: { role: body.role, pid: hang(body.role, ms) } } };
+        },
+      },
       {
         method: 'POST',
         path: '/recover',
