@@ -34,12 +34,16 @@ export interface Config {
   readonly orders: readonly ReplicaEndpoint[];
   readonly cache: { readonly enabled: boolean; readonly max: number };
   readonly token: string | undefined;
+  /** Where the live dashboard listens (`bazaar dashboard`, and `bazaar up` unless told not to). */
+  readonly dashboard: Endpoint;
 }
 
 export const DEFAULT_CONFIG_PATH = 'config/bazaar.json';
 /** Entries the frontend cache holds when the config does not say (the lab's setting). */
 const CACHE_MAX_DEFAULT = 100;
 const CACHE_MAX_LIMIT = 1_000_000;
+/** The dashboard when the config does not place it: loopback only. */
+const DASHBOARD_DEFAULT: Endpoint = { host: '127.0.0.1', port: 8080, bind: '127.0.0.1' };
 
 /** The config file to use: the flag, else $BAZAAR_CONFIG, else config/bazaar.json. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -142,7 +146,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   const env = options.env ?? process.env;
   const configDir = path.dirname(options.configPath);
   const root = expectObject(raw, '(root)');
-  rejectUnknownKeys(root, ['dataDir', 'frontend', 'catalog', 'orders', 'cache', 'token'], '');
+  rejectUnknownKeys(root, ['dataDir', 'frontend', 'catalog', 'orders', 'cache', 'token', 'dashboard'], '');
 
   const dataDir = path.resolve(configDir, root.dataDir === undefined ? 'data' : expectString(root.dataDir, 'dataDir'));
   const { raw: _frontendRaw, ...frontend } = parseEndpoint(root.frontend, 'frontend');
@@ -177,8 +181,15 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   }
   orders.sort((a, b) => a.id - b.id);
 
+  let dashboard = DASHBOARD_DEFAULT;
+  if (root.dashboard !== undefined) {
+    const { raw: _dashboardRaw, ...endpoint } = parseEndpoint(root.dashboard, 'dashboard');
+    dashboard = endpoint;
+  }
+
   const listeners: Array<[string, Endpoint]> = [
     ['frontend', frontend],
+    ...(root.dashboard === undefined ? [] : [['dashboard', dashboard] as [string, Endpoint]]),
     ['catalog', catalogEndpoint],
     ...orders.map((replica): [string, Endpoint] => [`orders (id ${replica.id})`, replica]),
   ];
@@ -215,6 +226,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
     orders,
     cache,
     token,
+    dashboard,
   });
 }
 

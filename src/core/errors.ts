@@ -17,6 +17,8 @@ export const ERROR_STATUS = {
   NOT_LEADER: 503,
   NO_QUORUM: 503,
   STALE_EPOCH: 409,
+  /** An action that cannot run now (the dashboard's load while one runs). */
+  BUSY: 409,
   NO_LEADER: 503,
   UPSTREAM_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,

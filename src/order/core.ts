@@ -191,6 +191,8 @@ export class ReplicaCore {
   private readonly inFlight = new Map<string, Flight>();
   /** Appends handed to the driver and not completed; the number the next appended entry carries. */
   private appending = 0;
+  /** Orders this process placed for catalog trades that had none (reconciliation), since it started. */
+  private reconciledOrders = 0;
   private truncating = false;
   /**
    * Follower: this log equals the current epoch's leader's below this length, as this replica has
@@ -328,6 +330,7 @@ export class ReplicaCore {
       lastNumber: this.log.length - 1,
       commitLength: this.term?.serving === true ? this.term.commitLength : null,
       logBytes: this.log.sizeBytes,
+      reconciledOrders: this.reconciledOrders,
     };
   }
 
@@ -779,7 +782,11 @@ export class ReplicaCore {
       commitLength: () => term.commitLength,
       numberForKey: (key) => this.log.find(key),
       inFlight: (key) => this.inFlight.has(key),
-      place: (trade, done) => this.placeOrder(trade, undefined, (outcome) => done(outcome.ok ? { ok: true, value: outcome.value.number } : outcome)),
+      place: (trade, done) =>
+        this.placeOrder(trade, undefined, (outcome) => {
+          if (outcome.ok) this.reconciledOrders += 1;
+          done(outcome.ok ? { ok: true, value: outcome.value.number } : outcome);
+        }),
       readTrades: (from, limit, done) => this.io<KeyedTrade[]>({ kind: 'catalog', call: { kind: 'trades', from, limit } }, done),
       saveReconciled: (checked, done) => {
         this.state = { ...this.state, reconciled: checked };

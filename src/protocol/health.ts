@@ -18,6 +18,8 @@ export interface ReplicaStatus {
   /** On the leader: orders below this number are on a majority and acknowledged. */
   readonly commitLength: number | null;
   readonly logBytes: number;
+  /** Orders this process placed by reconciliation (catalog trades that had no order), since it started. */
+  readonly reconciledOrders: number;
 }
 
 export interface CacheStats {
@@ -76,6 +78,7 @@ export function parseOrderHealth(data: unknown): OrderHealth {
     lastNumber: count(value.lastNumber, 'lastNumber', -1, BAD),
     commitLength: nullable(value.commitLength, (item) => count(item, 'commitLength', 0, BAD)),
     logBytes: count(value.logBytes, 'logBytes', 0, BAD),
+    reconciledOrders: count(value.reconciledOrders, 'reconciledOrders', 0, BAD),
     state,
     status: oneOf(value.status, 'status', ['up'] as const, BAD),
   };

@@ -91,7 +91,7 @@ export class TestCluster {
   readonly dir: string;
   readonly configPath: string;
   readonly dataDir: string;
-  readonly ports: { frontend: number; catalog: number; orders: Map<number, number> };
+  readonly ports: { frontend: number; catalog: number; dashboard: number; orders: Map<number, number> };
   readonly command: readonly string[];
   private readonly procs: Proc[] = [];
 
@@ -106,8 +106,8 @@ export class TestCluster {
   static async create(options: ClusterOptions = {}): Promise<TestCluster> {
     const replicas = options.replicas ?? 3;
     const dir = await mkdtemp(path.join(tmpdir(), 'bazaar-test-'));
-    const [frontend, catalog, ...orderPorts] = await freePorts(2 + replicas);
-    const ports = { frontend: frontend!, catalog: catalog!, orders: new Map(orderPorts.map((port, index) => [index + 1, port])) };
+    const [frontend, catalog, dashboard, ...orderPorts] = await freePorts(3 + replicas);
+    const ports = { frontend: frontend!, catalog: catalog!, dashboard: dashboard!, orders: new Map(orderPorts.map((port, index) => [index + 1, port])) };
     const cluster = new TestCluster(dir, ports, options.command ?? SOURCE_COMMAND);
     const config = {
       dataDir: 'data',
@@ -115,6 +115,7 @@ export class TestCluster {
       catalog: { host: '127.0.0.1', port: ports.catalog },
       orders: [...ports.orders].map(([id, port]) => ({ id, host: '127.0.0.1', port })),
       cache: { enabled: true, max: 100 },
+      dashboard: { host: '127.0.0.1', port: ports.dashboard },
       ...(options.token === undefined ? {} : { token: options.token }),
       ...options.extra,
     };
@@ -122,8 +123,8 @@ export class TestCluster {
     return cluster;
   }
 
-  url(role: 'frontend' | 'catalog' | number): string {
-    const port = role === 'frontend' ? this.ports.frontend : role === 'catalog' ? this.ports.catalog : this.ports.orders.get(role);
+  url(role: 'frontend' | 'catalog' | 'dashboard' | number): string {
+    const port = role === 'frontend' ? this.ports.frontend : role === 'catalog' ? this.ports.catalog : role === 'dashboard' ? this.ports.dashboard : this.ports.orders.get(role);
     return `http://127.0.0.1:${port}`;
   }
 
