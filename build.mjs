@@ -1,5 +1,8 @@
 // Bundles bin/bazaar.ts and every dependency into one file, dist/bazaar.mjs, that runs with plain `node`.
+// The dashboard's page (its HTML, script, style and uPlot) is embedded too, so the bundle needs no
+// files beside it and no network.
 import { build } from 'esbuild';
+import { readPageFiles } from './src/dashboard/page/files.mjs';
 
 await build({
   entryPoints: ['bin/bazaar.ts'],
@@ -10,6 +13,7 @@ await build({
   target: 'node20.18',
   sourcemap: 'linked',
   logLevel: 'warning',
+  define: { BAZAAR_PAGE_FILES: JSON.stringify(readPageFiles()) },
   // Some bundled CommonJS dependencies call require() on Node built-ins; an ESM bundle has no require
   // of its own, so give it one.
   banner: {

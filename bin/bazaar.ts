@@ -4,9 +4,10 @@ import packageJson from '../package.json' with { type: 'json' };
 import * as admin from '../src/admin/index.ts';
 import * as catalog from '../src/catalog/index.ts';
 import * as client from '../src/client/index.ts';
+import * as dashboard from '../src/dashboard/server.ts';
 import { baseUrl, type Config, loadConfig, parseStocks, resolveConfigPath } from '../src/core/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
-import { runUntilSignal } from '../src/core/lifecycle.ts';
+import { type Handle, idempotent, runUntilSignal } from '../src/core/lifecycle.ts';
 import { CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX } from '../src/core/limits.ts';
 import { createLogger } from '../src/core/logger.ts';
 import * as frontend from '../src/frontend/index.ts';
@@ -197,26 +198,57 @@ adminCommand
     }),
   );
 
+program
+  .command('dashboard')
+  .description('serve the live dashboard of a running cluster (any cluster of this config, local or on several hosts)')
+  .addOption(configOption())
+  .addHelpText('after', '\nIt listens where the config\'s "dashboard" key says (default 127.0.0.1:8080). `bazaar up` serves it too.')
+  .action(
+    action('dashboard', async (options: { config?: string }) => {
+      const handle = await dashboard.start(readConfig(options.config), logger);
+      process.stdout.write(`Stock Bazaar dashboard: ${handle.url}\n`);
+      await runUntilSignal('dashboard', handle, logger);
+    }),
+  );
+
 addCacheOptions(
   program
     .command('up')
-    .description('run the whole cluster of the config on this machine: catalog, every order replica and the frontend, as child processes'),
+    .description('run the whole cluster of the config on this machine: catalog, every order replica and the frontend, as child processes, and its live dashboard'),
 )
+  .option('--no-dashboard', 'do not serve the dashboard')
   .addOption(configOption())
   .action(
-    action('up', async (options: CacheFlags & { config?: string }) => {
+    action('up', async (options: CacheFlags & { config?: string; dashboard: boolean }) => {
       const configPath = resolveConfigPath(options.config);
       const config = loadConfig(configPath);
-      const handle = await up.start(config, { configPath, frontendArgs: cacheArgs(options) }, logger);
+      const cluster = await up.start(config, { configPath, frontendArgs: cacheArgs(options) }, logger);
+      let board: dashboard.DashboardHandle | undefined;
+      try {
+        if (options.dashboard) board = await dashboard.start(config, logger);
+      } catch (error) {
+        await cluster.close();
+        throw new Error(`the dashboard cannot listen on ${config.dashboard.bind}:${config.dashboard.port} (${(error as Error).message}); place it with the config's "dashboard" key, or pass --no-dashboard`);
+      }
+      const handle: Handle = {
+        fatal: cluster.fatal,
+        close: idempotent(async () => {
+          await board?.close();
+          await cluster.close();
+        }),
+        kill: () => cluster.kill?.(),
+      };
       const api = baseUrl(config.frontend);
+      const configFlag = options.config === undefined ? '' : ` --config ${options.config}`;
       process.stdout.write(
         [
           '',
           `Stock Bazaar is up: catalog, order replicas ${config.orders.map((r) => r.id).join(', ')}, frontend.`,
-          `  API:   ${api}   (try: curl ${api}/stocks/GameStart)`,
-          `  pids:  ${Object.entries(handle.pids()).map(([name, pid]) => `${name} ${pid}`).join(', ')}`,
-          `  load:  npx bazaar client --p 0.4 --iterations 200 --clients 5`,
-          `  data:  ${config.dataDir}`,
+          `  API:       ${api}   (try: curl ${api}/stocks/GameStart)`,
+          `  dashboard: ${board === undefined ? 'off (--no-dashboard)' : board.url}`,
+          `  pids:      ${Object.entries(cluster.pids()).map(([name, pid]) => `${name} ${pid}`).join(', ')}`,
+          `  load:      npx bazaar client --p 0.4 --iterations 200 --clients 5${configFlag}`,
+          `  data:      ${config.dataDir}`,
           '  Ctrl-C stops every role; a second Ctrl-C forces it.',
           '',
         ].join('\n'),

@@ -140,3 +140,28 @@ export const SERVER_IN_FLIGHT_MAX = 4_096;
 /** Upper bounds (seconds) of the request-duration histogram every role exports: 0.1 ms to 4 s, doubling. */
 export const REQUEST_DURATION_BUCKETS_S: readonly number[] = Object.freeze([0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1, 2, 4]);
 
+// ---- Dashboard -------------------------------------------------------------------------------------
+/** How often the dashboard reads every role's health and metrics, and streams a sample to its pages. */
+export const DASHBOARD_SAMPLE_MS = 500;
+/** A role that has not answered a dashboard read within this is shown down (a hung role included). */
+export const DASHBOARD_SCRAPE_TIMEOUT_MS = 400;
+/** Chart points kept: 5 minutes at one point per sample. */
+export const DASHBOARD_POINTS_MAX = 600;
+/** Timeline events kept, newest last. */
+export const DASHBOARD_EVENTS_MAX = 300;
+/** Pages streaming at once; one more is refused with 503. */
+export const DASHBOARD_STREAMS_MAX = 32;
+/** Order-log entries read per sample for the conservation check (a long log is counted over several samples). */
+export const DASHBOARD_ENTRIES_PER_SAMPLE_MAX = 20_000;
+/** Longest hang the page may ask for (SIGSTOP, then SIGCONT). */
+export const DASHBOARD_HANG_MS_MAX = 30_000;
+/** Largest load the page may start. */
+export const DASHBOARD_LOAD_SESSIONS_MAX = 32;
+export const DASHBOARD_LOAD_ITERATIONS_MAX = 100_000;
+/** Bytes a page's stream may leave unread before the dashboard drops it (a stalled tab). */
+export const DASHBOARD_STREAM_BUFFER_BYTES_MAX = 1024 * 1024;
+/**
+ * Orders a follower may trail the leader by in one dashboard reading and still show as in sync: the
+ * two health reads are not at one instant, and under load appends are always on their way.
+ */
+export const DASHBOARD_IN_SYNC_LAG_MAX = 64;

@@ -76,6 +76,20 @@ export class Upstream implements Caller {
     }
   }
 
+  /** A GET whose reply is text (Prometheus metrics): the body when the status is 200, else a 503-typed error. */
+  async text(path: string, options: CallOptions = {}): Promise<string> {
+    const timeoutMs = options.timeoutMs ?? UPSTREAM_REQUEST_TIMEOUT_MS;
+    try {
+      const reply = await this.pool.request({ method: 'GET', path, headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      const text = await readLimited(reply.body);
+      if (reply.statusCode !== 200) throw new BazaarError('UPSTREAM_BAD_REPLY', `${this.name} answered ${path} with ${reply.statusCode}`);
+      return text;
+    } catch (error) {
+      if (error instanceof BazaarError) throw error;
+      throw new BazaarError('UPSTREAM_UNAVAILABLE', `${this.name} is unavailable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
   close(): Promise<void> {
     return this.pool.destroy();
   }

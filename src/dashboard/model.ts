@@ -1,0 +1,168 @@
+// From readings to what the page shows: the snapshot (boxes, stocks, G4 badge), one chart point per
+// pair of readings, and the timeline's events, found by comparing each reading with the one before.
+// Pure: no I/O and no clock, so every rule here is a unit test away.
+import { type Conservation, type EventKind, type Point, type ReplicaBox, ROUTES, type RouteKind, type Snapshot, type TimelineEvent } from '../protocol/dashboard.ts';
+import type { Config } from '../core/config.ts';
+import { DASHBOARD_IN_SYNC_LAG_MAX } from '../core/limits.ts';
+import { buckets, increase, quantileBetween, total } from './prometheus.ts';
+import type { Reading } from './reader.ts';
+
+const KINDS = Object.keys(ROUTES) as RouteKind[];
+
+/** What a refusal's status means, for the timeline. */
+const REFUSALS: Readonly<Record<string, string>> = {
+  '400': 'bad input',
+  '404': 'not found',
+  '405': 'wrong method',
+  '409': 'not enough stock',
+  '413': 'too large',
+  '503': 'unavailable (retried by clients)',
+};
+
+/** A replica catching up: since when, and the most it was behind meanwhile. */
+export interface CatchUp {
+  readonly since: number;
+  behind: number;
+}
+
+function leaderOf(reading: Reading): { id: number; lastNumber: number } | undefined {
+  const serving = reading.replicas.find((replica) => replica.health?.state === 'leader' && replica.health.serving);
+  return serving?.health === null || serving === undefined ? undefined : { id: serving.id, lastNumber: serving.health.lastNumber };
+}
+
+function address(endpoint: { host: string; port: number }): string {
+  return `${endpoint.host}:${endpoint.port}`;
+}
+
+export function snapshot(config: Config, reading: Reading, conservation: Conservation): Snapshot {
+  const pid = (name: string): number | null => {
+    const child = reading.supervised?.[name];
+    return child?.running === true && child.pid !== undefined ? child.pid : null;
+  };
+  const leader = leaderOf(reading);
+  const replicas: ReplicaBox[] = reading.replicas.map(({ id, health }) => {
+    const endpoint = config.orders.find((replica) => replica.id === id)!;
+    const base = { name: `order ${id}`, id, address: address(endpoint), up: health !== null, pid: pid(`order-${id}`) };
+    if (health === null) return { ...base, role: null, serving: false, epoch: null, logEpoch: null, lastNumber: null, lag: null, sync: 'down', progress: null };
+    const lag = leader === undefined ? null : Math.max(0, leader.lastNumber - health.lastNumber);
+    const sync = leader?.id === id ? 'leader' : lag === null ? 'unknown' : lag <= DASHBOARD_IN_SYNC_LAG_MAX ? 'in sync' : 'catching up';
+    const progress = sync === 'catching up' && leader !== undefined ? (health.lastNumber + 1) / (leader.lastNumber + 1) : null;
+    return { ...base, role: health.state, serving: health.serving, epoch: health.epoch, logEpoch: health.logEpoch, lastNumber: health.lastNumber, lag, sync, progress };
+  });
+  const frontend = reading.frontend;
+  const metrics = reading.frontendMetrics;
+  const cache = frontend?.cache ?? null;
+  return {
+    at: reading.at,
+    catalog: { name: 'catalog', address: address(config.catalog), up: reading.catalog !== null, pid: pid('catalog'), trades: reading.catalog?.trades ?? null },
+    frontend: {
+      name: 'frontend',
+      address: address(config.frontend),
+      up: frontend !== null,
+      pid: pid('frontend'),
+      leader: frontend?.leader ?? null,
+      epoch: frontend?.epoch ?? null,
+      elections: metrics === null ? null : total(metrics, 'bazaar_frontend_leader_elections_total'),
+      cache,
+      hitRatio: cache === null || !cache.enabled || cache.hits + cache.misses === 0 ? null : cache.hits / (cache.hits + cache.misses),
+    },
+    replicas,
+    stocks: reading.stocks ?? [],
+    conservation,
+    supervised: reading.supervised !== undefined,
+    tokenRequired: config.token !== undefined,
+  };
+}
+
+/** Rates and latencies between two readings of a running frontend; null when either lacks its metrics. */
+export function point(previous: Reading, next: Reading): Point | null {
+  const before = previous.frontendMetrics;
+  const after = next.frontendMetrics;
+  const seconds = (next.at - previous.at) / 1000;
+  if (before === null || after === null || seconds <= 0) return null;
+  const requests = (samples: typeof after, kind: RouteKind): number => total(samples, 'bazaar_frontend_requests_total', { route: ROUTES[kind] });
+  const quantile = (kind: RouteKind, q: number): number | null => {
+    const name = 'bazaar_frontend_request_duration_seconds';
+    const value = quantileBetween(buckets(before, name, { route: ROUTES[kind] }), buckets(after, name, { route: ROUTES[kind] }), q);
+    return value === null ? null : Math.round(value * 1e6) / 1e3;
+  };
+  const per = <T>(make: (kind: RouteKind) => T): Record<RouteKind, T> => Object.fromEntries(KINDS.map((kind) => [kind, make(kind)])) as Record<RouteKind, T>;
+  const hits = increase(total(before, 'bazaar_frontend_cache_hits_total'), total(after, 'bazaar_frontend_cache_hits_total'));
+  const misses = increase(total(before, 'bazaar_frontend_cache_misses_total'), total(after, 'bazaar_frontend_cache_misses_total'));
+  const lastOrder = (reading: Reading): number => Math.max(-1, ...reading.replicas.map((replica) => replica.health?.lastNumber ?? -1));
+  return {
+    at: next.at,
+    rps: per((kind) => Math.round((increase(requests(before, kind), requests(after, kind)) / seconds) * 10) / 10),
+    p50: per((kind) => quantile(kind, 0.5)),
+    p99: per((kind) => quantile(kind, 0.99)),
+    ordersPerS: Math.round((Math.max(0, lastOrder(next) - lastOrder(previous)) / seconds) * 10) / 10,
+    hitRatio: hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000,
+  };
+}
+
+/**
+ * What changed between two readings, as timeline events: roles that went down or came back,
+ * elections, replicas that finished catching up (from `catchUps`, which this updates), cache
+ * resets, and requests the frontend refused, by kind.
+ */
+export function changes(previous: Reading, next: Reading, catchUps: Map<number, CatchUp>): TimelineEvent[] {
+  const events: TimelineEvent[] = [];
+  const event = (kind: EventKind, text: string): void => {
+    events.push({ at: next.at, kind, text });
+  };
+  const upDown = (name: string, was: boolean, is: boolean, pid: number | undefined): void => {
+    if (was && !is) event('crash', `${name} went down (stopped answering)`);
+    if (!was && is) event('restart', `${name} is up${pid === undefined ? '' : ` (pid ${pid})`}`);
+  };
+  upDown('catalog', previous.catalog !== null, next.catalog !== null, next.supervised?.catalog?.pid);
+  upDown('frontend', previous.frontend !== null, next.frontend !== null, next.supervised?.frontend?.pid);
+  for (const replica of next.replicas) {
+    const before = previous.replicas.find((other) => other.id === replica.id);
+    upDown(`order replica ${replica.id}`, before?.health != null, replica.health !== null, next.supervised?.[`order-${replica.id}`]?.pid);
+  }
+
+  if (next.frontend !== null && previous.frontend !== null && next.frontend.epoch > previous.frontend.epoch) {
+    event('election', `epoch ${next.frontend.epoch}: replica ${next.frontend.leader ?? '?'} leads${previous.frontend.leader === null ? '' : ` (was replica ${previous.frontend.leader})`}`);
+  }
+
+  const leader = leaderOf(next);
+  for (const replica of next.replicas) {
+    const health = replica.health;
+    const tracked = catchUps.get(replica.id);
+    if (health === null || leader === undefined) {
+      if (health === null) catchUps.delete(replica.id);
+      continue;
+    }
+    const behind = replica.id === leader.id ? 0 : leader.lastNumber - health.lastNumber;
+    if (behind > DASHBOARD_IN_SYNC_LAG_MAX) {
+      if (tracked === undefined) catchUps.set(replica.id, { since: previous.at, behind });
+      else tracked.behind = Math.max(tracked.behind, behind);
+    } else if (tracked !== undefined) {
+      catchUps.delete(replica.id);
+      event('catch-up', `order replica ${replica.id} caught up: ${tracked.behind.toLocaleString('en-US')} orders behind at most, in sync after ${((next.at - tracked.since) / 1000).toFixed(1)} s`);
+    }
+  }
+
+  // A frontend counts its first lease as a reset too (it starts with nothing to trust): not news.
+  if (previous.frontend !== null && next.frontend !== null && previous.frontend.cache.resets > 0 && next.frontend.cache.resets > previous.frontend.cache.resets) {
+    event('cache-reset', `frontend dropped its whole cache (a push was missed): ${next.frontend.cache.resets - previous.frontend.cache.resets} time(s)`);
+  }
+
+  const before = previous.frontendMetrics;
+  const after = next.frontendMetrics;
+  if (before !== null && after !== null) {
+    const parts: string[] = [];
+    for (const [status, meaning] of Object.entries(REFUSALS)) {
+      const count = increase(total(before, 'bazaar_frontend_requests_total', { status }), total(after, 'bazaar_frontend_requests_total', { status }));
+      if (count > 0) parts.push(`${count} × ${status} ${meaning}`);
+    }
+    if (parts.length > 0) event('refused', `frontend refused ${parts.join(', ')}`);
+  }
+  for (const replica of next.replicas) {
+    const before = previous.replicas.find((other) => other.id === replica.id)?.health;
+    if (replica.health === null || before === null || before === undefined) continue;
+    const placed = increase(before.reconciledOrders, replica.health.reconciledOrders);
+    if (placed > 0) event('reconcile', `order replica ${replica.id} placed ${placed} order(s) for catalog trades that had none (reconciliation)`);
+  }
+  return events;
+}

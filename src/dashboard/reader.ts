@@ -1,0 +1,79 @@
+// One reading of the whole cluster, as the dashboard samples it: every role's /health, the
+// frontend's /metrics, the catalog's stocks, and the PIDs the local `bazaar up` knows. A role that
+// does not answer within DASHBOARD_SCRAPE_TIMEOUT_MS (down, or hung) reads as down.
+import { baseUrl, type Config } from '../core/config.ts';
+import { DASHBOARD_SCRAPE_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
+import { dataOf, Upstream } from '../http/client.ts';
+import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
+import type { StockRow } from '../protocol/dashboard.ts';
+import type { OrderEntry } from '../core/trade.ts';
+import { parseEntries } from '../protocol/replication.ts';
+import { parseStockReply } from '../protocol/catalog.ts';
+import { list } from '../protocol/parse.ts';
+import { type Supervised, supervised } from '../up/control.ts';
+import { parseMetrics, type Sample } from './prometheus.ts';
+
+export interface Reading {
+  readonly at: number;
+  readonly catalog: CatalogHealth | null;
+  readonly stocks: readonly StockRow[] | null;
+  readonly frontend: FrontendHealth | null;
+  readonly frontendMetrics: readonly Sample[] | null;
+  /** By replica id, in config order; null for one that did not answer. */
+  readonly replicas: ReadonlyArray<{ readonly id: number; readonly health: OrderHealth | null }>;
+  /** Undefined when no `bazaar up` runs on this config's data dir. */
+  readonly supervised: Supervised | undefined;
+}
+
+const options = { timeoutMs: DASHBOARD_SCRAPE_TIMEOUT_MS };
+
+async function orNull<T>(work: () => Promise<T>): Promise<T | null> {
+  try {
+    return await work();
+  } catch {
+    return null;
+  }
+}
+
+export class ClusterReader {
+  private readonly config: Config;
+  private readonly catalog: Upstream;
+  private readonly frontend: Upstream;
+  private readonly replicas: Map<number, Upstream>;
+
+  constructor(config: Config) {
+    this.config = config;
+    const upstream = (name: string, url: string): Upstream => new Upstream(name, url, { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
+    this.catalog = upstream('catalog', baseUrl(config.catalog));
+    this.frontend = upstream('frontend', baseUrl(config.frontend));
+    this.replicas = new Map(config.orders.map((replica) => [replica.id, upstream(`order replica ${replica.id}`, baseUrl(replica))]));
+  }
+
+  async read(): Promise<Reading> {
+    const [catalog, stocks, frontend, frontendMetrics, replicas, pids] = await Promise.all([
+      orNull(async () => parseCatalogHealth(dataOf(await this.catalog.call('GET', '/health', undefined, options), 'catalog health'))),
+      orNull(async () => list(dataOf(await this.catalog.call('GET', '/stocks', undefined, options), 'catalog stocks'), 'stocks', 10_000, 'UPSTREAM_BAD_REPLY').map((item) => {
+        const { name, price, quantity, volume } = parseStockReply({ ...(item as object), version: 0 });
+        return { name, price, quantity, volume };
+      })),
+      orNull(async () => parseFrontendHealth(dataOf(await this.frontend.call('GET', '/health', undefined, options), 'frontend health'))),
+      orNull(async () => parseMetrics(await this.frontend.text('/metrics', options))),
+      Promise.all(
+        [...this.replicas].map(async ([id, upstream]) => ({ id, health: await orNull(async () => parseOrderHealth(dataOf(await upstream.call('GET', '/health', undefined, options), `replica ${id} health`))) })),
+      ),
+      supervised(this.config, DASHBOARD_SCRAPE_TIMEOUT_MS),
+    ]);
+    return { at: Date.now(), catalog, stocks, frontend, frontendMetrics, replicas, supervised: pids };
+  }
+
+  /** Committed entries of the order log from `from`, read from replica `id` (the leader). */
+  async entries(id: number, from: number, limit: number): Promise<OrderEntry[]> {
+    const upstream = this.replicas.get(id);
+    if (upstream === undefined) return [];
+    return parseEntries(dataOf(await upstream.call('GET', `/internal/entries?from=${from}&limit=${limit}`, undefined, options), `replica ${id} entries`), from);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.catalog.close(), this.frontend.close(), ...[...this.replicas.values()].map((upstream) => upstream.close())]);
+  }
+}
