@@ -5,6 +5,7 @@
 // temporary folder (removed).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,8 +13,8 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.ts';
-import { BUNDLE_COMMAND, type Proc, TestCluster } from '../helpers/cluster.ts';
-import { eventually } from '../helpers/wait.ts';
+import { BUNDLE_COMMAND, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
+import { eventually, until } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
 
@@ -22,6 +23,16 @@ async function curlTrade(frontend: string, name: string, type: 'buy' | 'sell'): 
   const reply = JSON.parse(stdout) as { data?: { transaction_number?: number } };
   assert.equal(typeof reply.data?.transaction_number, 'number', `the trade was not accepted: ${stdout}`);
   return reply.data!.transaction_number!;
+}
+
+/** A process's state letter from /proc (T: stopped by a signal). */
+function processState(pid: number): string {
+  return /\) (\w) /.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?';
+}
+
+async function postTrade(cluster: TestCluster): Promise<void> {
+  const reply = await postOrder(cluster.url('frontend'), { name: 'FishCo', quantity: 1, type: 'sell' });
+  assert.equal(reply.status, 200);
 }
 
 async function attribute(page: Page, selector: string, name: string): Promise<string | null> {
@@ -110,5 +121,59 @@ describe('the dashboard in a browser', { timeout: 120_000 }, () => {
     assert.match(await page.locator('#timeline').innerText(), new RegExp(`recovered order replica ${oldLeader}`));
     await shot('4-recovered');
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+describe('the dashboard of a cluster with a token', { timeout: 60_000 }, () => {
+  let cluster: TestCluster;
+  let up: Proc;
+  let browser: Browser;
+  let page: Page;
+  /** What the user types at each token prompt, in order. */
+  const typed: string[] = [];
+
+  before(async () => {
+    cluster = await TestCluster.create({ command: BUNDLE_COMMAND, replicas: 3, token: 'the-cluster-token' });
+    up = cluster.spawn(['up']);
+    await up.waitFor(/Stock Bazaar is up/);
+    browser = await launchChromium();
+    page = await browser.newPage();
+    page.on('dialog', (dialog) => void (dialog.type() === 'prompt' ? dialog.accept(typed.shift() ?? '') : dialog.accept()));
+  });
+
+  after(async () => {
+    await browser?.close();
+    await up?.stop('SIGINT');
+    await cluster?.destroy();
+  });
+
+  test('an action asks for the token once; a wrong one is refused and shown, the right one works', async () => {
+    await page.goto(cluster.url('dashboard'));
+    await page.locator('[data-replica="1"][data-up="true"]').waitFor({ timeout: 10_000 });
+    typed.push('not-the-token');
+    await page.locator('[data-replica="1"] [data-action="crash"]').click();
+    await page.locator('#action-status[data-state="failed"]').waitFor({ timeout: 10_000 });
+    assert.match(await page.locator('#action-status').innerText(), /cluster token/);
+    assert.equal(await attribute(page, '[data-replica="1"]', 'data-up'), 'true');
+
+    typed.push('the-cluster-token');
+    await page.locator('[data-replica="1"] [data-action="crash"]').click();
+    await page.locator('[data-replica="1"][data-up="false"]').waitFor({ timeout: 10_000 });
+    // Kept in the tab: the next action asks no more (no prompt answer is queued).
+    await page.locator('[data-replica="1"] [data-action="recover"]').click();
+    await page.locator('[data-replica="1"][data-up="true"]').waitFor({ timeout: 20_000 });
+    assert.equal(typed.length, 0);
+  });
+
+  test('"Hang leader" stops the leader for real and it comes back', async () => {
+    await postTrade(cluster);
+    const leader = await until('a leader on the page', async () => (await page.locator('[data-sync="leader"]').count()) === 1 ? attribute(page, '[data-sync="leader"]', 'data-replica') : undefined);
+    const pid = Number(await attribute(page, `[data-replica="${leader}"]`, 'data-pid'));
+    await page.locator('#hang-seconds').fill('1.5');
+    await page.locator('#hang-leader').click();
+    await page.locator('#action-status[data-state="ok"]').waitFor({ timeout: 10_000 });
+    assert.equal(processState(pid), 'T', 'the leader is stopped (SIGSTOP)');
+    await eventually(async () => assert.match(await page.locator('#timeline').innerText(), new RegExp(`hung the leader, order replica ${leader} \\(pid ${pid}\\), for 1.5 s`)));
+    await eventually(() => assert.notEqual(processState(pid), 'T'), 5_000);
   });
 });

@@ -99,7 +99,7 @@ function kv(label, value) {
 function roleBox(box, lines, attributes = {}, buttons = []) {
   return el(
     'article',
-    { class: 'box', 'data-role': box.name, 'data-up': box.up, ...attributes },
+    { class: 'box', 'data-role': box.name, 'data-up': box.up, 'data-pid': box.pid ?? undefined, ...attributes },
     el('h3', {}, box.name, el('span', { class: 'pill', 'data-state': box.up ? 'ok' : 'failed' }, box.up ? 'up' : 'down')),
     kv('address', box.address),
     kv('pid', box.pid ?? '–'),
