@@ -71,6 +71,9 @@ export async function start(config: Config, id: number, logger: Logger = createL
     onStage: stage,
   });
   metrics.gauge('bazaar_order_log_entries', 'Entries in this replica\'s log.', () => replica.status().lastNumber + 1);
+  metrics.gauge('bazaar_order_epoch', 'The epoch this replica is in.', () => replica.status().epoch);
+  metrics.gauge('bazaar_order_leading', '1 while this replica is the serving leader, else 0.', () => (replica.status().serving ? 1 : 0));
+  metrics.counterOf('bazaar_order_reconciled_orders_total', 'Orders this replica placed for catalog trades that had none (reconciliation).', () => replica.status().reconciledOrders);
 
   const openWarning = openInternalsWarning(config, endpoint);
   if (openWarning !== undefined) logger.warn(`order: ${openWarning}`);
