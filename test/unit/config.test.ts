@@ -33,6 +33,16 @@ describe('config', () => {
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.orders[0]), 'the config is frozen all the way down');
   });
 
+  test('the dashboard listens on loopback :8080 unless the "dashboard" key places it, validated like every endpoint', () => {
+    assert.deepEqual(parseConfig(base(), { configPath: at, env: {} }).dashboard, { host: '127.0.0.1', port: 8080, bind: '127.0.0.1' });
+    assert.deepEqual(parseConfig({ ...base(), dashboard: { host: '10.0.0.5', port: 9000, bind: '0.0.0.0' } }, { configPath: at, env: {} }).dashboard, { host: '10.0.0.5', port: 9000, bind: '0.0.0.0' });
+    rejects({ ...base(), dashboard: { host: '127.0.0.1', port: 0 } }, /"dashboard\.port" must be an integer/);
+    rejects({ ...base(), dashboard: { host: '127.0.0.1', port: 9000, path: '/' } }, /unknown config key "dashboard\.path"/);
+    rejects({ ...base(), dashboard: { host: '127.0.0.1', port: 8000 } }, /already used by frontend/);
+    // The default is not checked against the others: a config that never names the dashboard stays valid.
+    assert.equal(parseConfig({ ...base(), frontend: { host: '127.0.0.1', port: 8080 } }, { configPath: at, env: {} }).dashboard.port, 8080);
+  });
+
   test('the default catalog holds the eleven required stocks with quantity 100 each', () => {
     const config = parseConfig(base(), { configPath: at, env: {} });
     const required = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo', 'RottenFishCo', 'CaesarTech', 'Reneium', 'Goscinnyium', 'PiloteCo', 'DogmatixCo', 'LutetiaTech'];
