@@ -58,6 +58,39 @@ describe('the bundle, end to end', () => {
     assert.match(refused.stderr, /config key "orders \(id 1\).port": 127.0.0.1:1 is already used by frontend/);
   });
 
+  test('the bundle stands alone: copied where no node_modules is, it serves the dashboard page and its charting library', async () => {
+    const { copyFile, mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const elsewhere = await mkdtemp(path.join(tmpdir(), 'bazaar-alone-'));
+    try {
+      const copy = path.join(elsewhere, 'bazaar.mjs');
+      await copyFile(BUNDLE_COMMAND[1]!, copy);
+      const { spawn } = await import('node:child_process');
+      const child = spawn(process.execPath, [copy, 'dashboard', '--config', cluster.configPath], { cwd: elsewhere, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      try {
+        const deadline = Date.now() + 15_000;
+        while (!/dashboard: http/.test(output)) {
+          assert.ok(child.exitCode === null, `the copied bundle exited: ${output}`);
+          assert.ok(Date.now() < deadline, `no dashboard address within 15 s: ${output}`);
+          await sleep(50);
+        }
+        for (const asset of ['/', '/app.js', '/uplot.js', '/uplot.css']) {
+          const reply = await http(`${cluster.url('dashboard')}${asset}`);
+          assert.equal(reply.status, 200, asset);
+        }
+        assert.match((await http(`${cluster.url('dashboard')}/uplot.js`)).text, /uPlot/);
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+      }
+    } finally {
+      await rm(elsewhere, { recursive: true, force: true });
+    }
+  });
+
   test('bazaar up brings the cluster up, bazaar client drives and verifies it, Ctrl-C stops every role', async () => {
     const up = cluster.spawn(['up']);
     await up.waitFor(/Stock Bazaar is up/);
