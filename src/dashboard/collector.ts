@@ -1,9 +1,17 @@
-// The dashboard's sampler: reads the cluster every DASHBOARD_SAMPLE_MS, keeps bounded history
+// The dashboard's sampler: reads the cluster every DASHBOARD_SAMPLE_MS while a page watches (every
+// DASHBOARD_IDLE_SAMPLE_MS while none does), keeps bounded history
 // (chart points and timeline events in rings), and hands each update to the pages that stream it.
 // One sample at a time: the next is scheduled when the last is done, so a slow cluster slows the
 // dashboard, never piles reads onto it.
 import type { Config } from '../core/config.ts';
-import { DASHBOARD_ENTRIES_PER_SAMPLE_MAX, DASHBOARD_EVENTS_MAX, DASHBOARD_POINTS_MAX, DASHBOARD_SAMPLE_MS, REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
+import {
+  DASHBOARD_ENTRIES_PER_SAMPLE_MAX,
+  DASHBOARD_EVENTS_MAX,
+  DASHBOARD_IDLE_SAMPLE_MS,
+  DASHBOARD_POINTS_MAX,
+  DASHBOARD_SAMPLE_MS,
+  REPLICATION_BATCH_ENTRIES_MAX,
+} from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Hello, LoadState, Point, Snapshot, TimelineEvent, Update } from '../protocol/dashboard.ts';
 import { type CatchUp, changes, point, snapshot } from './model.ts';
@@ -36,17 +44,19 @@ export class Collector {
     this.tally = new LogTally(config.catalog.stocks);
   }
 
-  /** Takes the first sample, then one every DASHBOARD_SAMPLE_MS until `stop`. */
+  /** Takes the first sample, then one every DASHBOARD_SAMPLE_MS (or _IDLE_SAMPLE_MS) until `stop`. */
   async start(): Promise<void> {
     await this.sample();
     this.schedule();
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.listeners.size > 0 ? DASHBOARD_SAMPLE_MS : DASHBOARD_IDLE_SAMPLE_MS): void {
     if (this.stopped) return;
+    clearTimeout(this.timer);
     this.timer = setTimeout(() => {
+      this.timer = undefined;
       this.sampling = this.sample().finally(() => this.schedule());
-    }, DASHBOARD_SAMPLE_MS);
+    }, delayMs);
     this.timer.unref();
   }
 
@@ -61,6 +71,8 @@ export class Collector {
 
   subscribe(listener: (update: Update) => void): () => void {
     this.listeners.add(listener);
+    // The first watcher: the next sample comes at the watching pace, not after an idle wait.
+    if (this.listeners.size === 1 && this.timer !== undefined) this.schedule(DASHBOARD_SAMPLE_MS);
     return () => this.listeners.delete(listener);
   }
 
