@@ -33,7 +33,7 @@ const runs: Record<'A' | 'B', Run[]> = { A: [], B: [] };
 const started = Date.now();
 for (const [index, side] of order.entries()) {
   process.stderr.write(`[${index + 1}/${order.length} ${Math.round((Date.now() - started) / 1000)}s] ${side}: ${sides[side]}\n`);
-  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/ab-run.ts')], { env: { ...process.env, BAZAAR_BUNDLE: sides[side] }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/ab-run.ts')], { env: { ...process.env, BAZAAR_BUNDLE: sides[side], BAZAAR_CONFIG_WITHOUT_DASHBOARD: '1' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const line = child.stdout.trim().split('\n').pop() ?? '';
   if (child.status !== 0 || !line.startsWith('{')) {
     process.stderr.write(`run ${index + 1} (${side}) failed with status ${child.status}\n`);
