@@ -18,10 +18,10 @@ function verify(dir: string, files: string[]): { status: number | null; stderr: 
 
 describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze is not installed (apt-get install systemd); .ci/run installs it' }, () => {
   let dir = '';
-  const units = ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-order@1.service', 'bazaar-order@2.service', 'bazaar-order@3.service', 'bazaar.target'];
+  const units = ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-dashboard.service', 'bazaar-order@1.service', 'bazaar-order@2.service', 'bazaar-order@3.service', 'bazaar.target'];
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'bazaar-units-'));
-    for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar.target']) await copyFile(path.join(ROLES, file), path.join(dir, file));
+    for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-dashboard.service', 'bazaar.target']) await copyFile(path.join(ROLES, file), path.join(dir, file));
     for (const id of [1, 2, 3]) await copyFile(path.join(ROLES, 'bazaar-order@.service'), path.join(dir, `bazaar-order@${id}.service`));
   });
   after(() => rm(dir, { recursive: true, force: true }));
@@ -42,6 +42,7 @@ describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze 
     const roles: Record<string, string> = {
       'bazaar-catalog.service': 'catalog',
       'bazaar-frontend.service': 'frontend',
+      'bazaar-dashboard.service': 'dashboard',
       'bazaar-order@.service': 'order --id %i',
     };
     for (const [file, role] of Object.entries(roles)) {
@@ -61,7 +62,7 @@ describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze 
     const config = parseConfig(JSON.parse(await readFile(path.join(ROLES, 'bazaar.example.json'), 'utf8')), { configPath: '/etc/bazaar/bazaar.json', env: { BAZAAR_TOKEN: token } });
     assert.equal(config.dataDir, '/var/lib/bazaar');
     assert.equal(config.token, token);
-    for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-order@.service']) {
+    for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-dashboard.service', 'bazaar-order@.service']) {
       assert.ok((await readFile(path.join(ROLES, file), 'utf8')).includes('EnvironmentFile=-/etc/bazaar/bazaar.env'), `${file} reads the env file`);
     }
   });
