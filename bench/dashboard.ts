@@ -82,7 +82,8 @@ for (const [index, side] of order.entries()) {
 const figures = (['trade_p50_ms', 'lookup_p50_ms', 'query_p50_ms', 'up_rss_mb_after'] as const).map((figure) => {
   const a = runs.filter((item) => item.side === 'A').map((item) => item[figure]);
   const b = runs.filter((item) => item.side === 'B').map((item) => item[figure]);
-  return { figure, a_median: median(a), b_median: median(b), ratio: Math.round((median(b) / median(a)) * 1000) / 1000, a_runs: a, b_runs: b };
+  const round = (value: number): number => Math.round(value * 1000) / 1000;
+  return { figure, a_median: round(median(a)), b_median: round(median(b)), ratio: Math.round((median(b) / median(a)) * 1000) / 1000, a_runs: a, b_runs: b };
 });
 const ok = runs.every((item) => item.errors === 0 && item.mismatches === 0 && item.files_ok);
 process.stdout.write('| figure | no page open (A) | page open (B) | B/A | A runs | B runs |\n| --- | --- | --- | --- | --- | --- |\n');

@@ -265,10 +265,29 @@ function setUpCharts() {
 
 // ---- Stream ---------------------------------------------------------------------------------------------
 
+// What was last drawn, so an update that changes nothing costs the browser nothing: the page may
+// run on the same machine as the cluster, and every redraw takes CPU the roles could use.
+const drawn = { roles: '', stocks: '', points: -1, chartsAt: 0 };
+/** Charts are redrawn at most this often (a canvas redraw is the page's largest cost). */
+const CHART_REDRAW_MS = 1000;
+
 function draw() {
-  drawRoles();
-  drawStocks();
-  drawCharts();
+  const roles = JSON.stringify([snapshot.catalog, snapshot.frontend, snapshot.replicas, snapshot.supervised]);
+  if (roles !== drawn.roles) {
+    drawn.roles = roles;
+    drawRoles();
+  }
+  const stocks = JSON.stringify([snapshot.stocks, snapshot.conservation]);
+  if (stocks !== drawn.stocks) {
+    drawn.stocks = stocks;
+    drawStocks();
+  }
+  const newest = points.length === 0 ? -1 : points[points.length - 1].at;
+  if (newest !== drawn.points && performance.now() - drawn.chartsAt >= CHART_REDRAW_MS) {
+    drawn.points = newest;
+    drawn.chartsAt = performance.now();
+    drawCharts();
+  }
 }
 
 function connect() {
@@ -289,6 +308,7 @@ function connect() {
     points = hello.points;
     pointsMax = Math.max(pointsMax, points.length);
     $('#timeline').replaceChildren();
+    Object.assign(drawn, { roles: '', stocks: '', points: -1, chartsAt: 0 });
     addEvents(hello.events);
     drawLoad(hello.load);
     draw();
