@@ -19,7 +19,7 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
   }
 
   function health(): Reply {
-    const data: CatalogHealth = { role: 'catalog', status: 'up', trades: store.committedCount };
+    const data: CatalogHealth = { role: 'catalog', status: 'up', trades: store.committedCount, pid: process.pid };
     return { body: { data } };
   }
 

@@ -28,7 +28,7 @@ export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, me
   const stage = metrics.stages('bazaar_frontend');
 
   function health(): Reply {
-    const data: FrontendHealth = { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch, cache: cache.stats() };
+    const data: FrontendHealth = { role: 'frontend', status: 'up', leader: leaders.currentId ?? null, epoch: leaders.currentEpoch, cache: cache.stats(), pid: process.pid };
     return { body: { data } };
   }
 

@@ -36,20 +36,26 @@ export interface CacheStats {
 }
 
 
-export interface OrderHealth extends Omit<ReplicaStatus, 'role'> {
+/** Every role's health names its process, so a supervisor can tell its own child from whatever else answers the port. */
+interface Process {
+  /** Null from a build that did not say. */
+  readonly pid: number | null;
+}
+
+export interface OrderHealth extends Omit<ReplicaStatus, 'role'>, Process {
   readonly role: 'order';
   /** The replica's role in replication (follower, candidate, leader). */
   readonly state: Role;
   readonly status: 'up';
 }
 
-export interface CatalogHealth {
+export interface CatalogHealth extends Process {
   readonly role: 'catalog';
   readonly status: 'up';
   readonly trades: number;
 }
 
-export interface FrontendHealth {
+export interface FrontendHealth extends Process {
   readonly role: 'frontend';
   readonly status: 'up';
   readonly leader: number | null;
@@ -58,12 +64,13 @@ export interface FrontendHealth {
 }
 
 export function orderHealth(status: ReplicaStatus): OrderHealth {
-  return { ...status, role: 'order', state: status.role, status: 'up' };
+  return { ...status, role: 'order', state: status.role, status: 'up', pid: process.pid };
 }
 
 const BAD = 'UPSTREAM_BAD_REPLY';
 const ROLES: readonly Role[] = ['follower', 'candidate', 'leader'];
 const nullable = <T>(value: unknown, parse: (value: unknown) => T): T | null => (value === null ? null : parse(value));
+const pidOf = (value: Record<string, unknown>): number | null => (value.pid === undefined ? null : count(value.pid, 'pid', 1, BAD));
 
 export function parseOrderHealth(data: unknown): OrderHealth {
   const value = object(data, 'replica health', BAD);
@@ -81,12 +88,13 @@ export function parseOrderHealth(data: unknown): OrderHealth {
     reconciledOrders: count(value.reconciledOrders, 'reconciledOrders', 0, BAD),
     state,
     status: oneOf(value.status, 'status', ['up'] as const, BAD),
+    pid: pidOf(value),
   };
 }
 
 export function parseCatalogHealth(data: unknown): CatalogHealth {
   const value = object(data, 'catalog health', BAD);
-  return { role: oneOf(value.role, 'role', ['catalog'] as const, BAD), status: oneOf(value.status, 'status', ['up'] as const, BAD), trades: count(value.trades, 'trades', 0, BAD) };
+  return { role: oneOf(value.role, 'role', ['catalog'] as const, BAD), status: oneOf(value.status, 'status', ['up'] as const, BAD), trades: count(value.trades, 'trades', 0, BAD), pid: pidOf(value) };
 }
 
 function parseCacheStats(data: unknown): CacheStats {
@@ -113,5 +121,6 @@ export function parseFrontendHealth(data: unknown): FrontendHealth {
     leader: nullable(value.leader, (item) => count(item, 'leader', 1, BAD)),
     epoch: count(value.epoch, 'epoch', 0, BAD),
     cache: parseCacheStats(value.cache),
+    pid: pidOf(value),
   };
 }

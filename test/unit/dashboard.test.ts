@@ -22,15 +22,15 @@ const config = parseConfig(
 );
 
 function replica(id: number, lastNumber: number, state: OrderHealth['state'] = 'follower', epoch = 1): OrderHealth {
-  return { id, role: 'order', state, status: 'up', serving: state === 'leader', epoch, leaderId: 3, logEpoch: epoch, lastNumber, commitLength: state === 'leader' ? lastNumber + 1 : null, logBytes: 0, reconciledOrders: 0 };
+  return { id, role: 'order', state, status: 'up', serving: state === 'leader', epoch, leaderId: 3, logEpoch: epoch, lastNumber, commitLength: state === 'leader' ? lastNumber + 1 : null, logBytes: 0, reconciledOrders: 0, pid: 1000 + id };
 }
 
 function frontend(epoch: number, leader: number, resets = 1): FrontendHealth {
-  return { role: 'frontend', status: 'up', leader, epoch, cache: { enabled: true, max: 100, size: 0, hits: 0, misses: 0, evictions: 0, invalidations: 0, resets, leaseValid: true } };
+  return { role: 'frontend', status: 'up', leader, epoch, pid: 999, cache: { enabled: true, max: 100, size: 0, hits: 0, misses: 0, evictions: 0, invalidations: 0, resets, leaseValid: true } };
 }
 
 function reading(at: number, parts: Partial<Reading>): Reading {
-  return { at, catalog: { role: 'catalog', status: 'up', trades: 0 }, stocks: [], frontend: frontend(1, 3), frontendMetrics: null, replicas: [1, 2, 3].map((id) => ({ id, health: replica(id, 10, id === 3 ? 'leader' : 'follower') })), supervised: undefined, ...parts };
+  return { at, catalog: { role: 'catalog', status: 'up', trades: 0, pid: 998 }, stocks: [], frontend: frontend(1, 3), frontendMetrics: null, replicas: [1, 2, 3].map((id) => ({ id, health: replica(id, 10, id === 3 ? 'leader' : 'follower') })), supervised: undefined, ...parts };
 }
 
 describe('dashboard', () => {
