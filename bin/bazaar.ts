@@ -217,12 +217,13 @@ addCacheOptions(
     .description('run the whole cluster of the config on this machine: catalog, every order replica and the frontend, as child processes, and its live dashboard'),
 )
   .option('--no-dashboard', 'do not serve the dashboard')
+  .option('--restart-replicas', 'restart an order replica killed by a signal too (the catalog and frontend always are); by default replicas wait for `bazaar admin recover`')
   .addOption(configOption())
   .action(
-    action('up', async (options: CacheFlags & { config?: string; dashboard: boolean }) => {
+    action('up', async (options: CacheFlags & { config?: string; dashboard: boolean; restartReplicas?: boolean }) => {
       const configPath = resolveConfigPath(options.config);
       const config = loadConfig(configPath);
-      const cluster = await up.start(config, { configPath, frontendArgs: cacheArgs(options) }, logger);
+      const cluster = await up.start(config, { configPath, frontendArgs: cacheArgs(options), restartReplicas: options.restartReplicas === true }, logger);
       let board: dashboard.DashboardHandle | undefined;
       try {
         if (options.dashboard) board = await dashboard.start(config, logger);

@@ -79,6 +79,14 @@ export const LOCK_RETRIES_MAX = 12;
 export const CHILD_READY_TIMEOUT_MS = 15_000;
 /** Time `bazaar up` gives children to stop after SIGTERM before it sends SIGKILL. */
 export const CHILD_STOP_GRACE_MS = 5_000;
+/** `bazaar up` restarts a role killed by a signal at once, then after this, doubling while it keeps dying… */
+export const RESTART_BACKOFF_MS_MIN = 100;
+/** …up to this between attempts. */
+export const RESTART_BACKOFF_MS_MAX = 5_000;
+/** A role that ran this long before it died is restarted at once again (its earlier deaths are forgotten). */
+export const RESTART_STABLE_MS = 10_000;
+/** Lines of a child's output `bazaar up` keeps, to quote the reason when it fails to start. */
+export const CHILD_OUTPUT_TAIL_LINES = 5;
 
 /** Attempts the client makes for one request while the service is unavailable (a trade keeps its idempotency key). */
 export const CLIENT_ATTEMPTS_MAX = 8;

@@ -8,7 +8,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 import { baseUrl, type Config, type Endpoint } from '../core/config.ts';
 import { type Handle, SUPERVISED_ENV, fatalSignal, idempotent } from '../core/lifecycle.ts';
-import { CHILD_READY_TIMEOUT_MS, CHILD_STOP_GRACE_MS, DASHBOARD_HANG_MS_MAX } from '../core/limits.ts';
+import {
+  CHILD_OUTPUT_TAIL_LINES,
+  CHILD_READY_TIMEOUT_MS,
+  CHILD_STOP_GRACE_MS,
+  DASHBOARD_HANG_MS_MAX,
+  RESTART_BACKOFF_MS_MAX,
+  RESTART_BACKOFF_MS_MIN,
+  RESTART_STABLE_MS,
+} from '../core/limits.ts';
 import { BazaarError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
@@ -23,6 +31,8 @@ export interface UpOptions {
   readonly output?: NodeJS.WritableStream;
   /** Extra arguments for the frontend (its cache flags). */
   readonly frontendArgs?: readonly string[];
+  /** Restart order replicas killed by a signal too; by default they wait for `bazaar admin recover`, as the lab's crash tests expect. */
+  readonly restartReplicas?: boolean;
 }
 
 interface ChildSpec {
@@ -38,6 +48,9 @@ interface RunningChild {
   expectedExit: boolean;
   /** Set while the child is stopped by SIGSTOP: continues it. */
   resume: (() => void) | undefined;
+  /** Its last lines of output, to say why it failed to start. */
+  readonly tail: string[];
+  readonly startedAt: number;
 }
 
 export interface UpHandle extends Handle {
@@ -66,13 +79,20 @@ export function selfCommand(): string[] {
   return [process.execPath, ...process.execArgv, process.argv[1]!];
 }
 
-async function answersHealth(endpoint: Endpoint): Promise<boolean> {
+/**
+ * Who answers the role's health check: the PID its reply names (null if it names none), or
+ * undefined when nothing answers. Readiness is the child's own PID answering, never just the port:
+ * another process on that port must not make a role that failed to start look up.
+ */
+async function whoAnswers(endpoint: Endpoint): Promise<number | null | undefined> {
   try {
     const reply = await request(`${baseUrl(endpoint)}/health`, { headersTimeout: 500, bodyTimeout: 500 });
-    await reply.body.dump();
-    return reply.statusCode === 200;
+    const body = (await reply.body.json().catch(() => undefined)) as { data?: { pid?: unknown } } | undefined;
+    if (reply.statusCode !== 200) return null;
+    const pid = body?.data?.pid;
+    return typeof pid === 'number' ? pid : null;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -88,6 +108,37 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   const width = Math.max(...specs.map((spec) => spec.name.length));
   const children = new Map<string, RunningChild>();
   let stopping = false;
+  /** Set once every role first answered: from then on, a role killed by a signal is restarted. */
+  let started = false;
+  /** Abnormal exits in a row per role, for the backoff; a child that ran RESTART_STABLE_MS starts the count again. */
+  const failures = new Map<string, number>();
+  const restartTimers = new Set<NodeJS.Timeout>();
+  const restartable = (spec: ChildSpec): boolean => !spec.name.startsWith('order-') || options.restartReplicas === true;
+
+  /**
+   * As systemd's Restart=on-abnormal in the deployment: a role killed by a signal (a crash, the OOM
+   * killer, kill -9) comes back, at once the first time, then after 100 ms, 200 ms, … up to
+   * RESTART_BACKOFF_MS_MAX while it keeps dying; one that exited with an error on purpose (its lock
+   * taken, its disk failed) stays down for someone to look at.
+   */
+  const scheduleRestart = (running: RunningChild, signal: NodeJS.Signals): void => {
+    const { name } = running.spec;
+    const count = performance.now() - running.startedAt >= RESTART_STABLE_MS ? 1 : (failures.get(name) ?? 0) + 1;
+    failures.set(name, count);
+    const delay = count === 1 ? 0 : Math.min(RESTART_BACKOFF_MS_MAX, RESTART_BACKOFF_MS_MIN * 2 ** (count - 2));
+    logger.warn(`up: ${name} (pid ${running.process.pid}) was killed by ${signal}; restarting it${delay === 0 ? '' : ` in ${delay} ms`}${count > 1 ? ` (${count} exits in a row)` : ''}`);
+    const timer = setTimeout(() => {
+      restartTimers.delete(timer);
+      // Gone meanwhile: up is stopping, or `admin recover` started it already.
+      if (stopping || children.get(name) !== running) return;
+      const next = launch(running.spec);
+      waitReady(next).then(
+        () => logger.info(`up: ${name} is back (pid ${next.process.pid})`),
+        (error: Error) => logger.error(`up: ${name} did not come back: ${error.message}`),
+      );
+    }, delay);
+    restartTimers.add(timer);
+  };
 
   const launch = (spec: ChildSpec): RunningChild => {
     const child = spawn(command!, [...leading, ...spec.args, '--config', options.configPath], {
@@ -98,17 +149,26 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
       env: { ...process.env, [SUPERVISED_ENV]: '1' },
     });
     const prefix = `${spec.name.padEnd(width)} | `;
+    const tail: string[] = [];
     for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => output.write(`${prefix}${line}\n`));
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        output.write(`${prefix}${line}\n`);
+        tail.push(line);
+        if (tail.length > CHILD_OUTPUT_TAIL_LINES) tail.shift();
+      });
     }
     const running: RunningChild = {
       spec,
       process: child,
       expectedExit: false,
       resume: undefined,
+      tail,
+      startedAt: performance.now(),
       exited: new Promise((resolve) => {
         child.once('exit', (code, signal) => {
-          if (!running.expectedExit && !stopping) {
+          if (!running.expectedExit && !stopping && started && signal !== null && restartable(spec)) {
+            scheduleRestart(running, signal);
+          } else if (!running.expectedExit && !stopping) {
             const recoverHint = spec.name.startsWith('order-') ? `; bring it back with: bazaar admin recover --id ${spec.name.slice('order-'.length)}` : '';
             logger.warn(`up: ${spec.name} (pid ${child.pid}) exited with ${signal ?? `code ${code}`}; the other roles keep running${recoverHint}`);
           }
@@ -126,16 +186,25 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
 
   const waitReady = async (running: RunningChild): Promise<void> => {
     const deadline = performance.now() + CHILD_READY_TIMEOUT_MS;
+    const url = `${baseUrl(running.spec.endpoint)}/health`;
     let exited = false;
     void running.exited.then(() => {
       exited = true;
     });
+    /** Another process that answered the role's port meanwhile (its PID, or null if it named none). */
+    let stranger: number | null | undefined;
+    const strangerNote = (): string => (stranger === undefined ? '' : `; another process (${stranger === null ? 'not a bazaar role' : `pid ${stranger}`}) answers ${url}`);
     while (performance.now() < deadline) {
-      if (exited) throw new Error(`${running.spec.name} exited during start; its output above says why`);
-      if (await answersHealth(running.spec.endpoint)) return;
+      if (exited) {
+        const why = running.tail.at(-1)?.trim();
+        throw new Error(`${running.spec.name} exited during start${why === undefined || why === '' ? '' : `: ${why}`}${strangerNote()}`);
+      }
+      const answer = await whoAnswers(running.spec.endpoint);
+      if (answer !== undefined && answer === running.process.pid) return;
+      if (answer !== undefined) stranger = answer;
       await sleep(READY_POLL_MS);
     }
-    throw new Error(`${running.spec.name} did not answer ${baseUrl(running.spec.endpoint)}/health within ${CHILD_READY_TIMEOUT_MS} ms`);
+    throw new Error(`${running.spec.name} (pid ${running.process.pid}) did not answer ${url} within ${CHILD_READY_TIMEOUT_MS} ms${strangerNote()}`);
   };
 
   const isRunning = (running: RunningChild): boolean => running.process.exitCode === null && running.process.signalCode === null;
@@ -188,6 +257,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
 
   const close = idempotent(async () => {
     stopping = true;
+    for (const timer of restartTimers) clearTimeout(timer);
     await control?.close();
     await unlink(socketPath).catch(() => undefined);
     // Reverse start order: the frontend stops taking requests before what it calls goes away.
@@ -239,6 +309,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     const backends = specs.slice(0, -1).map(launch);
     await Promise.all(backends.map(waitReady));
     await waitReady(launch(specs.at(-1)!));
+    started = true;
   } catch (error) {
     await close();
     throw error;
