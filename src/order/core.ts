@@ -18,7 +18,7 @@
 //   (`serial`), and only once the leader's own appends have settled.
 import assert from 'node:assert/strict';
 import { BazaarError } from '../core/errors.ts';
-import { COMMIT_TIMEOUT_MS, ELECTION_TIMEOUT_MS, RECONCILE_INTERVAL_MS, REPLICA_TICK_MS, REPLICATION_BATCH_ENTRIES_MAX, REPLICATION_RETRY_MS } from '../core/limits.ts';
+import { COMMIT_TIMEOUT_MS, ELECTION_POLL_GRACE_MS, ELECTION_TIMEOUT_MS, RECONCILE_INTERVAL_MS, REPLICA_TICK_MS, REPLICATION_BATCH_ENTRIES_MAX, REPLICATION_RETRY_MS } from '../core/limits.ts';
 import { type KeyedTrade, type OrderEntry, quoteForMessage, sameEntry, sameTrade } from '../core/trade.ts';
 import type { ReplicaStatus, Role } from '../protocol/health.ts';
 import type { AppendReply, AppendRequest, EntryRef, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
@@ -191,6 +191,8 @@ export class ReplicaCore {
   private readonly inFlight = new Map<string, Flight>();
   /** Appends handed to the driver and not completed; the number the next appended entry carries. */
   private appending = 0;
+  /** A candidate's poll that a majority has answered: tallied at this tick if the rest have not answered by then. */
+  private pollDeadline: { readonly at: number; readonly tally: () => void } | undefined;
   /** Orders this process placed for catalog trades that had none (reconciliation), since it started. */
   private reconciledOrders = 0;
   private truncating = false;
@@ -275,6 +277,7 @@ export class ReplicaCore {
   tick(): void {
     if (this.closed) return;
     this.now += 1;
+    if (this.pollDeadline !== undefined && this.pollDeadline.at <= this.now) this.pollDeadline.tally();
     const term = this.term;
     if (term !== undefined && !term.stopped) {
       for (let index = term.waiters.length - 1; index >= 0; index -= 1) {
@@ -667,8 +670,26 @@ export class ReplicaCore {
     });
   }
 
+  /**
+   * Polls every peer into `epoch`, then adopts the most complete log among those that joined. It
+   * waits for every peer to answer, but once a majority has joined, at most ELECTION_POLL_GRACE_MS
+   * more: a hung peer (SIGSTOP) must not hold the election for its whole call timeout. A majority is
+   * enough for safety (every acknowledged order is on a majority, and two majorities share a
+   * replica); waiting a little longer for the rest only saves their unacknowledged entries.
+   */
   private poll(epoch: number, abandon: (error: Error) => void): void {
     const replies: Array<{ peer: number; reply: PollReply | undefined }> = [];
+    let tallied = false;
+    let graceStarted = false;
+    // A newer election replaces an older one's wait: that one ends when its replies are in, as stale.
+    this.pollDeadline = undefined;
+    const joinedCount = (): number => replies.filter((item) => item.reply?.ok === true && item.reply.epoch === epoch).length;
+    const tallyOnce = (): void => {
+      if (tallied) return;
+      tallied = true;
+      if (this.pollDeadline?.tally === tallyOnce) this.pollDeadline = undefined;
+      tally();
+    };
     const tally = (): void => {
       const joined = replies.filter((item): item is { peer: number; reply: Extract<PollReply, { ok: true }> } => item.reply?.ok === true && item.reply.epoch === epoch);
       const newer = replies.find((item) => item.reply !== undefined && item.reply.epoch > epoch);
@@ -678,11 +699,16 @@ export class ReplicaCore {
       }
       this.adopt(epoch, joined, abandon);
     };
-    if (this.peers.length === 0) return tally();
+    if (this.peers.length === 0) return tallyOnce();
     for (const peer of this.peers) {
       this.io<PollReply>({ kind: 'send', to: peer, message: { kind: 'poll', request: { epoch, candidateId: this.id } } }, (outcome) => {
+        if (tallied) return;
         replies.push({ peer, reply: outcome.ok ? outcome.value : undefined });
-        if (replies.length === this.peers.length) tally();
+        if (replies.length === this.peers.length) return tallyOnce();
+        if (!graceStarted && joinedCount() + 1 >= this.majority) {
+          graceStarted = true;
+          this.pollDeadline = { at: this.now + ticks(ELECTION_POLL_GRACE_MS), tally: tallyOnce };
+        }
       });
     }
   }
