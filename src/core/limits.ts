@@ -24,6 +24,8 @@ export const SERVER_DRAIN_TIMEOUT_MS = 3_000;
 export const UPSTREAM_REQUEST_TIMEOUT_MS = 2_000;
 /** Time a replica has to answer a health ping before the frontend passes it over as leader. */
 export const LEADER_PING_TIMEOUT_MS = 300;
+/** A leader that stopped answering is left out of the frontend's choices this long (it is gone or hung). */
+export const LEADER_SUSPECT_MS = 2_000;
 /** Time `bazaar admin` gives a role to answer a health check or a crash request. */
 export const ADMIN_CALL_TIMEOUT_MS = 3 * LEADER_PING_TIMEOUT_MS;
 /** Connections each keep-alive pool opens to one upstream at most. */
@@ -39,6 +41,10 @@ export const UPSTREAM_BODY_BYTES_MAX = 4 * 1024 * 1024;
 
 /** How often a link checks its open calls against their deadlines (one timer per link, not one per call). */
 export const LINK_DEADLINE_CHECK_MS = 10;
+/** A link with calls open that has heard nothing from its peer this long sends a probe… */
+export const LINK_PROBE_AFTER_MS = 100;
+/** …and this long, gives the peer up as hung: every open call fails at once (G6: a hung leader costs a few hundred ms). */
+export const LINK_SILENCE_MAX_MS = 300;
 /** Largest frame a link accepts (a reply or a request, route and body included); a larger one closes the link. */
 export const LINK_FRAME_BYTES_MAX = UPSTREAM_BODY_BYTES_MAX;
 /** What a request frame carries besides its body (call number, method, path), as a route's body limit allows for it. */

@@ -32,7 +32,8 @@ export function leaderCaller(leaders: LeaderChooser, logger: Logger): CallLeader
         last = error;
       }
       logger.warn(`frontend: order replica ${leader.id} failed (${last.message}); choosing the leader again`);
-      leaders.forget(leader);
+      // Gone or hung (no reply at all) is suspect for a moment; a replica that answered is not.
+      leaders.forget(leader, last.code === 'UPSTREAM_UNAVAILABLE');
     }
     throw new BazaarError('NO_LEADER', `the order service is unavailable (${last?.message ?? 'no attempt'}); retry shortly`, { retryAfterS: 1 });
   };

@@ -4,7 +4,7 @@
 import type { ReplicaEndpoint } from '../core/config.ts';
 import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS } from '../core/limits.ts';
+import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS, LEADER_SUSPECT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
@@ -39,6 +39,8 @@ export class LeaderChooser {
   /** The highest epoch this frontend has seen or started. */
   private epoch = 0;
   elections = 0;
+  /** Replicas that just failed as leader (gone or hung), by id: left out of the next choices until then. */
+  private readonly suspects = new Map<number, number>();
 
   constructor(replicas: readonly ReplicaEndpoint[], token: string | undefined, logger: Logger) {
     this.logger = logger;
@@ -69,8 +71,13 @@ export class LeaderChooser {
     return this.choosing;
   }
 
-  /** Drops the choice after a call to it failed, so the next request chooses again; calls still aimed at it fail over. */
-  forget(replica: ReplicaClient): void {
+  /**
+   * Drops the choice after a call to it failed, so the next request chooses again; calls still aimed
+   * at it fail over. A leader that is gone or hung (`suspect`) is also left out of the choices for
+   * LEADER_SUSPECT_MS: pinging a hung one would hold the next election for the whole ping timeout.
+   */
+  forget(replica: ReplicaClient, suspect = false): void {
+    if (suspect) this.suspects.set(replica.id, performance.now() + LEADER_SUSPECT_MS);
     if (this.leader !== replica) return;
     this.leader = undefined;
     const old = replica.upstream;
@@ -93,8 +100,18 @@ export class LeaderChooser {
     }
   }
 
+  /** Pings every replica not under suspicion; if none of those answers, the suspects too. */
+  private async alive(): Promise<Health[]> {
+    const now = performance.now();
+    for (const [id, until] of this.suspects) if (until <= now) this.suspects.delete(id);
+    const ping = async (replicas: readonly ReplicaClient[]): Promise<Health[]> =>
+      (await Promise.all(replicas.map((replica) => this.ping(replica)))).filter((health): health is Health => health !== undefined);
+    const trusted = await ping(this.replicas.filter((replica) => !this.suspects.has(replica.id)));
+    return trusted.length > 0 ? trusted : ping(this.replicas.filter((replica) => this.suspects.has(replica.id)));
+  }
+
   private async choose(): Promise<ReplicaClient> {
-    const alive = (await Promise.all(this.replicas.map((replica) => this.ping(replica)))).filter((health): health is Health => health !== undefined);
+    const alive = await this.alive();
     if (alive.length === 0) throw new BazaarError('NO_LEADER', 'no order replica is answering; retry shortly', { retryAfterS: 1 });
     for (const health of alive) this.epoch = Math.max(this.epoch, health.epoch);
 

@@ -6,10 +6,16 @@
 // fail over or retry under the same idempotency key, and the next call opens a new connection. A
 // call past its deadline fails alone (the peer may only be slow). One timer per link checks the
 // deadlines, not one per call.
+//
+// A peer that hangs (SIGSTOP, a wedged event loop) keeps its connection open and says nothing. So
+// while calls are open the link listens for silence: after LINK_PROBE_AFTER_MS without a frame it
+// sends a probe (GET /health, which every role answers at once), and after LINK_SILENCE_MAX_MS
+// without one it gives the peer up as hung, like a closed connection: every open call fails at
+// once and callers move on. A peer that is merely busy answers the probe.
 import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { BazaarError } from '../core/errors.ts';
-import { LINK_DEADLINE_CHECK_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
+import { LINK_DEADLINE_CHECK_MS, LINK_PROBE_AFTER_MS, LINK_SILENCE_MAX_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
 import type { Caller, CallOptions, UpstreamReply } from '../http/client.ts';
 import { bearer } from '../http/token.ts';
 import { LINK_PATH, LINK_PROTOCOL, type LinkRequest, parseLinkReply } from '../protocol/link.ts';
@@ -35,6 +41,9 @@ export class LinkUpstream implements Caller {
   /** Sends an encoded frame on the open connection (at the end of this turn, with the turn's others). */
   private send: ((frame: Buffer) => void) | undefined;
   private closed = false;
+  /** When the peer last said anything, or the link last became busy, whichever is later. */
+  private heardAt = 0;
+  private probing = false;
 
   constructor(name: string, origin: string, options: { token?: string | undefined } = {}) {
     this.name = name;
@@ -78,6 +87,7 @@ export class LinkUpstream implements Caller {
 
   /** The first call opened: check deadlines, and keep the process alive for the reply. */
   private busy(): void {
+    this.heardAt = performance.now();
     this.socket?.ref();
     this.deadlines ??= setInterval(() => this.expire(), LINK_DEADLINE_CHECK_MS);
   }
@@ -101,6 +111,26 @@ export class LinkUpstream implements Caller {
     const now = performance.now();
     for (const [number, call] of this.open) {
       if (call.deadline <= now) this.settle(number)?.reject(this.unavailable(`no answer within ${call.timeoutMs} ms`));
+    }
+    const socket = this.socket;
+    if (socket === undefined || this.open.size === 0) return;
+    const silent = now - this.heardAt;
+    if (silent >= LINK_SILENCE_MAX_MS) {
+      this.socket = undefined;
+      this.send = undefined;
+      socket.destroy();
+      this.failAll(`silent for ${Math.round(silent)} ms with calls open (hung?)`);
+    } else if (silent >= LINK_PROBE_AFTER_MS && !this.probing) {
+      this.probing = true;
+      // Any frame back counts as a sign of life, the probe's reply included; its outcome is not needed.
+      this.call('GET', '/health', undefined, { timeoutMs: LINK_SILENCE_MAX_MS }).then(
+        () => {
+          this.probing = false;
+        },
+        () => {
+          this.probing = false;
+        },
+      );
     }
   }
 
@@ -153,7 +183,10 @@ export class LinkUpstream implements Caller {
     });
     this.send = frameSocket(socket, head, {
       parse: parseLinkReply,
-      receive: (reply) => this.settle(reply.i)?.resolve({ status: reply.s, body: reply.b, errorCode: reply.c }),
+      receive: (reply) => {
+        this.heardAt = performance.now();
+        this.settle(reply.i)?.resolve({ status: reply.s, body: reply.b, errorCode: reply.c });
+      },
       bad: () => {},
     });
     this.socket = socket;

@@ -113,8 +113,9 @@ describe('public API', () => {
   test('GET /health and GET /metrics answer', async () => {
     const health = await http(`${api}/health`);
     assert.equal(health.status, 200);
-    const { cache, ...rest } = (health.body as { data: { cache: { enabled: boolean; max: number } } }).data;
+    const { cache, pid, ...rest } = (health.body as { data: { cache: { enabled: boolean; max: number }; pid: number } }).data;
     assert.deepEqual(rest, { role: 'frontend', status: 'up', leader: 1, epoch: 1 });
+    assert.ok(Number.isInteger(pid) && pid > 0, 'it names its process');
     assert.deepEqual({ enabled: cache.enabled, max: cache.max }, { enabled: true, max: 100 });
     const metrics = await http(`${api}/metrics`);
     assert.equal(metrics.status, 200);

@@ -15,6 +15,8 @@ import { until } from '../helpers/wait.ts';
 
 const SEED = 677;
 const ROUNDS = 6;
+/** G6's "a few hundred milliseconds" for a hung replica, with room for a loaded 2-core CI machine. */
+const HANG_COST_MS_MAX = 1_000;
 
 async function leaderId(cluster: TestCluster): Promise<number> {
   return until('the frontend has a leader', async () => {
@@ -107,7 +109,7 @@ describe(`chaos: replicas crash and recover while clients trade (seed ${SEED})`,
     await assertEndState(cluster, config, placed);
   });
 
-  test('a hung leader (SIGSTOP) is passed over by timeout; when it wakes it cannot write, and it rejoins', async (t) => {
+  test('a hung leader (SIGSTOP) is passed over within a few hundred ms; when it wakes it cannot write, and it rejoins', async (t) => {
     const stop = new AbortController();
     const running = startClient(cluster, config, SEED + 1, stop.signal);
     let stopped: number | undefined;
@@ -148,14 +150,46 @@ describe(`chaos: replicas crash and recover while clients trade (seed ${SEED})`,
       stop.abort();
     }
     const report = await running;
-    t.diagnostic(`${report.orders_placed} orders; trade p50 ${report.latency.trade.p50_ms} ms, max ${report.latency.trade.max_ms} ms (includes the hang timeout)`);
+    t.diagnostic(`${report.orders_placed} orders; trade p50 ${report.latency.trade.p50_ms} ms, max ${report.latency.trade.max_ms} ms (includes finding the hang)`);
     assert.equal(report.errors, 0, `no client-visible error while the leader hung (G6)\n${client.formatReport(report)}`);
+    // G6: a hung leader costs a request a few hundred milliseconds at most (the link gives a silent
+    // peer up after LINK_SILENCE_MAX_MS; before, the 3 s call timeout did). The bench has the figure.
+    assert.ok(report.latency.trade.max_ms < HANG_COST_MS_MAX, `the worst trade took ${report.latency.trade.max_ms} ms\n${client.formatReport(report)}`);
     assert.equal(report.mismatches, 0, client.formatReport(report));
     // This run's orders, the earlier test's, and the one retried by hand.
     placed += report.orders_placed + 1;
     await assertEndState(cluster, config, placed);
     const keys = (await readOrderLog(cluster.orderLogPath(1))).filter((entry) => entry.key === 'from-the-stale-leader');
     assert.equal(keys.length, 1, 'the stale leader\'s order is logged once');
+  });
+  test('a hung follower (SIGSTOP) holds no trade past a few hundred ms, and catches up when it wakes', async (t) => {
+    const stop = new AbortController();
+    const running = startClient(cluster, config, SEED + 2, stop.signal);
+    let stopped: number | undefined;
+    try {
+      await sleep(300);
+      const leader = await leaderId(cluster);
+      const follower = config.orders.map((replica) => replica.id).find((id) => id !== leader)!;
+      const pid = Number((await controlHealth(cluster)).children[`order-${follower}`]?.pid);
+      assert.ok(pid > 0);
+      process.kill(pid, 'SIGSTOP');
+      stopped = pid;
+      await sleep(1_500);
+      process.kill(pid, 'SIGCONT');
+      stopped = undefined;
+      await sleep(500);
+      assert.equal(await leaderId(cluster), leader, 'a hung follower costs no election');
+    } finally {
+      if (stopped !== undefined) process.kill(stopped, 'SIGCONT');
+      stop.abort();
+    }
+    const report = await running;
+    t.diagnostic(`${report.orders_placed} orders; trade p50 ${report.latency.trade.p50_ms} ms, max ${report.latency.trade.max_ms} ms`);
+    assert.equal(report.errors, 0, client.formatReport(report));
+    assert.equal(report.mismatches, 0, client.formatReport(report));
+    assert.ok(report.latency.trade.max_ms < HANG_COST_MS_MAX, `the worst trade took ${report.latency.trade.max_ms} ms\n${client.formatReport(report)}`);
+    placed += report.orders_placed;
+    await assertEndState(cluster, config, placed);
   });
 });
 
