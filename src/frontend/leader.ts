@@ -115,10 +115,14 @@ export class LeaderChooser {
     if (alive.length === 0) throw new BazaarError('NO_LEADER', 'no order replica is answering; retry shortly', { retryAfterS: 1 });
     for (const health of alive) this.epoch = Math.max(this.epoch, health.epoch);
 
-    // The highest live replica already leads the newest epoch (another frontend, or an earlier choice
-    // of ours that this one forgot): keep it rather than start a new epoch.
-    const top = alive[0]!;
-    if (top.state === 'leader' && top.serving && top.epoch === this.epoch) return this.adopt(top.replica);
+    // A live replica already leads the newest epoch (chosen by another frontend, or by this one before
+    // it restarted): adopt it rather than start another epoch, so frontends never fight and one
+    // failure costs one election.
+    const serving = alive.find((health) => health.state === 'leader' && health.serving && health.epoch === this.epoch);
+    if (serving !== undefined) {
+      if (this.leader !== serving.replica) this.logger.info(`frontend: order replica ${serving.replica.id} already leads epoch ${this.epoch}; following it`);
+      return this.adopt(serving.replica);
+    }
 
     for (const candidate of alive) {
       this.epoch += 1;
