@@ -14,7 +14,7 @@ import { fsyncLatencyMs, load, lruHitNs, round3, sequentialLatencyMs, startFloor
 import { measureRecovery, type RecoverySummary } from './lib/recovery.ts';
 import { computeTargets, latestAb, type Results, writeReport } from './lib/report.ts';
 import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
-import { failover, type FailoverRun, lookupThroughput, orderThroughput, paired, runClient, type SweepPoint, sweepPoint, tradeRequests } from './lib/scenarios.ts';
+import { catalogOutage, failover, type FailoverRun, lookupThroughput, type OutageRun, orderThroughput, paired, runClient, type SweepPoint, sweepPoint, tradeRequests } from './lib/scenarios.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -41,7 +41,7 @@ const plan = quick
   : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, orderConnections: 64, sequentialTrades: 1_000, pairs: 3, failoverRounds: 5, recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
 
 const caches = remote === undefined ? [true, false] : [true];
-const totalSteps = 1 + (remote === undefined ? 1 : 0) + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 1 + plan.recovery.length : 0);
+const totalSteps = 1 + (remote === undefined ? 1 : 0) + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 3 + plan.recovery.length : 0);
 let step = 0;
 const startedAt = Date.now();
 function progress(message: string, advance = true): void {
@@ -127,10 +127,16 @@ if (remote === undefined) {
 progress(`  cached lookups ${throughput.lookup_cached.result.rps} req/s (${throughput.lookup_cached.ratio} x floor), orders ${throughput.orders.result.rps}/s (${throughput.orders.ratio} x floor)`, false);
 
 let failoverRun: FailoverRun | null = null;
+let hangRun: FailoverRun | null = null;
+let outageRun: OutageRun | null = null;
 const recovery: RecoverySummary[] = [];
 if (remote === undefined) {
   progress(`failover: ${plan.failoverRounds} rounds of killing the leader under 5 trading sessions`);
   failoverRun = await failover(plan.failoverRounds, seed, (message) => progress(`  ${message}`, false));
+  progress(`hang: ${plan.failoverRounds} rounds of hanging the leader (SIGSTOP) under 5 trading sessions`);
+  hangRun = await failover(plan.failoverRounds, seed + 1, (message) => progress(`  ${message}`, false), 'hang');
+  progress(`catalog outage: ${plan.failoverRounds} rounds of kill -9 of the catalog under bazaar up, 5 sessions retrying`);
+  outageRun = await catalogOutage(plan.failoverRounds, seed + 2, (message) => progress(`  ${message}`, false));
   for (const { orders, runs } of plan.recovery) {
     progress(`recovery: a replica that missed ${orders} orders, ${runs} run(s)`);
     recovery.push(await measureRecovery(orders, runs, (message) => progress(`  ${message}`, false)));
@@ -157,6 +163,8 @@ const partial: Omit<Results, 'targets'> = {
   sweep,
   throughput,
   failover: failoverRun,
+  hang: hangRun,
+  catalog_outage: outageRun,
   recovery,
 };
 const results: Results = { ...partial, targets: computeTargets(partial) };

@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { RecoverySummary } from './recovery.ts';
-import { type FailoverRun, type FilesCheck, type PairedThroughput, type SweepPoint, WARMUP_ITERATIONS } from './scenarios.ts';
+import { type FailoverRun, type FilesCheck, HANG_MS, type OutageRun, type PairedThroughput, type SweepPoint, WARMUP_ITERATIONS } from './scenarios.ts';
 import { type LoadResult, WARMUP_S } from './measure.ts';
 import { barChart, COLORS, formatNumber, lineChart, scatterChart } from './svg.ts';
 import type { TradePath } from './trade-path.ts';
@@ -79,6 +79,10 @@ export interface Results {
   readonly sweep: readonly SweepPoint[];
   readonly throughput: { lookup_cached: PairedThroughput; lookup_uncached: PairedThroughput | null; orders: PairedThroughput & { readonly cpu_ms_per_order?: Readonly<Record<string, number>> } } | null;
   readonly failover: FailoverRun | null;
+  /** The leader hung (SIGSTOP) instead of killed; absent from results before it was measured. */
+  readonly hang?: FailoverRun | null;
+  /** kill -9 of the catalog under bazaar up, which restarts it. */
+  readonly catalog_outage?: OutageRun | null;
   readonly recovery: readonly RecoverySummary[];
   readonly targets: readonly Target[];
 }
@@ -180,6 +184,20 @@ export function computeTargets(results: Omit<Results, 'targets'>): Target[] {
       met: worst <= 100,
       note: worst <= 100 ? '' : 'The kill itself is noticed at once (the connection drops); the time goes into the election (pings, notices, the new leader polling a majority and bringing it to its starting log) while five sessions queue behind it on 2 cores.',
     });
+  }
+  const hang = results.hang;
+  if (hang !== null && hang !== undefined && hang.rounds.length > 0) {
+    const errors = hang.rounds.reduce((sum, round) => sum + round.errors, 0);
+    const worst = Math.max(...hang.rounds.map((round) => round.worst_trade_ms));
+    targets.push({ name: 'hung leader: client-visible errors', goal: '0', measured: String(errors), met: errors === 0, note: '' });
+    targets.push({ name: 'hung leader: worst trade latency', goal: '≤ 500 ms', measured: `${worst} ms (worst of ${hang.rounds.length} rounds)`, met: worst <= 500, note: '' });
+  }
+  const outage = results.catalog_outage;
+  if (outage !== null && outage !== undefined && outage.rounds.length > 0) {
+    const worst = Math.max(...outage.rounds.map((round) => round.outage_ms));
+    const lost = outage.rounds.reduce((sum, round) => sum + round.lost, 0);
+    targets.push({ name: 'catalog kill -9: outage, first refused trade to first accepted', goal: '≤ 1 s', measured: `${worst} ms (worst of ${outage.rounds.length} rounds)`, met: worst <= 1_000, note: '' });
+    targets.push({ name: 'catalog kill -9: trades that never went through after retries', goal: '0', measured: String(lost), met: lost === 0, note: '' });
   }
   const big = results.recovery.find((summary) => summary.orders >= 100_000);
   if (big !== undefined) {
@@ -355,6 +373,22 @@ export async function writeReport(results: Results, reportPath: string, resultsP
       series: rounds.map((round, index) => ({ name: `round ${round.round}`, color: COLORS[index % COLORS.length]!, points: round.timeline.filter(([sent]) => sent >= -300 && sent <= 700).map(([sent, latency]) => [sent, latency] as const) })),
     });
     out.push(`![failover timeline](${rel('failover.svg')})`, '');
+  }
+
+  if (results.hang !== null && results.hang !== undefined) {
+    const rounds = results.hang.rounds;
+    out.push('## A hung leader while clients trade', '');
+    out.push(`As above, but the leader is stopped with SIGSTOP through \`bazaar up\` (a hang, not a crash: its connections stay open and silent) and continued with SIGCONT ${HANG_MS / 1000} s later, when it rejoins as a follower.`, '');
+    out.push(table(['round', 'hung', 'trades', 'client-visible errors', 'worst trade ms (±1 s of the hang)', 'first success after the hang ms', 'elections'], rounds.map((round) => [String(round.round), `replica ${round.killed}`, String(round.trades), String(round.errors), String(round.worst_trade_ms), String(round.first_success_after_kill_ms), String(round.elections)])), '');
+    out.push(`Replica files after the last round: ${filesCell(results.hang.files)}.`, '');
+  }
+
+  if (results.catalog_outage !== null && results.catalog_outage !== undefined) {
+    const rounds = results.catalog_outage.rounds;
+    out.push('## The catalog killed under `bazaar up`', '');
+    out.push('Five sessions trade one at a time; 0.5 s in, the catalog gets `kill -9`, and `bazaar up` starts it again. A refused trade (503, or no answer) is retried under its key every 50 ms; the outage is from the first trade refused after the kill until the first trade accepted after that.', '');
+    out.push(table(['round', 'outage ms', 'refusals retried', 'trades never accepted', 'trades'], rounds.map((round) => [String(round.round), String(round.outage_ms), String(round.refused), String(round.lost), String(round.trades)])), '');
+    out.push(`Replica files after the last round: ${filesCell(results.catalog_outage.files)}.`, '');
   }
 
   if (results.recovery.length > 0) {

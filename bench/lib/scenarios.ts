@@ -11,6 +11,7 @@ import { seededRandom } from '../../src/client/random.ts';
 import { type Config, loadConfig } from '../../src/core/config.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../../test/helpers/checks.ts';
 import { BUNDLE_COMMAND, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
+import { hangRole } from '../../src/up/control.ts';
 import { cpuMeter, rolesOf } from './cpu.ts';
 import { load, type LoadResult } from './measure.ts';
 
@@ -213,11 +214,15 @@ export interface FailoverRun {
   readonly files: FilesCheck | null;
 }
 
+/** How long `hang` rounds stop the leader (SIGSTOP, then SIGCONT). */
+export const HANG_MS = 1_500;
+
 /**
  * Five sessions trade in a loop (one at a time each, each trade with its own key) while the leader is
- * killed with `bazaar admin crash`; then it is recovered and the next round starts.
+ * killed with `bazaar admin crash` (then recovered), or hung for HANG_MS with SIGSTOP through `bazaar
+ * up`'s control socket (then it wakes by itself and rejoins); then the next round starts.
  */
-export async function failover(rounds: number, seed: number, progress: (message: string) => void): Promise<FailoverRun> {
+export async function failover(rounds: number, seed: number, progress: (message: string) => void, fault: 'kill' | 'hang' = 'kill'): Promise<FailoverRun> {
   return withCluster({ cache: true }, async (local) => {
     const random = seededRandom(seed);
     const frontend = local.cluster.url('frontend');
@@ -262,7 +267,8 @@ export async function failover(rounds: number, seed: number, progress: (message:
         const sessions = Array.from({ length: 5 }, (_, index) => session(index));
         await sleep(500);
         killAt = performance.now();
-        await admin.crash(local.config, leader!);
+        if (fault === 'kill') await admin.crash(local.config, leader!);
+        else await hangRole(local.config, `order-${leader!}`, HANG_MS);
         await sleep(1_500);
         running = false;
         await Promise.all(sessions);
@@ -279,7 +285,8 @@ export async function failover(rounds: number, seed: number, progress: (message:
           elections: (await elections(pool)) - electionsBefore,
           timeline: samples.map((sample) => [Math.round(sample.sent - killAt), Math.round(sample.latency * 10) / 10, sample.ok ? 1 : 0] as const),
         });
-        await admin.recover(local.config, leader!);
+        if (fault === 'kill') await admin.recover(local.config, leader!);
+        else await sleep(HANG_MS);
         await checkFiles(local);
       }
     } finally {
@@ -298,4 +305,104 @@ function countErrorStatuses(samples: ReadonlyArray<{ ok: boolean; status: number
 async function elections(pool: Pool): Promise<number> {
   const text = await (await pool.request({ method: 'GET', path: '/metrics' })).body.text();
   return Number(/bazaar_frontend_leader_elections_total (\d+)/.exec(text)?.[1] ?? 0);
+}
+
+export interface OutageRound {
+  readonly round: number;
+  /** From the first trade refused after the kill until the first accepted after that (sessions retry every RETRY_MS); 0 if none was refused. */
+  readonly outage_ms: number;
+  /** Trades refused (503) or unanswered meanwhile, each retried until accepted. */
+  readonly refused: number;
+  /** Trades that never went through within the round. */
+  readonly lost: number;
+  readonly trades: number;
+}
+
+export interface OutageRun {
+  readonly rounds: readonly OutageRound[];
+  readonly files: FilesCheck | null;
+}
+
+/**
+ * `kill -9` of the catalog under `bazaar up`, which restarts it: five sessions trade one at a time,
+ * each retrying a refused trade (503, or no answer) under the same key every 50 ms, as a client that
+ * retries does; the outage is from the first trade refused after the kill until the first trade
+ * accepted after that refusal (trades already past the catalog when it died still complete).
+ */
+export async function catalogOutage(rounds: number, seed: number, progress: (message: string) => void): Promise<OutageRun> {
+  const RETRY_MS = 50;
+  return withCluster({ cache: true }, async (local) => {
+    const random = seededRandom(seed);
+    const frontend = local.cluster.url('frontend');
+    const pool = new Pool(frontend, { connections: 5 });
+    const results: OutageRound[] = [];
+    try {
+      for (let round = 1; round <= rounds; round += 1) {
+        progress(`catalog outage: round ${round}/${rounds}`);
+        let killAt = Number.POSITIVE_INFINITY;
+        let firstRefused = Number.POSITIVE_INFINITY;
+        let firstAccepted = Number.POSITIVE_INFINITY;
+        let refused = 0;
+        let lost = 0;
+        let trades = 0;
+        let running = true;
+        const session = async (index: number): Promise<void> => {
+          let name = '';
+          for (let count = 0; running; count += 1) {
+            if (count % 2 === 0) name = random.pick(['GameStart', 'FishCo', 'BoarCo', 'MenhirCo']);
+            const key = `outage-${seed}-${round}-${index}-${count}`;
+            for (let accepted = false; !accepted; ) {
+              let status = 0;
+              try {
+                const reply = await pool.request({
+                  method: 'POST',
+                  path: '/orders',
+                  headers: { 'content-type': 'application/json', 'idempotency-key': key },
+                  body: JSON.stringify({ name, quantity: 1, type: count % 2 === 0 ? 'sell' : 'buy' }),
+                  headersTimeout: 5_000,
+                });
+                await reply.body.dump();
+                status = reply.statusCode;
+              } catch {
+                status = 0;
+              }
+              accepted = status === 200;
+              if (accepted) {
+                trades += 1;
+                const now = performance.now();
+                if (now > firstRefused && now < firstAccepted) firstAccepted = now;
+              } else {
+                refused += 1;
+                if (performance.now() > killAt) firstRefused = Math.min(firstRefused, performance.now());
+                if (!running) {
+                  lost += 1;
+                  break;
+                }
+                await sleep(RETRY_MS);
+              }
+            }
+          }
+        };
+        const pids = await supervisedPids(local);
+        const sessions = Array.from({ length: 5 }, (_, index) => session(index));
+        await sleep(500);
+        killAt = performance.now();
+        process.kill(pids.catalog!, 'SIGKILL');
+        await sleep(2_500);
+        running = false;
+        await Promise.all(sessions);
+        const outage = firstRefused === Number.POSITIVE_INFINITY ? 0 : firstAccepted - firstRefused;
+        results.push({ round, outage_ms: Math.round(outage * 10) / 10, refused, lost, trades });
+      }
+    } finally {
+      await pool.close();
+    }
+    return { rounds: results, files: await checkFiles(local) };
+  });
+}
+
+async function supervisedPids(local: LocalCluster): Promise<Record<string, number>> {
+  const { supervised } = await import('../../src/up/control.ts');
+  const children = await supervised(local.config, 2_000);
+  return Object.fromEntries(Object.entries(children ?? {}).map(([name, child]) => [name, child.pid ?? -1]));
 }
