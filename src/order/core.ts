@@ -625,6 +625,13 @@ export class ReplicaCore {
         else this.reply(request, election.outcome.ok ? { ok: true, value: this.status() } : election.outcome);
         return;
       }
+      // An election still running here for another epoch: an older notice is refused at once; an
+      // older election is answered as overtaken, so its frontend follows the newer one instead of
+      // waiting out its call (several frontends may choose at once).
+      if (election !== undefined && election.outcome === undefined) {
+        if (notice.epoch < election.epoch) return this.reply(request, fail(new BazaarError('STALE_EPOCH', `replica ${this.id} is standing for epoch ${election.epoch}; the notice for epoch ${notice.epoch} is stale`)));
+        this.finishElection(election.epoch, fail(new BazaarError('STALE_EPOCH', `the election for epoch ${election.epoch} was overtaken by epoch ${notice.epoch}`)));
+      }
       this.election = { epoch: notice.epoch, requests: [request], outcome: undefined };
       this.lead(notice.epoch);
       return;
