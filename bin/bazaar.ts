@@ -102,10 +102,11 @@ addCacheOptions(
     .command('frontend')
     .description('run the public REST gateway (GET /stocks/{name}, POST /orders, GET /orders/{number}) with its LRU cache of lookups'),
 )
+  .option('--index <n>', 'which frontend of the config\'s "frontends" list this is, from 1', integer(1, 1_000), 1)
   .addOption(configOption())
   .action(
-    action('frontend', async (options: CacheFlags & { config?: string }) => {
-      const handle = await frontend.start(readConfig(options.config), logger, { cacheEnabled: options.cache, cacheMax: options.cacheSize });
+    action('frontend', async (options: CacheFlags & { config?: string; index: number }) => {
+      const handle = await frontend.start(readConfig(options.config), logger, { cacheEnabled: options.cache, cacheMax: options.cacheSize, index: options.index });
       await runUntilSignal('frontend', handle, logger);
     }),
   );
@@ -240,12 +241,13 @@ addCacheOptions(
         kill: () => cluster.kill?.(),
       };
       const api = baseUrl(config.frontend);
+      const apis = config.frontends.map((endpoint) => baseUrl(endpoint)).join(', ');
       const configFlag = options.config === undefined ? '' : ` --config ${options.config}`;
       process.stdout.write(
         [
           '',
-          `Stock Bazaar is up: catalog, order replicas ${config.orders.map((r) => r.id).join(', ')}, frontend.`,
-          `  API:       ${api}   (try: curl ${api}/stocks/GameStart)`,
+          `Stock Bazaar is up: catalog, order replicas ${config.orders.map((r) => r.id).join(', ')}, ${config.frontends.length === 1 ? 'frontend' : `${config.frontends.length} frontends`}.`,
+          `  API:       ${apis}   (try: curl ${api}/stocks/GameStart)`,
           `  dashboard: ${board === undefined ? 'off (--no-dashboard)' : board.url}`,
           `  pids:      ${Object.entries(cluster.pids()).map(([name, pid]) => `${name} ${pid}`).join(', ')}`,
           `  load:      npx bazaar client --p 0.4 --iterations 200 --clients 5${configFlag}`,

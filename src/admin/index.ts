@@ -17,7 +17,9 @@ export interface RoleStatus<H> {
 
 export interface ClusterStatus {
   readonly catalog: RoleStatus<CatalogHealth>;
+  /** The first frontend (the config's `frontend`, or the first of `frontends`). */
   readonly frontend: RoleStatus<FrontendHealth>;
+  readonly frontends: readonly RoleStatus<FrontendHealth>[];
   readonly orders: readonly (RoleStatus<OrderHealth> & { readonly id: number })[];
 }
 
@@ -42,12 +44,12 @@ async function health<H>(role: string, endpoint: Endpoint, token: string | undef
 }
 
 export async function status(config: Config): Promise<ClusterStatus> {
-  const [catalog, frontend, orders] = await Promise.all([
+  const [catalog, frontends, orders] = await Promise.all([
     health('catalog', config.catalog, config.token, parseCatalogHealth),
-    health('frontend', config.frontend, config.token, parseFrontendHealth),
+    Promise.all(config.frontends.map((endpoint, index) => health(config.frontends.length === 1 ? 'frontend' : `frontend ${index + 1}`, endpoint, config.token, parseFrontendHealth))),
     Promise.all(config.orders.map((replica) => health(`order ${replica.id}`, replica, config.token, parseOrderHealth))),
   ]);
-  return { catalog, frontend, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
+  return { catalog, frontend: frontends[0]!, frontends, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
 }
 
 export function formatStatus(cluster: ClusterStatus): string {
@@ -55,7 +57,7 @@ export function formatStatus(cluster: ClusterStatus): string {
   const header = ['role', 'address', 'status', 'state', 'epoch', 'log epoch', 'last order', 'log bytes'];
   const rows: string[][] = [
     [cluster.catalog.role, cluster.catalog.address, cluster.catalog.up ? 'up' : 'DOWN', cluster.catalog.up ? `${cell(cluster.catalog.health?.trades)} trades` : '-', '-', '-', '-', '-'],
-    [cluster.frontend.role, cluster.frontend.address, cluster.frontend.up ? 'up' : 'DOWN', cluster.frontend.up ? `leader ${cell(cluster.frontend.health?.leader)}` : '-', cell(cluster.frontend.health?.epoch), '-', '-', '-'],
+    ...cluster.frontends.map((frontend) => [frontend.role, frontend.address, frontend.up ? 'up' : 'DOWN', frontend.up ? `leader ${cell(frontend.health?.leader)}` : '-', cell(frontend.health?.epoch), '-', '-', '-']),
     ...cluster.orders.map((order) => {
       const data = order.health;
       const state = data?.state === 'leader' && !data.serving ? 'leader (starting)' : cell(data?.state);

@@ -23,8 +23,8 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   );
   logger.info(`catalog: ${config.catalog.stocks.length} stocks, ${store.committedCount} trades replayed from ${journalPath}`);
 
-  // Every frontend of the config gets each change pushed (one today; the list is ready for more).
-  const deliveries = [config.frontend].map((frontend) => ({ name: frontendName(frontend), ...linkDelivery(frontend, config.token) }));
+  // Every frontend of the config gets each change pushed; a trade waits for every one but its own.
+  const deliveries = config.frontends.map((frontend) => ({ name: frontendName(frontend), ...linkDelivery(frontend, config.token) }));
   const invalidator = new Invalidator(deliveries, { versions: () => store.versions(), logger });
 
   const metrics = new Metrics();

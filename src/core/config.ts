@@ -28,7 +28,10 @@ export interface Config {
   /** Absolute path of the file this came from, or '<inline>' for configs built in code. */
   readonly configPath: string;
   readonly dataDir: string;
+  /** The first frontend: where `bazaar client` and the dashboard go unless told otherwise. */
   readonly frontend: Endpoint;
+  /** Every frontend (`frontends` in the file, or the one `frontend`); the catalog pushes to each. */
+  readonly frontends: readonly Endpoint[];
   readonly catalog: Endpoint & { readonly stocks: readonly StockSeed[] };
   /** Sorted by id, ascending. */
   readonly orders: readonly ReplicaEndpoint[];
@@ -146,10 +149,22 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   const env = options.env ?? process.env;
   const configDir = path.dirname(options.configPath);
   const root = expectObject(raw, '(root)');
-  rejectUnknownKeys(root, ['dataDir', 'frontend', 'catalog', 'orders', 'cache', 'token', 'dashboard'], '');
+  rejectUnknownKeys(root, ['dataDir', 'frontend', 'frontends', 'catalog', 'orders', 'cache', 'token', 'dashboard'], '');
 
   const dataDir = path.resolve(configDir, root.dataDir === undefined ? 'data' : expectString(root.dataDir, 'dataDir'));
-  const { raw: _frontendRaw, ...frontend } = parseEndpoint(root.frontend, 'frontend');
+  if (root.frontend !== undefined && root.frontends !== undefined) throw new ConfigError('config keys "frontend" and "frontends" cannot both be given; list every frontend under "frontends"');
+  let frontends: Endpoint[];
+  if (root.frontends !== undefined) {
+    if (!Array.isArray(root.frontends) || root.frontends.length === 0) throw new ConfigError('config key "frontends" must be a non-empty array of frontends');
+    frontends = root.frontends.map((item, index) => {
+      const { raw: _raw, ...endpoint } = parseEndpoint(item, `frontends[${index}]`);
+      return endpoint;
+    });
+  } else {
+    const { raw: _frontendRaw, ...endpoint } = parseEndpoint(root.frontend, 'frontend');
+    frontends = [endpoint];
+  }
+  const frontend = frontends[0]!;
   const { raw: catalogRaw, ...catalogEndpoint } = parseEndpoint(root.catalog, 'catalog', ['stocks']);
 
   let stocks: StockSeed[];
@@ -188,7 +203,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   }
 
   const listeners: Array<[string, Endpoint]> = [
-    ['frontend', frontend],
+    ...frontends.map((endpoint, index): [string, Endpoint] => [root.frontends === undefined ? 'frontend' : `frontends[${index}]`, endpoint]),
     ...(root.dashboard === undefined ? [] : [['dashboard', dashboard] as [string, Endpoint]]),
     ['catalog', catalogEndpoint],
     ...orders.map((replica): [string, Endpoint] => [`orders (id ${replica.id})`, replica]),
@@ -222,6 +237,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
     configPath: options.configPath,
     dataDir,
     frontend,
+    frontends,
     catalog: { ...catalogEndpoint, stocks },
     orders,
     cache,

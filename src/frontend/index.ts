@@ -3,6 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { baseUrl, frontendName, openInternalsWarning, type Config } from '../core/config.ts';
+import { ConfigError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { FRONTEND_IN_FLIGHT_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -23,10 +24,15 @@ export interface FrontendHandle extends Handle {
 export interface FrontendOptions {
   readonly cacheEnabled?: boolean;
   readonly cacheMax?: number;
+  /** Which of the config's frontends this is, from 1 (the default). */
+  readonly index?: number;
 }
 
 export async function start(config: Config, logger: Logger = createLogger(), options: FrontendOptions = {}): Promise<FrontendHandle> {
   const { fatal } = fatalSignal();
+  const index = options.index ?? 1;
+  const endpoint = config.frontends[index - 1];
+  if (endpoint === undefined) throw new ConfigError(`there is no frontend ${index} in ${config.configPath}: it lists ${config.frontends.length}`);
   const cache = new StockCache({ enabled: options.cacheEnabled ?? config.cache.enabled, max: options.cacheMax ?? config.cache.max });
   const catalog = new LinkUpstream('catalog', baseUrl(config.catalog), { token: config.token });
   const leaders = new LeaderChooser(config.orders, config.token, logger);
@@ -43,7 +49,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
 
   const callLeader = leaderCaller(leaders, logger);
 
-  const openWarning = openInternalsWarning(config, config.frontend);
+  const openWarning = openInternalsWarning(config, endpoint);
   if (openWarning !== undefined) logger.warn(`frontend: ${openWarning}`);
 
   // A cached lookup is answered synchronously, allocating nothing per request; everything else (a
@@ -72,17 +78,17 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     inFlightMax: FRONTEND_IN_FLIGHT_MAX,
     fastPath,
     onReply: countRequest,
-    routes: frontendRoutes({ origin: frontendName(config.frontend), cache, catalog, leaders, callLeader, metrics }),
+    routes: frontendRoutes({ origin: frontendName(endpoint), cache, catalog, leaders, callLeader, metrics }),
   });
 
   let address: AddressInfo;
   try {
-    address = await http.listen(config.frontend.bind, config.frontend.port);
+    address = await http.listen(endpoint.bind, endpoint.port);
   } catch (error) {
     await Promise.all([catalog.close(), leaders.close()]);
     throw error;
   }
-  logger.info(`frontend: listening on ${config.frontend.bind}:${address.port}; cache ${cache.enabled ? `on, ${cache.max} entries at most` : 'off'}`);
+  logger.info(`frontend${config.frontends.length > 1 ? ` ${index}` : ''}: listening on ${endpoint.bind}:${address.port}; cache ${cache.enabled ? `on, ${cache.max} entries at most` : 'off'}`);
 
   return {
     address,

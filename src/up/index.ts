@@ -103,7 +103,11 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   const specs: ChildSpec[] = [
     { name: 'catalog', args: ['catalog'], endpoint: config.catalog },
     ...config.orders.map((replica) => ({ name: `order-${replica.id}`, args: ['order', '--id', String(replica.id)], endpoint: replica })),
-    { name: 'frontend', args: ['frontend', ...(options.frontendArgs ?? [])], endpoint: config.frontend },
+    ...config.frontends.map((endpoint, index) => ({
+      name: config.frontends.length === 1 ? 'frontend' : `frontend-${index + 1}`,
+      args: ['frontend', '--index', String(index + 1), ...(options.frontendArgs ?? [])],
+      endpoint,
+    })),
   ];
   const width = Math.max(...specs.map((spec) => spec.name.length));
   const children = new Map<string, RunningChild>();
@@ -304,11 +308,11 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   });
 
   try {
-    // The catalog and the replicas do not need each other to start; the frontend comes last, so
-    // that the cluster is whole when it first answers.
-    const backends = specs.slice(0, -1).map(launch);
-    await Promise.all(backends.map(waitReady));
-    await waitReady(launch(specs.at(-1)!));
+    // The catalog and the replicas do not need each other to start; the frontends come last, so
+    // that the cluster is whole when one first answers.
+    const isFrontend = (spec: ChildSpec): boolean => spec.args[0] === 'frontend';
+    await Promise.all(specs.filter((spec) => !isFrontend(spec)).map(launch).map(waitReady));
+    await Promise.all(specs.filter(isFrontend).map(launch).map(waitReady));
     started = true;
   } catch (error) {
     await close();
