@@ -26,6 +26,10 @@ export const UPSTREAM_REQUEST_TIMEOUT_MS = 2_000;
 export const LEADER_PING_TIMEOUT_MS = 300;
 /** A leader that stopped answering is left out of the frontend's choices this long (it is gone or hung). */
 export const LEADER_SUSPECT_MS = 2_000;
+/** A frontend whose choice another frontend's election overtook looks this many times for that leader… */
+export const LEADER_FOLLOW_ATTEMPTS_MAX = 10;
+/** …this far apart, before it runs an election of its own. */
+export const LEADER_FOLLOW_WAIT_MS = 50;
 /** Time `bazaar admin` gives a role to answer a health check or a crash request. */
 export const ADMIN_CALL_TIMEOUT_MS = 3 * LEADER_PING_TIMEOUT_MS;
 /** Connections each keep-alive pool opens to one upstream at most. */

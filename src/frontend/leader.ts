@@ -1,10 +1,11 @@
 // Which order replica leads, as the lab says: ping the highest id first and take the first that
 // answers; tell every replica the choice. Each choice carries a rising epoch, so a replica can refuse
 // an older leader. The choice is kept until a call to the leader fails.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplicaEndpoint } from '../core/config.ts';
 import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_PING_TIMEOUT_MS, LEADER_SUSPECT_MS } from '../core/limits.ts';
+import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_FOLLOW_ATTEMPTS_MAX, LEADER_FOLLOW_WAIT_MS, LEADER_PING_TIMEOUT_MS, LEADER_SUSPECT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
@@ -25,6 +26,7 @@ export interface ReplicaClient {
 interface Health {
   readonly replica: ReplicaClient;
   readonly epoch: number;
+  readonly leaderId: number | null;
   readonly state: string;
   readonly serving: boolean;
 }
@@ -110,6 +112,21 @@ export class LeaderChooser {
     return trusted.length > 0 ? trusted : ping(this.replicas.filter((replica) => this.suspects.has(replica.id)));
   }
 
+  /** Waits briefly for another frontend's election to finish, and follows its leader if one serves. */
+  private async followNewer(): Promise<ReplicaClient | undefined> {
+    for (let attempt = 0; attempt < LEADER_FOLLOW_ATTEMPTS_MAX; attempt += 1) {
+      const alive = await this.alive();
+      for (const health of alive) this.epoch = Math.max(this.epoch, health.epoch);
+      const serving = alive.find((health) => health.state === 'leader' && health.serving && health.epoch === this.epoch);
+      if (serving !== undefined) {
+        this.logger.info(`frontend: order replica ${serving.replica.id} leads epoch ${this.epoch} (another frontend's choice); following it`);
+        return this.adopt(serving.replica);
+      }
+      await sleep(LEADER_FOLLOW_WAIT_MS);
+    }
+    return undefined;
+  }
+
   private async choose(): Promise<ReplicaClient> {
     const alive = await this.alive();
     if (alive.length === 0) throw new BazaarError('NO_LEADER', 'no order replica is answering; retry shortly', { retryAfterS: 1 });
@@ -122,6 +139,13 @@ export class LeaderChooser {
     if (serving !== undefined) {
       if (this.leader !== serving.replica) this.logger.info(`frontend: order replica ${serving.replica.id} already leads epoch ${this.epoch}; following it`);
       return this.adopt(serving.replica);
+    }
+    // Replicas have joined the newest epoch for a live candidate that does not serve yet: another
+    // frontend's election is under way. Give it a moment rather than outbid it.
+    const underWay = alive.some((health) => health.epoch === this.epoch && health.leaderId !== null && alive.some((other) => other.replica.id === health.leaderId));
+    if (underWay) {
+      const followed = await this.followNewer();
+      if (followed !== undefined) return followed;
     }
 
     for (const candidate of alive) {
@@ -140,6 +164,12 @@ export class LeaderChooser {
         if (reply.status === 200) {
           this.logger.info(`frontend: order replica ${candidate.replica.id} leads epoch ${epoch}`);
           return this.adopt(candidate.replica);
+        }
+        if (reply.errorCode === 'STALE_EPOCH') {
+          // Another frontend's election got there first: follow its leader rather than outbid it
+          // with a newer epoch (frontends that outbid each other would never settle).
+          const followed = await this.followNewer();
+          if (followed !== undefined) return followed;
         }
         if (reply.errorCode === 'NO_QUORUM') {
           throw new BazaarError('NO_LEADER', `no majority of order replicas is reachable (replica ${candidate.replica.id}: ${JSON.stringify(reply.body).slice(0, 200)}); retry shortly`, { retryAfterS: 1 });
