@@ -1,0 +1,99 @@
+// Several frontends on one cluster (`frontends` in the config, all started by `bazaar up`): the
+// catalog pushes to each, read-your-writes holds across them (a trade acknowledged through one,
+// then a lookup through another, never shows the stock from before the trade), and a leader's death
+// costs one election, not one per frontend.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import * as admin from '../../src/admin/index.ts';
+import { loadConfig } from '../../src/core/config.ts';
+import { http, postOrder, type Proc, TestCluster, freePorts } from '../helpers/cluster.ts';
+import { until } from '../helpers/wait.ts';
+
+const FRONTENDS = 3;
+
+describe('three frontends', () => {
+  let cluster: TestCluster;
+  let up: Proc;
+  let urls: string[];
+
+  before(async () => {
+    const ports = await freePorts(FRONTENDS);
+    cluster = await TestCluster.create({ replicas: 3, extra: { frontend: undefined, frontends: ports.map((port) => ({ host: '127.0.0.1', port })) } });
+    urls = ports.map((port) => `http://127.0.0.1:${port}`);
+    up = cluster.spawn(['up', '--no-dashboard']);
+    await up.waitFor(/Stock Bazaar is up/);
+    assert.match(up.output, /frontend-3 \| .*frontend 3: listening/);
+  });
+
+  after(async () => {
+    await up?.stop('SIGINT');
+    await cluster?.destroy();
+  });
+
+  test('read your writes across frontends: after a trade through one, a lookup through any other shows it (G5)', async () => {
+    // Each session owns one stock, so it knows the exact volume its trades leave; its lookups go
+    // through the other frontends, which cache the stock between trades.
+    const stocks = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo', 'RottenFishCo'];
+    const violations: string[] = [];
+    await Promise.all(
+      stocks.map(async (name, session) => {
+        const start = ((await http(`${urls[0]}/stocks/${name}`)).body as { data: { volume: number } }).data.volume;
+        for (let count = 1; count <= 30; count += 1) {
+          const via = (session + count) % FRONTENDS;
+          const reply = await postOrder(urls[via]!, { name, quantity: 1, type: count % 2 === 0 ? 'buy' : 'sell' }, { 'idempotency-key': `ryw-${session}-${count}` });
+          assert.equal(reply.status, 200, reply.text);
+          for (let other = 0; other < FRONTENDS; other += 1) {
+            if (other === via) continue;
+            const seen = ((await http(`${urls[other]}/stocks/${name}`)).body as { data: { volume: number } }).data.volume;
+            if (seen < start + count) violations.push(`${name}: trade ${count} acknowledged by frontend ${via + 1}, frontend ${other + 1} then showed volume ${seen} < ${start + count}`);
+          }
+        }
+      }),
+    );
+    assert.deepEqual(violations, []);
+    // The lookups were cached, not all sent to the catalog: each frontend has a lease and hits.
+    for (const url of urls) {
+      const cache = ((await http(`${url}/health`)).body as { data: { cache: { hits: number; leaseValid: boolean } } }).data.cache;
+      assert.ok(cache.leaseValid, `${url} holds a lease from the catalog`);
+    }
+  });
+
+  test('the leader killed while trades go through every frontend: one election, no error', async (t) => {
+    const config = loadConfig(cluster.configPath);
+    const before = await admin.status(config);
+    const leader = before.orders.find((order) => order.health?.state === 'leader')!;
+    const epoch = leader.health!.epoch;
+    const electionsBefore = await elections(urls);
+    let trading = true;
+    const errors: string[] = [];
+    const sessions = urls.map(async (url, index) => {
+      for (let count = 0; trading; count += 1) {
+        const reply = await postOrder(url, { name: 'CaesarTech', quantity: 1, type: count % 2 === 0 ? 'sell' : 'buy' }, { 'idempotency-key': `one-election-${index}-${count}` });
+        if (reply.status !== 200) errors.push(`${url}: ${reply.status} ${reply.text}`);
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await admin.crash(config, leader.id);
+    await until('every frontend follows a new leader', async () => {
+      const leaders = await Promise.all(urls.map(async (url) => ((await http(`${url}/health`)).body as { data: { leader: number | null } }).data.leader));
+      return leaders.every((id) => id !== null && id !== leader.id) && new Set(leaders).size === 1 ? leaders : undefined;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    trading = false;
+    await Promise.all(sessions);
+    assert.deepEqual(errors, []);
+    const after = await admin.status(config);
+    const epochs = after.orders.filter((order) => order.up).map((order) => order.health!.epoch);
+    // Frontends that noticed at once may each have sent the same choice (same epoch, same leader):
+    // that is one election. What must not happen is frontends outbidding each other's epochs.
+    assert.deepEqual([...new Set(epochs)], [epoch + 1], 'exactly one new epoch');
+    t.diagnostic(`elections started by the frontends: ${(await elections(urls)) - electionsBefore}, all for epoch ${epoch + 1}`);
+    await admin.recover(config, leader.id);
+  });
+});
+
+async function elections(urls: readonly string[]): Promise<number> {
+  let total = 0;
+  for (const url of urls) total += Number(/bazaar_frontend_leader_elections_total (\d+)/.exec((await http(`${url}/metrics`)).text)?.[1] ?? 0);
+  return total;
+}
