@@ -118,7 +118,7 @@ program
   .option('--iterations <n>', 'lookups per session', integer(1, CLIENT_ITERATIONS_MAX), 100)
   .option('--duration <seconds>', 'stop starting new iterations after this long (the orders placed are still verified)', integer(1, 86_400))
   .option('--clients <n>', 'concurrent sessions', integer(1, CLIENT_SESSIONS_MAX), 5)
-  .option('--frontend <url>', 'frontend to drive (default: the frontend of the config)')
+  .option('--frontend <urls>', 'frontend to drive, or several separated by commas: sessions are spread over them and a retry goes to the next (default: every frontend of the config)')
   .option('--seed <n>', 'seed of the random choices, to replay a run (default: random, printed)', integer(0, 2 ** 32 - 1))
   .option('--json <file>', 'also write the report as JSON to this file')
   .addOption(configOption())
@@ -135,14 +135,15 @@ program
           if (options.frontend === undefined || options.config !== undefined) throw error;
         }
         const stocks = (config?.catalog.stocks ?? parseStocks(defaultStocks, 'the default stock list')).map((stock) => stock.name);
-        let frontendUrl = options.frontend ?? baseUrl(config!.frontend);
-        try {
-          frontendUrl = new URL(frontendUrl).origin;
-        } catch {
-          throw new ConfigError(`--frontend ${JSON.stringify(frontendUrl)} is not a URL like http://127.0.0.1:8000`);
-        }
+        const frontendUrls = (options.frontend?.split(',') ?? config!.frontends.map((endpoint) => baseUrl(endpoint))).map((text) => {
+          try {
+            return new URL(text.trim()).origin;
+          } catch {
+            throw new ConfigError(`--frontend ${JSON.stringify(text)} is not a URL like http://127.0.0.1:8000`);
+          }
+        });
         const report = await client.run({
-          frontend: frontendUrl,
+          frontend: frontendUrls,
           p: options.p,
           iterations: options.iterations,
           clients: options.clients,

@@ -15,7 +15,8 @@ import { seededRandom } from './random.ts';
 import { type LatencySummary, summarize } from './stats.ts';
 
 export interface ClientOptions {
-  readonly frontend: string;
+  /** One frontend's origin, or several: sessions are spread over them, and a retry goes to the next. */
+  readonly frontend: string | readonly string[];
   readonly p: number;
   readonly iterations: number;
   readonly clients: number;
@@ -30,6 +31,7 @@ export interface ClientOptions {
 type RequestKind = 'lookup' | 'trade' | 'order_query';
 
 export interface ClientReport {
+  /** The frontend driven; several are joined by commas. */
   readonly frontend: string;
   readonly seed: number;
   readonly p: number;
@@ -60,7 +62,9 @@ interface Reply {
 }
 
 export async function run(options: ClientOptions): Promise<ClientReport> {
-  const pool = new Pool(options.frontend, { connections: options.clients, pipelining: 1, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS });
+  const frontends = typeof options.frontend === 'string' ? [options.frontend] : [...options.frontend];
+  if (frontends.length === 0) throw new Error('no frontend to drive');
+  const pools = frontends.map((url) => new Pool(url, { connections: Math.max(1, Math.ceil(options.clients / frontends.length)), pipelining: 1, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS }));
   const runId = randomBytes(6).toString('hex');
   const samples: Record<RequestKind, number[]> = { lookup: [], trade: [], order_query: [] };
   const placed: OrderView[] = [];
@@ -81,8 +85,8 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     if (mismatchSamples.length < ERROR_SAMPLES_MAX) mismatchSamples.push(message);
   };
 
-  const request = async (method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
-    const reply = await pool.request({
+  const request = async (via: number, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
+    const reply = await pools[via % pools.length]!.request({
       method,
       path,
       headers: body === undefined ? headers : { ...headers, 'content-type': 'application/json' },
@@ -104,34 +108,37 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
   const describe = (reply: Reply): string => `${reply.status} ${JSON.stringify(reply.body).slice(0, 200)}`;
 
   /**
-   * Sends a request, and again while the service answers 503 or the connection fails (a frontend
-   * crashing and coming back, a failover): lookups and order queries are reads, and a trade carries
-   * its idempotency key, so a repeat never trades twice. Returns the first other answer.
+   * Sends a request through frontend `home`, and again while the service answers 503 or the
+   * connection fails (a frontend crashing and coming back, a failover): lookups and order queries
+   * are reads, and a trade carries its idempotency key, so a repeat never trades twice. With several
+   * frontends, each repeat goes to the next one, at once after a failed connection (that frontend
+   * may be gone). Returns the first other answer.
    */
-  const send = async (method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> => {
+  const send = async (home: number, method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> => {
     let last = 'no attempt';
     for (let attempt = 1; attempt <= CLIENT_ATTEMPTS_MAX; attempt += 1) {
       let delayMs = RETRY_DELAY_MS_MIN * 2 ** (attempt - 1);
       try {
-        const reply = await request(method, path, body, headers);
+        const reply = await request(home + attempt - 1, method, path, body, headers);
         if (reply.status !== 503) return reply;
         last = describe(reply);
         if (reply.retryAfterS !== undefined) delayMs = reply.retryAfterS * 1000;
       } catch (error) {
         last = (error as Error).message;
+        if (frontends.length > 1) delayMs = 0;
       }
       if (attempt < CLIENT_ATTEMPTS_MAX) {
         retries += 1;
-        await sleep(Math.min(delayMs, CLIENT_RETRY_DELAY_MS_MAX));
+        if (delayMs > 0) await sleep(Math.min(delayMs, CLIENT_RETRY_DELAY_MS_MAX));
       }
     }
     throw new Error(`no answer after ${CLIENT_ATTEMPTS_MAX} attempts: ${last}`);
   };
 
-  const lookup = async (name: string): Promise<void> => {
+  const lookup = async (home: number, name: string): Promise<void> => {
     const startedAt = performance.now();
     try {
-      const reply = await send('GET', `/stocks/${encodeURIComponent(name)}`);
+      const reply = await send(home, 'GET', `/stocks/${encodeURIComponent(name)}`);
       samples.lookup.push(performance.now() - startedAt);
       const data = (reply.body as { data?: { name?: unknown } }).data;
       if (reply.status !== 200 || data?.name !== name) fail(`lookup ${name}: ${describe(reply)}`);
@@ -141,10 +148,10 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     }
   };
 
-  const trade = async (name: string, type: TradeType, quantity: number, key: string): Promise<void> => {
+  const trade = async (home: number, name: string, type: TradeType, quantity: number, key: string): Promise<void> => {
     const startedAt = performance.now();
     try {
-      const reply = await send('POST', '/orders', { name, type, quantity }, { 'idempotency-key': key });
+      const reply = await send(home, 'POST', '/orders', { name, type, quantity }, { 'idempotency-key': key });
       samples.trade.push(performance.now() - startedAt);
       if (reply.status === 409) {
         rejected += 1;
@@ -166,10 +173,10 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     const random = seededRandom((options.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
     for (let iteration = 0; iteration < options.iterations && options.signal?.aborted !== true; iteration += 1) {
       const name = random.pick(options.stocks);
-      await lookup(name);
+      await lookup(index, name);
       if (random.next() < options.p) {
         const type: TradeType = random.next() < 0.5 ? 'buy' : 'sell';
-        await trade(name, type, random.int(1, 5), `client-${runId}-${index}-${iteration}`);
+        await trade(index, name, type, random.int(1, 5), `client-${runId}-${index}-${iteration}`);
       }
       done += 1;
     }
@@ -194,13 +201,13 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
       seen.add(order.number);
     }
     let next = 0;
-    const verifier = async (): Promise<void> => {
+    const verifier = async (home: number): Promise<void> => {
       while (next < placed.length) {
         const expected = placed[next]!;
         next += 1;
         const queryStartedAt = performance.now();
         try {
-          const reply = await send('GET', `/orders/${expected.number}`);
+          const reply = await send(home, 'GET', `/orders/${expected.number}`);
           samples.order_query.push(performance.now() - queryStartedAt);
           const data = (reply.body as { data?: Partial<OrderView> }).data;
           if (reply.status !== 200) {
@@ -213,18 +220,18 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
         }
       }
     };
-    await Promise.all(Array.from({ length: options.clients }, () => verifier()));
+    await Promise.all(Array.from({ length: options.clients }, (_, index) => verifier(index)));
   } finally {
     if (ticker !== undefined) {
       clearInterval(ticker);
       showProgress();
       if (progress?.isTTY === true) progress.write('\n');
     }
-    await pool.close();
+    await Promise.all(pools.map((pool) => pool.close()));
   }
 
   return {
-    frontend: options.frontend,
+    frontend: frontends.join(','),
     seed: options.seed,
     p: options.p,
     iterations: options.iterations,

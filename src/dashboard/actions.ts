@@ -92,7 +92,7 @@ export class Actions {
     this.note({ at: Date.now(), kind: 'load', text: `load started: ${request.sessions} sessions × ${request.iterations} iterations, p = ${request.p}` });
     this.running = client
       .run({
-        frontend: baseUrl(this.config.frontend),
+        frontend: this.config.frontends.map((endpoint) => baseUrl(endpoint)),
         p: request.p,
         iterations: request.iterations,
         clients: request.sessions,

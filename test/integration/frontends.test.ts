@@ -90,6 +90,23 @@ describe('three frontends', () => {
     t.diagnostic(`elections started by the frontends: ${(await elections(urls)) - electionsBefore}, all for epoch ${epoch + 1}`);
     await admin.recover(config, leader.id);
   });
+
+  test('bazaar client --frontend URL1,URL2,URL3 spreads its sessions and retries on another when one is killed', async () => {
+    const pids = new Map((/pids:\s+(.*)/.exec(up.output)?.[1] ?? '').split(', ').map((part) => [part.split(' ')[0]!, Number(part.split(' ')[1])]));
+    const lookups = async (url: string): Promise<number> => Number(/bazaar_frontend_requests_total\{route="GET \/stocks\/:name",status="200"\} (\d+)/.exec((await http(`${url}/metrics`)).text)?.[1] ?? 0);
+    const before = await Promise.all([urls[0]!, urls[2]!].map(lookups));
+    const client = cluster.spawn(['client', '--frontend', urls.join(','), '--p', '0.5', '--iterations', '150', '--clients', '6', '--seed', '9']);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    process.kill(pids.get('frontend-2')!, 'SIGKILL');
+    const { code } = await client.exited;
+    assert.equal(code, 0, client.output);
+    assert.match(client.output, /errors: 0, mismatches: 0/);
+    assert.match(client.output, /verification: passed/);
+    // Spread: the frontends that stayed up each served a share of the sessions (six sessions over
+    // three frontends, two each, plus whatever was retried away from the killed one).
+    const after = await Promise.all([urls[0]!, urls[2]!].map(lookups));
+    assert.ok(after[0]! - before[0]! >= 300 && after[1]! - before[1]! >= 300, `lookups per frontend: ${after.map((count, index) => count - before[index]!).join(', ')}`);
+  });
 });
 
 async function elections(urls: readonly string[]): Promise<number> {

@@ -43,6 +43,18 @@ describe('config', () => {
     assert.equal(parseConfig({ ...base(), frontend: { host: '127.0.0.1', port: 8080 } }, { configPath: at, env: {} }).dashboard.port, 8080);
   });
 
+  test('"frontends" lists several frontends ("frontend" stays valid, not both); each is checked like any endpoint', () => {
+    const { frontend: _one, ...rest } = base();
+    const config = parseConfig({ ...rest, frontends: [{ host: '127.0.0.1', port: 8000 }, { host: '127.0.0.1', port: 8002 }] }, { configPath: at, env: {} });
+    assert.deepEqual(config.frontends.map((endpoint) => endpoint.port), [8000, 8002]);
+    assert.equal(config.frontend.port, 8000, 'the first is where clients go by default');
+    assert.deepEqual(parseConfig(base(), { configPath: at, env: {} }).frontends.map((endpoint) => endpoint.port), [8000]);
+    rejects({ ...base(), frontends: [{ host: '127.0.0.1', port: 8002 }] }, /"frontend" and "frontends" cannot both be given/);
+    rejects({ ...rest, frontends: [] }, /"frontends" must be a non-empty array/);
+    rejects({ ...rest, frontends: [{ host: '127.0.0.1', port: 8000 }, { host: '127.0.0.1', port: 8000 }] }, /"frontends\[1\]\.port": 127\.0\.0\.1:8000 is already used by frontends\[0\]/);
+    rejects({ ...rest, frontends: [{ host: '127.0.0.1', port: 8001 }] }, /already used by frontends\[0\]/);
+  });
+
   test('the default catalog holds the eleven required stocks with quantity 100 each', () => {
     const config = parseConfig(base(), { configPath: at, env: {} });
     const required = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo', 'RottenFishCo', 'CaesarTech', 'Reneium', 'Goscinnyium', 'PiloteCo', 'DogmatixCo', 'LutetiaTech'];
