@@ -93,8 +93,11 @@ export const CHILD_STOP_GRACE_MS = 5_000;
 export const RESTART_BACKOFF_MS_MIN = 100;
 /** …up to this between attempts. */
 export const RESTART_BACKOFF_MS_MAX = 5_000;
-/** A role that ran this long before it died is restarted at once again (its earlier deaths are forgotten). */
-export const RESTART_STABLE_MS = 10_000;
+/**
+ * A role that ran this long before it died is restarted at once again (its earlier deaths are
+ * forgotten); one that dies sooner is in a crash loop, and waits longer each time.
+ */
+export const RESTART_STABLE_MS = 2_000;
 /** Lines of a child's output `bazaar up` keeps, to quote the reason when it fails to start. */
 export const CHILD_OUTPUT_TAIL_LINES = 5;
 

@@ -122,7 +122,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   /**
    * As systemd's Restart=on-abnormal in the deployment: a role killed by a signal (a crash, the OOM
    * killer, kill -9) comes back, at once the first time, then after 100 ms, 200 ms, … up to
-   * RESTART_BACKOFF_MS_MAX while it keeps dying; one that exited with an error on purpose (its lock
+   * RESTART_BACKOFF_MS_MAX while it keeps dying within RESTART_STABLE_MS of its start; one that exited with an error on purpose (its lock
    * taken, its disk failed) stays down for someone to look at.
    */
   const scheduleRestart = (running: RunningChild, signal: NodeJS.Signals): void => {
