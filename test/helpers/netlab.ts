@@ -85,6 +85,16 @@ export class NetLab {
     ip('-n', this.switchNs, 'link', 'set', this.hosts.get(host)!.switchSide, up ? 'up' : 'down');
   }
 
+  /**
+   * Cuts the path between two hosts only (each drops what it would send the other: a blackhole
+   * route), or restores it; both keep reaching every other host.
+   */
+  cut(a: string, b: string, cut: boolean): void {
+    for (const [from, to] of [[a, b], [b, a]] as const) {
+      ip('-n', this.hosts.get(from)!.ns, 'route', cut ? 'add' : 'del', 'blackhole', `${this.address(to)}/32`);
+    }
+  }
+
   /** Stops every process started here (SIGKILL), then removes every namespace (and with them every veth). */
   destroy(): void {
     for (const child of this.children) {

@@ -1,7 +1,8 @@
 // The bundle across real network hosts: every role in its own network namespace with its own
-// address, a config that lists those addresses, and a cluster token. Clients trade from a host of
-// their own while the leader's link is cut (a partition, not a crash) and later restored; then
-// G1-G4 and G6 are checked as in the chaos test.
+// address (two frontends), a config that lists those addresses, and a cluster token. Clients trade
+// from a host of their own while the leader's link is cut (a partition, not a crash) and later
+// restored; then G1-G4 and G6 are checked as in the chaos test. One frontend is then cut off from
+// the catalog alone: its cache must stop serving within the lease while the other serves on.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,7 +20,7 @@ import { until as waitUntil } from '../helpers/wait.ts';
 
 const BUNDLE = path.join(ROOT, 'dist/bazaar.mjs');
 const TOKEN = 'multihost-test-token';
-const HOSTS = ['fe', 'cat', 'o1', 'o2', 'o3', 'cli'];
+const HOSTS = ['fe', 'cat', 'o1', 'o2', 'o3', 'cli', 'fe2'];
 const unavailable = netnsUnavailable();
 /** Each probe here spawns a process in a namespace: poll gently, and allow the partition time. */
 const until = <T>(what: string, probe: () => T | undefined): Promise<T> => waitUntil(what, probe, 20_000, 200);
@@ -43,19 +44,19 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
       configPath,
       JSON.stringify({
         dataDir: 'data',
-        frontend: { host: lab.address('fe'), port: 8000 },
+        frontends: [{ host: lab.address('fe'), port: 8000 }, { host: lab.address('fe2'), port: 8000 }],
         catalog: { host: lab.address('cat'), port: 8001 },
         orders: [1, 2, 3].map((id) => ({ id, host: lab.address(`o${id}`), port: 8010 + id })),
         token: TOKEN,
       }),
     );
     const env = { ...process.env, BAZAAR_LOG_LEVEL: 'warn', BAZAAR_CONFIG: '' };
-    for (const [host, role] of [['cat', ['catalog']], ['o1', ['order', '--id', '1']], ['o2', ['order', '--id', '2']], ['o3', ['order', '--id', '3']], ['fe', ['frontend']]] as const) {
+    for (const [host, role] of [['cat', ['catalog']], ['o1', ['order', '--id', '1']], ['o2', ['order', '--id', '2']], ['o3', ['order', '--id', '3']], ['fe', ['frontend']], ['fe2', ['frontend', '--index', '2']]] as const) {
       lab.spawn(host, [process.execPath, BUNDLE, ...role, '--config', configPath], { env });
     }
     await until('every role answers', () => {
       const cluster = status();
-      return cluster.catalog.up && cluster.frontend.up && cluster.orders.every((order) => order.up) ? true : undefined;
+      return cluster.catalog.up && cluster.frontends.every((frontend) => frontend.up) && cluster.orders.every((order) => order.up) ? true : undefined;
     });
   });
 
@@ -125,4 +126,41 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
     assert.equal(recover.status, 1, 'no bazaar up runs here');
     assert.match(recover.stderr, new RegExp(`systemctl start bazaar-order@${follower}`));
   });
+
+  test('a frontend cut off from the catalog alone: its cache stops serving within the lease, trades through it still go through, the other frontend serves on', async () => {
+    /** One request from the client host: status and body. */
+    const call = (host: string, method: string, path: string, body?: unknown): { status: number; body: string } => {
+      const init = body === undefined ? `{ method: '${method}' }` : `{ method: '${method}', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(JSON.stringify(body))} }`;
+      const result = lab.run('cli', [process.execPath, '-e', `fetch('http://${lab.address(host)}:8000${path}', ${init}).then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())), (e) => process.stdout.write('0 ' + e.message))`]);
+      const space = result.stdout.indexOf(' ');
+      return { status: Number(result.stdout.slice(0, space)), body: result.stdout.slice(space + 1) };
+    };
+    const volume = (reply: { body: string }): number => (JSON.parse(reply.body) as { data: { volume: number } }).data.volume;
+    assert.equal(call('fe2', 'GET', '/stocks/BoarCo').status, 200);
+    assert.equal(call('fe2', 'GET', '/stocks/BoarCo').status, 200, 'cached at fe2');
+
+    lab.cut('fe2', 'cat', true);
+    try {
+      // The lease runs out (500 ms) with no push to renew it: fe2 must not answer from its cache.
+      await sleep(1_000);
+      const cached = call('fe2', 'GET', '/stocks/BoarCo');
+      assert.equal(cached.status, 503, `fe2 no longer serves its cache: ${cached.status} ${cached.body}`);
+      // A trade through fe2 needs only the leader (which reaches the catalog).
+      const traded = call('fe2', 'POST', '/orders', { name: 'BoarCo', quantity: 1, type: 'sell' });
+      assert.equal(traded.status, 200, traded.body);
+      // The other frontend is unaffected, and shows the trade (its push was acknowledged).
+      const before = volume(call('fe', 'GET', '/stocks/BoarCo'));
+      assert.equal(call('fe', 'POST', '/orders', { name: 'BoarCo', quantity: 1, type: 'buy' }).status, 200);
+      assert.equal(volume(call('fe', 'GET', '/stocks/BoarCo')), before + 1);
+    } finally {
+      lab.cut('fe2', 'cat', false);
+    }
+    // Healed: fe2 answers again, with the stock as it is now.
+    const now = volume(call('fe', 'GET', '/stocks/BoarCo'));
+    await until('fe2 serves again', () => {
+      const reply = call('fe2', 'GET', '/stocks/BoarCo');
+      return reply.status === 200 && volume(reply) === now ? true : undefined;
+    });
+  });
 });
+
