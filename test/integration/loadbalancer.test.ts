@@ -1,7 +1,8 @@
-// A real load balancer in front of several frontends: Debian's nginx runs roles/nginx-bazaar.conf
-// (its upstreams and listener rewritten to this test's loopback ports) before the two frontends of a
-// `bazaar up`; `bazaar client` drives the cluster through nginx while one frontend is killed with
-// kill -9. No client-visible error, every order verified, nothing lost or doubled.
+// A real load balancer in front of several frontends: Debian's nginx runs roles/nginx-bazaar.conf,
+// and Debian's HAProxy roles/haproxy-bazaar.cfg (their backends and listener rewritten to this
+// test's loopback ports), before the two frontends of a `bazaar up`; `bazaar client` drives the
+// cluster through the balancer while one frontend is killed with kill -9. No client-visible error,
+// every order verified, nothing lost or doubled.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -12,9 +13,16 @@ import { freePorts, http, type Proc, ROOT, TestCluster } from '../helpers/cluste
 import { until } from '../helpers/wait.ts';
 
 const NGINX = process.env.BAZAAR_NGINX ?? '/usr/sbin/nginx';
+const HAPROXY = process.env.BAZAAR_HAPROXY ?? '/usr/sbin/haproxy';
+
+interface Balancer {
+  readonly name: string;
+  /** Writes its config for `listen` and `frontends` into `dir`; the command that checks it and the one that runs it in the foreground. */
+  configure(dir: string, listen: number, frontends: readonly number[]): Promise<{ check: string[]; run: string[] }>;
+}
 
 /** roles/nginx-bazaar.conf with this test's upstreams and listener, wrapped in a main config that keeps every file in `dir`. */
-async function nginxConfig(dir: string, listen: number, frontends: readonly number[]): Promise<string> {
+async function nginxConfig(dir: string, listen: number, frontends: readonly number[]): Promise<{ check: string[]; run: string[] }> {
   const site = (await readFile(path.join(ROOT, 'roles/nginx-bazaar.conf'), 'utf8'))
     .replace(/^(\s*)server 10\.0\.1\.\d+:8000 (.*)$/gm, '') // the example hosts out…
     .replace(/keepalive 64;/, `${frontends.map((port) => `server 127.0.0.1:${port} max_fails=1 fail_timeout=2s;`).join('\n    ')}\n    keepalive 64;`) // …these in
@@ -34,13 +42,31 @@ async function nginxConfig(dir: string, listen: number, frontends: readonly numb
     '}',
   ].join('\n');
   await writeFile(path.join(dir, 'nginx.conf'), main);
-  return path.join(dir, 'nginx.conf');
+  const conf = path.join(dir, 'nginx.conf');
+  return { check: [NGINX, '-t', '-c', conf, '-p', dir], run: [NGINX, '-c', conf, '-p', dir, '-g', 'daemon off;'] };
 }
 
-describe('nginx in front of two frontends', () => {
+/** roles/haproxy-bazaar.cfg with this test's servers and listener. */
+async function haproxyConfig(dir: string, listen: number, frontends: readonly number[]): Promise<{ check: string[]; run: string[] }> {
+  const text = (await readFile(path.join(ROOT, 'roles/haproxy-bazaar.cfg'), 'utf8'))
+    .replace(/^\s*server frontend\d+ 10\.0\.1\.\d+:8000 check\n/gm, '')
+    .replace(/bind :80/, `bind 127.0.0.1:${listen}`);
+  const cfg = `${text.trimEnd()}\n${frontends.map((port, index) => `    server frontend${index + 1} 127.0.0.1:${port} check`).join('\n')}\n`;
+  assert.equal((cfg.match(/server frontend\d+ 127\.0\.0\.1:/g) ?? []).length, frontends.length, 'the servers were rewritten');
+  const file = path.join(dir, 'haproxy.cfg');
+  await writeFile(file, cfg);
+  return { check: [HAPROXY, '-c', '-f', file], run: [HAPROXY, '-db', '-f', file] };
+}
+
+const BALANCERS: readonly Balancer[] = [
+  { name: 'nginx', configure: nginxConfig },
+  { name: 'HAProxy', configure: haproxyConfig },
+];
+
+for (const balancer of BALANCERS) describe(`${balancer.name} in front of two frontends`, () => {
   let cluster: TestCluster;
   let up: Proc;
-  let nginx: ChildProcess | undefined;
+  let balancerProcess: ChildProcess | undefined;
   let lb: string;
 
   before(async () => {
@@ -48,27 +74,27 @@ describe('nginx in front of two frontends', () => {
     cluster = await TestCluster.create({ replicas: 3, extra: { frontend: undefined, frontends: frontends.map((port) => ({ host: '127.0.0.1', port })) } });
     up = cluster.spawn(['up', '--no-dashboard']);
     await up.waitFor(/Stock Bazaar is up/);
-    const dir = path.join(cluster.dir, 'nginx');
+    const dir = path.join(cluster.dir, 'balancer');
     await mkdir(dir);
-    const conf = await nginxConfig(dir, listen!, frontends);
-    const check = spawnSync(NGINX, ['-t', '-c', conf, '-p', dir], { encoding: 'utf8' });
-    if (check.error !== undefined) throw new Error(`cannot run ${NGINX} (install Debian's nginx-light; .ci/run does): ${check.error.message}`);
-    assert.equal(check.status, 0, check.stderr);
-    nginx = spawn(NGINX, ['-c', conf, '-p', dir, '-g', 'daemon off;'], { stdio: 'ignore' });
+    const { check, run } = await balancer.configure(dir, listen!, frontends);
+    const checked = spawnSync(check[0]!, check.slice(1), { encoding: 'utf8' });
+    if (checked.error !== undefined) throw new Error(`cannot run ${check[0]} (install Debian's nginx-light and haproxy; .ci/run does): ${checked.error.message}`);
+    assert.equal(checked.status, 0, `${checked.stdout}${checked.stderr}`);
+    balancerProcess = spawn(run[0]!, run.slice(1), { stdio: 'ignore' });
     lb = `http://127.0.0.1:${listen}`;
-    await until('nginx answers', async () => ((await http(`${lb}/health`).catch(() => undefined))?.status === 200 ? true : undefined));
+    await until(`${balancer.name} answers`, async () => ((await http(`${lb}/health`).catch(() => undefined))?.status === 200 ? true : undefined));
   });
 
   after(async () => {
-    if (nginx !== undefined && nginx.exitCode === null) {
-      nginx.kill('SIGQUIT');
-      await new Promise((resolve) => nginx!.once('exit', resolve));
+    if (balancerProcess !== undefined && balancerProcess.exitCode === null) {
+      balancerProcess.kill(balancer.name === 'nginx' ? 'SIGQUIT' : 'SIGTERM');
+      await new Promise((resolve) => balancerProcess!.once('exit', resolve));
     }
     await up?.stop('SIGINT');
     await cluster?.destroy();
   });
 
-  test('kill -9 of a frontend under load through nginx: no client error, every order verified, logs equal, catalog = log', async () => {
+  test(`kill -9 of a frontend under load through ${balancer.name}: no client error, every order verified, logs equal, catalog = log`, async () => {
     const pids = new Map((/pids:\s+(.*)/.exec(up.output)?.[1] ?? '').split(', ').map((part) => [part.split(' ')[0]!, Number(part.split(' ')[1])]));
     const client = cluster.spawn(['client', '--frontend', lb, '--p', '0.5', '--iterations', '300', '--clients', '6', '--seed', '11']);
     await new Promise((resolve) => setTimeout(resolve, 500));
