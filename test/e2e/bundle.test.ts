@@ -5,16 +5,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { BUNDLE_COMMAND, http, TestCluster } from '../helpers/cluster.ts';
-
-/** PIDs from the `pids:` line of the banner. */
-function childPids(output: string): Map<string, number> {
-  const line = /pids:\s+(.*)/.exec(output)?.[1] ?? '';
-  return new Map(line.split(', ').map((part) => {
-    const [name, pid] = part.split(' ');
-    return [name!, Number(pid)];
-  }));
-}
+import { BUNDLE_COMMAND, childPids, http, TestCluster } from '../helpers/cluster.ts';
 
 function alive(pid: number): boolean {
   try {

@@ -220,3 +220,9 @@ export function postOrder(frontend: string, order: unknown, headers: Record<stri
     headers: { 'content-type': 'application/json', ...headers },
   });
 }
+
+/** The PIDs `bazaar up` printed on the `pids:` line of its banner, by role name (catalog, order-1, frontend, …). */
+export function childPids(output: string): Map<string, number> {
+  const line = /pids:\s+(.*)/.exec(output)?.[1] ?? '';
+  return new Map(line.split(', ').map((part) => [part.split(' ')[0]!, Number(part.split(' ')[1])]));
+}

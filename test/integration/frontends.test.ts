@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as admin from '../../src/admin/index.ts';
 import { loadConfig } from '../../src/core/config.ts';
-import { http, postOrder, type Proc, TestCluster, freePorts } from '../helpers/cluster.ts';
+import { childPids, freePorts, http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
 import { until } from '../helpers/wait.ts';
 
 const FRONTENDS = 3;
@@ -92,7 +92,7 @@ describe('three frontends', () => {
   });
 
   test('bazaar client --frontend URL1,URL2,URL3 spreads its sessions and retries on another when one is killed', async () => {
-    const pids = new Map((/pids:\s+(.*)/.exec(up.output)?.[1] ?? '').split(', ').map((part) => [part.split(' ')[0]!, Number(part.split(' ')[1])]));
+    const pids = childPids(up.output);
     const lookups = async (url: string): Promise<number> => Number(/bazaar_frontend_requests_total\{route="GET \/stocks\/:name",status="200"\} (\d+)/.exec((await http(`${url}/metrics`)).text)?.[1] ?? 0);
     const before = await Promise.all([urls[0]!, urls[2]!].map(lookups));
     const client = cluster.spawn(['client', '--frontend', urls.join(','), '--p', '0.5', '--iterations', '150', '--clients', '6', '--seed', '9']);

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { freePorts, http, type Proc, ROOT, TestCluster } from '../helpers/cluster.ts';
+import { childPids, freePorts, http, type Proc, ROOT, TestCluster } from '../helpers/cluster.ts';
 import { until } from '../helpers/wait.ts';
 
 const NGINX = process.env.BAZAAR_NGINX ?? '/usr/sbin/nginx';
@@ -95,7 +95,7 @@ for (const balancer of BALANCERS) describe(`${balancer.name} in front of two fro
   });
 
   test(`kill -9 of a frontend under load through ${balancer.name}: no client error, every order verified, logs equal, catalog = log`, async () => {
-    const pids = new Map((/pids:\s+(.*)/.exec(up.output)?.[1] ?? '').split(', ').map((part) => [part.split(' ')[0]!, Number(part.split(' ')[1])]));
+    const pids = childPids(up.output);
     const client = cluster.spawn(['client', '--frontend', lb, '--p', '0.5', '--iterations', '300', '--clients', '6', '--seed', '11']);
     await new Promise((resolve) => setTimeout(resolve, 500));
     process.kill(pids.get('frontend-1')!, 'SIGKILL');

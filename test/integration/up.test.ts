@@ -6,14 +6,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
+import { childPids, http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
 import { until } from '../helpers/wait.ts';
-
-/** PIDs from the `pids:` line of up's banner. */
-function childPids(output: string): Map<string, number> {
-  const line = /pids:\s+(.*)/.exec(output)?.[1] ?? '';
-  return new Map(line.split(', ').map((part) => [part.split(' ')[0]!, Number(part.split(' ')[1])]));
-}
 
 /** The PID a role's health names, or undefined while it does not answer. */
 async function pidOf(url: string): Promise<number | undefined> {
