@@ -91,7 +91,7 @@ export class Collector {
       return;
     }
     const previous = this.last;
-    const found = previous === undefined ? [] : changes(previous, reading, this.catchUps);
+    const found = previous === undefined ? [] : changes(this.config, previous, reading, this.catchUps);
     const events = [...this.pending.splice(0), ...found];
     for (const event of events) this.events.push(event);
     const next = previous === undefined ? null : point(previous, reading);

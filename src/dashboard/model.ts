@@ -1,10 +1,10 @@
 // From readings to what the page shows: the snapshot (boxes, stocks, G4 badge), one chart point per
 // pair of readings, and the timeline's events, found by comparing each reading with the one before.
 // Pure: no I/O and no clock, so every rule here is a unit test away.
-import { type Conservation, type EventKind, type Point, type ReplicaBox, ROUTES, type RouteKind, type Snapshot, type TimelineEvent } from '../protocol/dashboard.ts';
+import { type Conservation, type EventKind, type FrontendBox, type Point, type ReplicaBox, ROUTES, type RouteKind, type Snapshot, type TimelineEvent } from '../protocol/dashboard.ts';
 import type { Config } from '../core/config.ts';
 import { DASHBOARD_IN_SYNC_LAG_MAX } from '../core/limits.ts';
-import { buckets, increase, quantileBetween, total } from './prometheus.ts';
+import { addBuckets, bucketIncrease, buckets, increase, quantile, type Sample, total } from './prometheus.ts';
 import type { Reading } from './reader.ts';
 
 const KINDS = Object.keys(ROUTES) as RouteKind[];
@@ -49,23 +49,26 @@ export function snapshot(config: Config, reading: Reading, conservation: Conserv
     const progress = sync === 'catching up' && leader !== undefined ? (health.lastNumber + 1) / (leader.lastNumber + 1) : null;
     return { ...base, role: health.state, serving: health.serving, epoch: health.epoch, logEpoch: health.logEpoch, lastNumber: health.lastNumber, lag, sync, progress };
   });
-  const frontend = reading.frontend;
-  const metrics = reading.frontendMetrics;
-  const cache = frontend?.cache ?? null;
-  return {
-    at: reading.at,
-    catalog: { name: 'catalog', address: address(config.catalog), up: reading.catalog !== null, pid: pid('catalog'), trades: reading.catalog?.trades ?? null },
-    frontend: {
-      name: 'frontend',
-      address: address(config.frontend),
-      up: frontend !== null,
-      pid: pid('frontend'),
-      leader: frontend?.leader ?? null,
-      epoch: frontend?.epoch ?? null,
+  const frontends: FrontendBox[] = reading.frontends.map(({ health, metrics }, index) => {
+    const cache = health?.cache ?? null;
+    const name = frontendName(config, index);
+    return {
+      name,
+      address: address(config.frontends[index]!),
+      up: health !== null,
+      pid: pid(name.replace(' ', '-')),
+      leader: health?.leader ?? null,
+      epoch: health?.epoch ?? null,
       elections: metrics === null ? null : total(metrics, 'bazaar_frontend_leader_elections_total'),
       cache,
       hitRatio: cache === null || !cache.enabled || cache.hits + cache.misses === 0 ? null : cache.hits / (cache.hits + cache.misses),
-    },
+    };
+  });
+  return {
+    at: reading.at,
+    catalog: { name: 'catalog', address: address(config.catalog), up: reading.catalog !== null, pid: pid('catalog'), trades: reading.catalog?.trades ?? null },
+    frontend: frontends[0]!,
+    frontends,
     replicas,
     stocks: reading.stocks ?? [],
     conservation,
@@ -74,27 +77,45 @@ export function snapshot(config: Config, reading: Reading, conservation: Conserv
   };
 }
 
-/** Rates and latencies between two readings of a running frontend; null when either lacks its metrics. */
+/** A frontend's name on the page and in `bazaar up` ("frontend" when there is one, else "frontend 2", …). */
+function frontendName(config: Config, index: number): string {
+  return config.frontends.length === 1 ? 'frontend' : `frontend ${index + 1}`;
+}
+
+/** The frontends whose metrics both readings have: before and after, each. */
+function metricPairs(previous: Reading, next: Reading): Array<[readonly Sample[], readonly Sample[]]> {
+  const pairs: Array<[readonly Sample[], readonly Sample[]]> = [];
+  next.frontends.forEach(({ metrics }, index) => {
+    const before = previous.frontends[index]?.metrics;
+    if (metrics !== null && before !== null && before !== undefined) pairs.push([before, metrics]);
+  });
+  return pairs;
+}
+
+/**
+ * Rates and latencies between two readings, over every frontend that answered both times (each
+ * frontend's counters are differenced on their own, then added); null when none did.
+ */
 export function point(previous: Reading, next: Reading): Point | null {
-  const before = previous.frontendMetrics;
-  const after = next.frontendMetrics;
+  const pairs = metricPairs(previous, next);
   const seconds = (next.at - previous.at) / 1000;
-  if (before === null || after === null || seconds <= 0) return null;
-  const requests = (samples: typeof after, kind: RouteKind): number => total(samples, 'bazaar_frontend_requests_total', { route: ROUTES[kind] });
-  const quantile = (kind: RouteKind, q: number): number | null => {
-    const name = 'bazaar_frontend_request_duration_seconds';
-    const value = quantileBetween(buckets(before, name, { route: ROUTES[kind] }), buckets(after, name, { route: ROUTES[kind] }), q);
+  if (pairs.length === 0 || seconds <= 0) return null;
+  const sum = (name: string, labels: Readonly<Record<string, string>> = {}): number => pairs.reduce((acc, [before, after]) => acc + increase(total(before, name, labels), total(after, name, labels)), 0);
+  const durations = 'bazaar_frontend_request_duration_seconds';
+  const latency = (kind: RouteKind, q: number): number | null => {
+    const counts = addBuckets(pairs.map(([before, after]) => bucketIncrease(buckets(before, durations, { route: ROUTES[kind] }), buckets(after, durations, { route: ROUTES[kind] }))));
+    const value = quantile(counts, q);
     return value === null ? null : Math.round(value * 1e6) / 1e3;
   };
   const per = <T>(make: (kind: RouteKind) => T): Record<RouteKind, T> => Object.fromEntries(KINDS.map((kind) => [kind, make(kind)])) as Record<RouteKind, T>;
-  const hits = increase(total(before, 'bazaar_frontend_cache_hits_total'), total(after, 'bazaar_frontend_cache_hits_total'));
-  const misses = increase(total(before, 'bazaar_frontend_cache_misses_total'), total(after, 'bazaar_frontend_cache_misses_total'));
+  const hits = sum('bazaar_frontend_cache_hits_total');
+  const misses = sum('bazaar_frontend_cache_misses_total');
   const lastOrder = (reading: Reading): number => Math.max(-1, ...reading.replicas.map((replica) => replica.health?.lastNumber ?? -1));
   return {
     at: next.at,
-    rps: per((kind) => Math.round((increase(requests(before, kind), requests(after, kind)) / seconds) * 10) / 10),
-    p50: per((kind) => quantile(kind, 0.5)),
-    p99: per((kind) => quantile(kind, 0.99)),
+    rps: per((kind) => Math.round((sum('bazaar_frontend_requests_total', { route: ROUTES[kind] }) / seconds) * 10) / 10),
+    p50: per((kind) => latency(kind, 0.5)),
+    p99: per((kind) => latency(kind, 0.99)),
     ordersPerS: Math.round((Math.max(0, lastOrder(next) - lastOrder(previous)) / seconds) * 10) / 10,
     hitRatio: hits + misses === 0 ? null : Math.round((hits / (hits + misses)) * 1000) / 1000,
   };
@@ -105,7 +126,7 @@ export function point(previous: Reading, next: Reading): Point | null {
  * elections, replicas that finished catching up (from `catchUps`, which this updates), cache
  * resets, and requests the frontend refused, by kind.
  */
-export function changes(previous: Reading, next: Reading, catchUps: Map<number, CatchUp>): TimelineEvent[] {
+export function changes(config: Config, previous: Reading, next: Reading, catchUps: Map<number, CatchUp>): TimelineEvent[] {
   const events: TimelineEvent[] = [];
   const event = (kind: EventKind, text: string): void => {
     events.push({ at: next.at, kind, text });
@@ -115,14 +136,22 @@ export function changes(previous: Reading, next: Reading, catchUps: Map<number, 
     if (!was && is) event('restart', `${name} is up${pid === undefined ? '' : ` (pid ${pid})`}`);
   };
   upDown('catalog', previous.catalog !== null, next.catalog !== null, next.supervised?.catalog?.pid);
-  upDown('frontend', previous.frontend !== null, next.frontend !== null, next.supervised?.frontend?.pid);
+  next.frontends.forEach(({ health }, index) => {
+    const name = frontendName(config, index);
+    upDown(name, previous.frontends[index]?.health != null, health !== null, next.supervised?.[name.replace(' ', '-')]?.pid);
+  });
   for (const replica of next.replicas) {
     const before = previous.replicas.find((other) => other.id === replica.id);
     upDown(`order replica ${replica.id}`, before?.health != null, replica.health !== null, next.supervised?.[`order-${replica.id}`]?.pid);
   }
 
-  if (next.frontend !== null && previous.frontend !== null && next.frontend.epoch > previous.frontend.epoch) {
-    event('election', `epoch ${next.frontend.epoch}: replica ${next.frontend.leader ?? '?'} leads${previous.frontend.leader === null ? '' : ` (was replica ${previous.frontend.leader})`}`);
+  // An election, as the frontends see it: the newest epoch any of them knows rose.
+  const newest = (reading: Reading): { epoch: number; leader: number | null } | undefined =>
+    reading.frontends.reduce<{ epoch: number; leader: number | null } | undefined>((best, { health }) => (health !== null && (best === undefined || health.epoch > best.epoch) ? { epoch: health.epoch, leader: health.leader } : best), undefined);
+  const was = newest(previous);
+  const now = newest(next);
+  if (was !== undefined && now !== undefined && now.epoch > was.epoch) {
+    event('election', `epoch ${now.epoch}: replica ${now.leader ?? '?'} leads${was.leader === null ? '' : ` (was replica ${was.leader})`}`);
   }
 
   const leader = leaderOf(next);
@@ -144,20 +173,20 @@ export function changes(previous: Reading, next: Reading, catchUps: Map<number, 
   }
 
   // A frontend counts its first lease as a reset too (it starts with nothing to trust): not news.
-  if (previous.frontend !== null && next.frontend !== null && previous.frontend.cache.resets > 0 && next.frontend.cache.resets > previous.frontend.cache.resets) {
-    event('cache-reset', `frontend dropped its whole cache (a push was missed): ${next.frontend.cache.resets - previous.frontend.cache.resets} time(s)`);
-  }
-
-  const before = previous.frontendMetrics;
-  const after = next.frontendMetrics;
-  if (before !== null && after !== null) {
-    const parts: string[] = [];
-    for (const [status, meaning] of Object.entries(REFUSALS)) {
-      const count = increase(total(before, 'bazaar_frontend_requests_total', { status }), total(after, 'bazaar_frontend_requests_total', { status }));
-      if (count > 0) parts.push(`${count} × ${status} ${meaning}`);
+  next.frontends.forEach(({ health }, index) => {
+    const before = previous.frontends[index]?.health;
+    if (health !== null && before !== null && before !== undefined && before.cache.resets > 0 && health.cache.resets > before.cache.resets) {
+      event('cache-reset', `${frontendName(config, index)} dropped its whole cache (a push was missed): ${health.cache.resets - before.cache.resets} time(s)`);
     }
-    if (parts.length > 0) event('refused', `frontend refused ${parts.join(', ')}`);
+  });
+
+  const pairs = metricPairs(previous, next);
+  const parts: string[] = [];
+  for (const [status, meaning] of Object.entries(REFUSALS)) {
+    const count = pairs.reduce((acc, [before, after]) => acc + increase(total(before, 'bazaar_frontend_requests_total', { status }), total(after, 'bazaar_frontend_requests_total', { status })), 0);
+    if (count > 0) parts.push(`${count} × ${status} ${meaning}`);
   }
+  if (parts.length > 0) event('refused', `${config.frontends.length === 1 ? 'frontend' : 'frontends'} refused ${parts.join(', ')}`);
   for (const replica of next.replicas) {
     const before = previous.replicas.find((other) => other.id === replica.id)?.health;
     if (replica.health === null || before === null || before === undefined) continue;

@@ -52,16 +52,29 @@ export function buckets(samples: readonly Sample[], name: string, labels: Readon
   return found.sort((a, b) => a[0] - b[0]);
 }
 
+/** Cumulative bucket counts of the observations made between two scrapes of one histogram series. */
+export function bucketIncrease(before: ReadonlyArray<[number, number]>, after: ReadonlyArray<[number, number]>): Array<[number, number]> {
+  return after.map(([bound, count]): [number, number] => [bound, increase(before.find(([other]) => other === bound)?.[1] ?? 0, count)]);
+}
+
+/** Bucket counts of several series (several frontends) added bound by bound. */
+export function addBuckets(series: ReadonlyArray<ReadonlyArray<[number, number]>>): Array<[number, number]> {
+  const sums = new Map<number, number>();
+  for (const counts of series) for (const [bound, count] of counts) sums.set(bound, (sums.get(bound) ?? 0) + count);
+  return [...sums].sort((a, b) => a[0] - b[0]);
+}
+
 /**
  * The q-quantile (seconds) of the observations made between two scrapes of one histogram series, or
  * null when there were none. Within a bucket the observations are taken as evenly spread; past the
  * last finite bound, the quantile is that bound.
  */
 export function quantileBetween(before: ReadonlyArray<[number, number]>, after: ReadonlyArray<[number, number]>, q: number): number | null {
-  const counts = after.map(([bound, count]): [number, number] => {
-    const earlier = before.find(([other]) => other === bound)?.[1] ?? 0;
-    return [bound, increase(earlier, count)];
-  });
+  return quantile(bucketIncrease(before, after), q);
+}
+
+/** The q-quantile (seconds) of cumulative bucket counts, or null when they hold no observation. */
+export function quantile(counts: ReadonlyArray<[number, number]>, q: number): number | null {
   const observed = counts.at(-1)?.[1] ?? 0;
   if (observed <= 0) return null;
   const rank = q * observed;

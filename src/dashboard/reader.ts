@@ -17,8 +17,8 @@ export interface Reading {
   readonly at: number;
   readonly catalog: CatalogHealth | null;
   readonly stocks: readonly StockRow[] | null;
-  readonly frontend: FrontendHealth | null;
-  readonly frontendMetrics: readonly Sample[] | null;
+  /** Every frontend of the config, in order: its health and metrics, null where it did not answer. */
+  readonly frontends: ReadonlyArray<{ readonly health: FrontendHealth | null; readonly metrics: readonly Sample[] | null }>;
   /** By replica id, in config order; null for one that did not answer. */
   readonly replicas: ReadonlyArray<{ readonly id: number; readonly health: OrderHealth | null }>;
   /** Undefined when no `bazaar up` runs on this config's data dir. */
@@ -38,32 +38,39 @@ async function orNull<T>(work: () => Promise<T>): Promise<T | null> {
 export class ClusterReader {
   private readonly config: Config;
   private readonly catalog: Upstream;
-  private readonly frontend: Upstream;
+  private readonly frontends: Upstream[];
   private readonly replicas: Map<number, Upstream>;
 
   constructor(config: Config) {
     this.config = config;
     const upstream = (name: string, url: string): Upstream => new Upstream(name, url, { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
     this.catalog = upstream('catalog', baseUrl(config.catalog));
-    this.frontend = upstream('frontend', baseUrl(config.frontend));
+    this.frontends = config.frontends.map((endpoint, index) => upstream(`frontend ${index + 1}`, baseUrl(endpoint)));
     this.replicas = new Map(config.orders.map((replica) => [replica.id, upstream(`order replica ${replica.id}`, baseUrl(replica))]));
   }
 
   async read(): Promise<Reading> {
-    const [catalog, stocks, frontend, frontendMetrics, replicas, pids] = await Promise.all([
+    const [catalog, stocks, frontends, replicas, pids] = await Promise.all([
       orNull(async () => parseCatalogHealth(dataOf(await this.catalog.call('GET', '/health', undefined, options), 'catalog health'))),
       orNull(async () => list(dataOf(await this.catalog.call('GET', '/stocks', undefined, options), 'catalog stocks'), 'stocks', 10_000, 'UPSTREAM_BAD_REPLY').map((item) => {
         const { name, price, quantity, volume } = parseStockReply({ ...(item as object), version: 0 });
         return { name, price, quantity, volume };
       })),
-      orNull(async () => parseFrontendHealth(dataOf(await this.frontend.call('GET', '/health', undefined, options), 'frontend health'))),
-      orNull(async () => parseMetrics(await this.frontend.text('/metrics', options))),
+      Promise.all(
+        this.frontends.map(async (upstream) => {
+          const [health, metrics] = await Promise.all([
+            orNull(async () => parseFrontendHealth(dataOf(await upstream.call('GET', '/health', undefined, options), 'frontend health'))),
+            orNull(async () => parseMetrics(await upstream.text('/metrics', options))),
+          ]);
+          return { health, metrics };
+        }),
+      ),
       Promise.all(
         [...this.replicas].map(async ([id, upstream]) => ({ id, health: await orNull(async () => parseOrderHealth(dataOf(await upstream.call('GET', '/health', undefined, options), `replica ${id} health`))) })),
       ),
       supervised(this.config, DASHBOARD_SCRAPE_TIMEOUT_MS),
     ]);
-    return { at: Date.now(), catalog, stocks, frontend, frontendMetrics, replicas, supervised: pids };
+    return { at: Date.now(), catalog, stocks, frontends, replicas, supervised: pids };
   }
 
   /** Committed entries of the order log from `from`, read from replica `id` (the leader). */
@@ -74,6 +81,6 @@ export class ClusterReader {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.catalog.close(), this.frontend.close(), ...[...this.replicas.values()].map((upstream) => upstream.close())]);
+    await Promise.all([this.catalog.close(), ...this.frontends.map((upstream) => upstream.close()), ...[...this.replicas.values()].map((upstream) => upstream.close())]);
   }
 }

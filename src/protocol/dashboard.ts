@@ -67,7 +67,9 @@ export interface Conservation {
 export interface Snapshot {
   readonly at: number;
   readonly catalog: CatalogBox;
+  /** The first frontend (where the page's summary looks); every frontend is in `frontends`. */
   readonly frontend: FrontendBox;
+  readonly frontends: readonly FrontendBox[];
   readonly replicas: readonly ReplicaBox[];
   readonly stocks: readonly StockRow[];
   readonly conservation: Conservation;

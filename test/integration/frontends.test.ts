@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as admin from '../../src/admin/index.ts';
 import { loadConfig } from '../../src/core/config.ts';
+import type { Snapshot } from '../../src/protocol/dashboard.ts';
 import { childPids, freePorts, http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
 import { until } from '../helpers/wait.ts';
 
@@ -106,6 +107,23 @@ describe('three frontends', () => {
     // three frontends, two each, plus whatever was retried away from the killed one).
     const after = await Promise.all([urls[0]!, urls[2]!].map(lookups));
     assert.ok(after[0]! - before[0]! >= 300 && after[1]! - before[1]! >= 300, `lookups per frontend: ${after.map((count, index) => count - before[index]!).join(', ')}`);
+  });
+
+  test('the dashboard shows every frontend, each with its leader, epoch and PID', async () => {
+    const dashboard = cluster.spawn(['dashboard']);
+    try {
+      await dashboard.waitFor(/Stock Bazaar dashboard: http/);
+      const snapshot = await until('the dashboard has sampled every frontend', async () => {
+        const reply = await http(`${cluster.url('dashboard')}/api/snapshot`).catch(() => undefined);
+        const data = (reply?.body as { data?: Snapshot } | undefined)?.data;
+        return data !== undefined && data.frontends.length === FRONTENDS && data.frontends.every((frontend) => frontend.up && frontend.leader !== null) ? data : undefined;
+      });
+      assert.deepEqual(snapshot.frontends.map((frontend) => frontend.name), ['frontend 1', 'frontend 2', 'frontend 3']);
+      assert.ok(snapshot.frontends.every((frontend) => typeof frontend.pid === 'number' && frontend.pid > 0), 'PIDs from up');
+      assert.equal(new Set(snapshot.frontends.map((frontend) => `${frontend.leader}@${frontend.epoch}`)).size, 1, 'they follow one leader in one epoch');
+    } finally {
+      await dashboard.stop();
+    }
   });
 });
 

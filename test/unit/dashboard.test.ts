@@ -30,7 +30,7 @@ function frontend(epoch: number, leader: number, resets = 1): FrontendHealth {
 }
 
 function reading(at: number, parts: Partial<Reading>): Reading {
-  return { at, catalog: { role: 'catalog', status: 'up', trades: 0, pid: 998 }, stocks: [], frontend: frontend(1, 3), frontendMetrics: null, replicas: [1, 2, 3].map((id) => ({ id, health: replica(id, 10, id === 3 ? 'leader' : 'follower') })), supervised: undefined, ...parts };
+  return { at, catalog: { role: 'catalog', status: 'up', trades: 0, pid: 998 }, stocks: [], frontends: [{ health: frontend(1, 3), metrics: null }], replicas: [1, 2, 3].map((id) => ({ id, health: replica(id, 10, id === 3 ? 'leader' : 'follower') })), supervised: undefined, ...parts };
 }
 
 describe('dashboard', () => {
@@ -72,15 +72,15 @@ describe('dashboard', () => {
   test('the timeline: a crash, an election, a return, and a catch-up', () => {
     const catchUps = new Map<number, CatchUp>();
     const first = reading(1_000, {});
-    const crashed = reading(1_500, { frontend: frontend(2, 2), replicas: [{ id: 1, health: replica(1, 10) }, { id: 2, health: replica(2, 10, 'leader', 2) }, { id: 3, health: null }] });
-    const kinds = changes(first, crashed, catchUps).map((event) => event.kind).sort();
+    const crashed = reading(1_500, { frontends: [{ health: frontend(2, 2), metrics: null }], replicas: [{ id: 1, health: replica(1, 10) }, { id: 2, health: replica(2, 10, 'leader', 2) }, { id: 3, health: null }] });
+    const kinds = changes(config, first, crashed, catchUps).map((event) => event.kind).sort();
     assert.deepEqual(kinds, ['crash', 'election']);
     const behind = 10 + DASHBOARD_IN_SYNC_LAG_MAX + 500;
-    const back = reading(2_000, { frontend: frontend(2, 2), replicas: [{ id: 1, health: replica(1, behind) }, { id: 2, health: replica(2, behind, 'leader', 2) }, { id: 3, health: replica(3, 10) }] });
-    assert.deepEqual(changes(crashed, back, catchUps).map((event) => event.kind), ['restart']);
+    const back = reading(2_000, { frontends: [{ health: frontend(2, 2), metrics: null }], replicas: [{ id: 1, health: replica(1, behind) }, { id: 2, health: replica(2, behind, 'leader', 2) }, { id: 3, health: replica(3, 10) }] });
+    assert.deepEqual(changes(config, crashed, back, catchUps).map((event) => event.kind), ['restart']);
     assert.equal(snapshot(config, back, { state: 'unknown', orders: 0, catalogTrades: null, differing: [] }).replicas[2]!.sync, 'catching up');
-    const synced = reading(3_000, { frontend: frontend(2, 2), replicas: [{ id: 1, health: replica(1, behind) }, { id: 2, health: replica(2, behind, 'leader', 2) }, { id: 3, health: replica(3, behind - 1) }] });
-    const done = changes(back, synced, catchUps);
+    const synced = reading(3_000, { frontends: [{ health: frontend(2, 2), metrics: null }], replicas: [{ id: 1, health: replica(1, behind) }, { id: 2, health: replica(2, behind, 'leader', 2) }, { id: 3, health: replica(3, behind - 1) }] });
+    const done = changes(config, back, synced, catchUps);
     assert.equal(done.length, 1);
     assert.match(done[0]!.text, /order replica 3 caught up: 5\d\d orders behind at most, in sync after 1\.5 s/);
   });
@@ -91,16 +91,36 @@ describe('dashboard', () => {
     let hits = 0;
     metrics.counterOf('bazaar_frontend_cache_hits_total', 'hits', () => hits);
     metrics.counterOf('bazaar_frontend_cache_misses_total', 'misses', () => 0);
-    const before = reading(0, { frontendMetrics: parseMetrics(metrics.render()) });
+    const before = reading(0, { frontends: [{ health: frontend(1, 3), metrics: parseMetrics(metrics.render()) }] });
     observe('POST /orders', 409, 1);
     observe('POST /orders', 200, 1);
     observe('GET /stocks/:name', 200, 1);
     hits = 1;
-    const after = reading(1_000, { frontendMetrics: parseMetrics(metrics.render()) });
-    assert.deepEqual(changes(before, after, new Map()).map((event) => event.text), ['frontend refused 1 × 409 not enough stock']);
+    const after = reading(1_000, { frontends: [{ health: frontend(1, 3), metrics: parseMetrics(metrics.render()) }] });
+    assert.deepEqual(changes(config, before, after, new Map()).map((event) => event.text), ['frontend refused 1 × 409 not enough stock']);
     const next = point(before, after)!;
     assert.deepEqual(next.rps, { lookup: 1, trade: 2, order_query: 0 });
     assert.equal(next.hitRatio, 1);
     assert.equal(next.p50.order_query, null);
   });
+
+  test('with several frontends, rates add up over those that answered both times; one going down is not a drop to zero or a spike', () => {
+    const make = (lookups: number): ReturnType<typeof parseMetrics> => {
+      const metrics = new Metrics();
+      const observe = metrics.requests('bazaar_frontend');
+      for (let index = 0; index < lookups; index += 1) observe('GET /stocks/:name', 200, 1);
+      return parseMetrics(metrics.render());
+    };
+    const health = frontend(1, 3);
+    const first = reading(0, { frontends: [{ health, metrics: make(10) }, { health, metrics: make(100) }] });
+    const second = reading(1_000, { frontends: [{ health, metrics: make(20) }, { health, metrics: make(130) }] });
+    assert.equal(point(first, second)!.rps.lookup, 40);
+    // The second frontend down: only the first counts, and its return counts from where it restarted.
+    const third = reading(2_000, { frontends: [{ health, metrics: make(25) }, { health: null, metrics: null }] });
+    assert.equal(point(second, third)!.rps.lookup, 5);
+    const fourth = reading(3_000, { frontends: [{ health, metrics: make(30) }, { health, metrics: make(3) }] });
+    assert.equal(point(third, fourth)!.rps.lookup, 5);
+    assert.equal(point(third, fourth)!.p50.lookup !== null, true);
+  });
 });
+

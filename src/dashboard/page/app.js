@@ -128,19 +128,23 @@ function replicaBox(replica) {
   return roleBox(replica, lines, { 'data-replica': replica.id, 'data-sync': replica.sync, 'data-epoch': replica.epoch ?? '' }, [crash, recover]);
 }
 
-function drawRoles() {
-  const { catalog, frontend, replicas } = snapshot;
+function frontendBox(frontend, index) {
   const cache = frontend.cache;
   const cacheText = cache === null ? '–' : cache.enabled ? `on, ${cache.size}/${cache.max}` : 'off';
+  return roleBox(frontend, [
+    kv('leader', frontend.leader === null ? '–' : `replica ${frontend.leader}`),
+    kv('epoch', frontend.epoch ?? '–'),
+    kv('elections', frontend.elections ?? '–'),
+    kv('cache', cacheText),
+    kv('hit ratio', frontend.hitRatio === null ? '–' : `${(frontend.hitRatio * 100).toFixed(1)}%`),
+    kv('lease', cache === null || !cache.enabled ? '–' : cache.leaseValid ? 'valid' : 'lapsed (lookups bypass the cache)'),
+  ], { id: index === 0 ? 'frontend' : `frontend-${index + 1}`, 'data-leader': frontend.leader ?? '', 'data-epoch': frontend.epoch ?? '' });
+}
+
+function drawRoles() {
+  const { catalog, frontends, replicas } = snapshot;
   const nodes = [
-    roleBox(frontend, [
-      kv('leader', frontend.leader === null ? '–' : `replica ${frontend.leader}`),
-      kv('epoch', frontend.epoch ?? '–'),
-      kv('elections', frontend.elections ?? '–'),
-      kv('cache', cacheText),
-      kv('hit ratio', frontend.hitRatio === null ? '–' : `${(frontend.hitRatio * 100).toFixed(1)}%`),
-      kv('lease', cache === null || !cache.enabled ? '–' : cache.leaseValid ? 'valid' : 'lapsed (lookups bypass the cache)'),
-    ], { id: 'frontend', 'data-leader': frontend.leader ?? '', 'data-epoch': frontend.epoch ?? '' }),
+    ...frontends.map(frontendBox),
     roleBox(catalog, [kv('trades', fmt(catalog.trades))], { id: 'catalog' }),
     ...replicas.map(replicaBox),
   ];
@@ -272,7 +276,7 @@ const drawn = { roles: '', stocks: '', points: -1, chartsAt: 0 };
 const CHART_REDRAW_MS = 1000;
 
 function draw() {
-  const roles = JSON.stringify([snapshot.catalog, snapshot.frontend, snapshot.replicas, snapshot.supervised]);
+  const roles = JSON.stringify([snapshot.catalog, snapshot.frontends, snapshot.replicas, snapshot.supervised]);
   if (roles !== drawn.roles) {
     drawn.roles = roles;
     drawRoles();
