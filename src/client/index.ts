@@ -139,11 +139,10 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     const startedAt = performance.now();
     try {
       const reply = await send(home, 'GET', `/stocks/${encodeURIComponent(name)}`);
-      samples.lookup.push(performance.now() - startedAt);
       const data = (reply.body as { data?: { name?: unknown } }).data;
       if (reply.status !== 200 || data?.name !== name) fail(`lookup ${name}: ${describe(reply)}`);
+      else samples.lookup.push(performance.now() - startedAt);
     } catch (error) {
-      samples.lookup.push(performance.now() - startedAt);
       fail(`lookup ${name}: ${(error as Error).message}`);
     }
   };
@@ -152,7 +151,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     const startedAt = performance.now();
     try {
       const reply = await send(home, 'POST', '/orders', { name, type, quantity }, { 'idempotency-key': key });
-      samples.trade.push(performance.now() - startedAt);
+      const ms = performance.now() - startedAt;
       if (reply.status === 409) {
         rejected += 1;
         return;
@@ -162,9 +161,9 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
         fail(`trade ${key} (${type} ${quantity} ${name}): ${describe(reply)}`);
         return;
       }
+      samples.trade.push(ms);
       placed.push({ number, name, type, quantity });
     } catch (error) {
-      samples.trade.push(performance.now() - startedAt);
       fail(`trade ${key} (${type} ${quantity} ${name}): ${(error as Error).message}`);
     }
   };
@@ -208,7 +207,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
         const queryStartedAt = performance.now();
         try {
           const reply = await send(home, 'GET', `/orders/${expected.number}`);
-          samples.order_query.push(performance.now() - queryStartedAt);
+          if (reply.status === 200) samples.order_query.push(performance.now() - queryStartedAt);
           const data = (reply.body as { data?: Partial<OrderView> }).data;
           if (reply.status !== 200) {
             mismatch(`order ${expected.number}: ${describe(reply)}`);
@@ -251,14 +250,11 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
 
 export function formatReport(report: ClientReport): string {
   const header = ['request', 'count', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'mean ms'];
+  // Latency counts successful requests only (failures are the errors below); a kind with none shows –.
   const rows = (Object.entries(report.latency) as Array<[RequestKind, LatencySummary]>).map(([kind, s]) => [
     kind,
     String(s.count),
-    s.p50_ms.toFixed(2),
-    s.p90_ms.toFixed(2),
-    s.p99_ms.toFixed(2),
-    s.max_ms.toFixed(2),
-    s.mean_ms.toFixed(2),
+    ...[s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, s.mean_ms].map((value) => (s.count === 0 ? '–' : value.toFixed(2))),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]): string => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
