@@ -52,6 +52,11 @@ function action<A extends unknown[]>(name: string, body: (...args: A) => Promise
 }
 
 const program = new Command()
+  // Usage errors (an unknown flag, a bad value, a missing argument) exit 2, as DESIGN says; --help
+  // and --version exit 0. Subcommands inherit this.
+  .exitOverride((error) => {
+    process.exit(error.exitCode === 0 ? 0 : 2);
+  })
   .name('bazaar')
   .description('Stock Bazaar: a replicated, cached, crash-proof stock-trading service. One executable runs every role.')
   .version(packageJson.version)
@@ -165,13 +170,15 @@ const adminCommand = program
 
 adminCommand
   .command('status')
-  .description('show each role: up or down; for replicas: leader or follower, epoch, last order, log size')
+  .description('show each role: up or down; for replicas: leader or follower, epoch, last order, log size (exit 1 if any role is down)')
   .option('--json', 'print the status as JSON, for scripts')
   .addOption(configOption())
   .action(
     action('admin status', async (options: { json?: boolean; config?: string }) => {
       const cluster = await admin.status(readConfig(options.config));
       process.stdout.write(options.json === true ? `${JSON.stringify(cluster, null, 2)}\n` : admin.formatStatus(cluster));
+      // A role down is a fault found: exit 1 (the table above says which).
+      process.exitCode = admin.allUp(cluster) ? 0 : 1;
     }),
   );
 

@@ -52,6 +52,11 @@ export async function status(config: Config): Promise<ClusterStatus> {
   return { catalog, frontend: frontends[0]!, frontends, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
 }
 
+/** Whether every role of the cluster answered. */
+export function allUp(cluster: ClusterStatus): boolean {
+  return cluster.catalog.up && cluster.frontends.every((frontend) => frontend.up) && cluster.orders.every((order) => order.up);
+}
+
 export function formatStatus(cluster: ClusterStatus): string {
   const cell = (value: unknown): string => (value === undefined || value === null ? '-' : String(value));
   const header = ['role', 'address', 'status', 'state', 'epoch', 'log epoch', 'last order', 'log bytes'];
@@ -79,6 +84,10 @@ export function formatStatus(cluster: ClusterStatus): string {
 /** Crashes replica `id` for real (it sends itself SIGKILL) and waits until it no longer answers. */
 export async function crash(config: Config, id: number): Promise<void> {
   const replica = findReplica(config, id);
+  // A replica that does not answer cannot be crashed: say so, rather than report a crash that did not happen.
+  if (!(await health(`order ${id}`, replica, config.token, parseOrderHealth)).up) {
+    throw new Error(`order replica ${id} is down already: nothing answers ${replica.host}:${replica.port}`);
+  }
   const upstream = new Upstream(`order replica ${id}`, baseUrl(replica), { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
   try {
     try {
