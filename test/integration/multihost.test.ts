@@ -32,7 +32,8 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
 
   const status = (): ClusterStatus => {
     const result = lab.run('cli', [process.execPath, BUNDLE, 'admin', 'status', '--json', '--config', configPath]);
-    assert.equal(result.status, 0, result.stderr);
+    // 0 with every role up, 1 with one down (partitioned or crashed): either way the JSON says which.
+    assert.ok(result.status === 0 || result.status === 1, result.stderr);
     return JSON.parse(result.stdout) as ClusterStatus;
   };
 
