@@ -51,6 +51,12 @@ describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze 
       for (const line of ['DynamicUser=yes', 'StateDirectory=bazaar', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'CapabilityBoundingSet=', 'Restart=on-abnormal', 'WantedBy=bazaar.target', 'PartOf=bazaar.target']) {
         assert.ok(text.split('\n').includes(line), `${file} has ${line}`);
       }
+      // journald tags the role's lines with its name, not 'env' (the program ExecStart runs).
+      assert.match(text, new RegExp(`^SyslogIdentifier=bazaar-${file === 'bazaar-order@.service' ? 'order@%i' : role}$`, 'm'), file);
+      // Its Documentation= is a file the install steps in docs/deploy.md put there.
+      const documentation = /^Documentation=file:(.*)$/m.exec(text)?.[1];
+      assert.equal(documentation, '/opt/bazaar/docs/deploy.md', file);
+      assert.match(await readFile(path.join(ROLES, '../docs/deploy.md'), 'utf8'), /install -D -m 0644 deploy\.md \/opt\/bazaar\/docs\/deploy\.md/);
     }
   });
 
