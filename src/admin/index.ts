@@ -1,6 +1,6 @@
 // `bazaar admin status | crash | recover`: operate a running cluster from its config.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { baseUrl, type Config, type Endpoint, findReplica } from '../core/config.ts';
+import { baseUrl, type Config, type Endpoint, findReplica, frontendLabel } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { ADMIN_CALL_TIMEOUT_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { dataOf, Upstream } from '../http/client.ts';
@@ -46,7 +46,7 @@ async function health<H>(role: string, endpoint: Endpoint, token: string | undef
 export async function status(config: Config): Promise<ClusterStatus> {
   const [catalog, frontends, orders] = await Promise.all([
     health('catalog', config.catalog, config.token, parseCatalogHealth),
-    Promise.all(config.frontends.map((endpoint, index) => health(config.frontends.length === 1 ? 'frontend' : `frontend ${index + 1}`, endpoint, config.token, parseFrontendHealth))),
+    Promise.all(config.frontends.map((endpoint, index) => health(frontendLabel(config, index), endpoint, config.token, parseFrontendHealth))),
     Promise.all(config.orders.map((replica) => health(`order ${replica.id}`, replica, config.token, parseOrderHealth))),
   ]);
   return { catalog, frontend: frontends[0]!, frontends, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };

@@ -269,6 +269,14 @@ export function baseUrl(endpoint: Endpoint): string {
   return `http://${host}:${endpoint.port}`;
 }
 
+/**
+ * A frontend's name for people (status tables, the dashboard): "frontend" when the config has one,
+ * else "frontend N" from 1. `bazaar up` names its process the same, with a hyphen ("frontend-2").
+ */
+export function frontendLabel(config: Config, index: number): string {
+  return config.frontends.length === 1 ? 'frontend' : `frontend ${index + 1}`;
+}
+
 /** A frontend's name in the cluster (`host:port` as the config gives it): the catalog's push link to it, and the origin its trades carry. */
 export function frontendName(endpoint: Endpoint): string {
   return `${endpoint.host}:${endpoint.port}`;

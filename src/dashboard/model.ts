@@ -2,7 +2,7 @@
 // pair of readings, and the timeline's events, found by comparing each reading with the one before.
 // Pure: no I/O and no clock, so every rule here is a unit test away.
 import { type Conservation, type EventKind, type FrontendBox, type Point, type ReplicaBox, ROUTES, type RouteKind, type Snapshot, type TimelineEvent } from '../protocol/dashboard.ts';
-import type { Config } from '../core/config.ts';
+import { type Config, frontendLabel } from '../core/config.ts';
 import { DASHBOARD_IN_SYNC_LAG_MAX } from '../core/limits.ts';
 import { addBuckets, bucketIncrease, buckets, increase, quantile, type Sample, total } from './prometheus.ts';
 import type { Reading } from './reader.ts';
@@ -51,7 +51,7 @@ export function snapshot(config: Config, reading: Reading, conservation: Conserv
   });
   const frontends: FrontendBox[] = reading.frontends.map(({ health, metrics }, index) => {
     const cache = health?.cache ?? null;
-    const name = frontendName(config, index);
+    const name = frontendLabel(config, index);
     return {
       name,
       address: address(config.frontends[index]!),
@@ -75,11 +75,6 @@ export function snapshot(config: Config, reading: Reading, conservation: Conserv
     supervised: reading.supervised !== undefined,
     tokenRequired: config.token !== undefined,
   };
-}
-
-/** A frontend's name on the page and in `bazaar up` ("frontend" when there is one, else "frontend 2", …). */
-function frontendName(config: Config, index: number): string {
-  return config.frontends.length === 1 ? 'frontend' : `frontend ${index + 1}`;
 }
 
 /** The frontends whose metrics both readings have: before and after, each. */
@@ -137,7 +132,7 @@ export function changes(config: Config, previous: Reading, next: Reading, catchU
   };
   upDown('catalog', previous.catalog !== null, next.catalog !== null, next.supervised?.catalog?.pid);
   next.frontends.forEach(({ health }, index) => {
-    const name = frontendName(config, index);
+    const name = frontendLabel(config, index);
     upDown(name, previous.frontends[index]?.health != null, health !== null, next.supervised?.[name.replace(' ', '-')]?.pid);
   });
   for (const replica of next.replicas) {
@@ -176,7 +171,7 @@ export function changes(config: Config, previous: Reading, next: Reading, catchU
   next.frontends.forEach(({ health }, index) => {
     const before = previous.frontends[index]?.health;
     if (health !== null && before !== null && before !== undefined && before.cache.resets > 0 && health.cache.resets > before.cache.resets) {
-      event('cache-reset', `${frontendName(config, index)} dropped its whole cache (a push was missed): ${health.cache.resets - before.cache.resets} time(s)`);
+      event('cache-reset', `${frontendLabel(config, index)} dropped its whole cache (a push was missed): ${health.cache.resets - before.cache.resets} time(s)`);
     }
   });
 

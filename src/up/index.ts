@@ -6,7 +6,7 @@ import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { baseUrl, type Config, type Endpoint } from '../core/config.ts';
+import { baseUrl, type Config, type Endpoint, frontendLabel } from '../core/config.ts';
 import { type Handle, SUPERVISED_ENV, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import {
   CHILD_OUTPUT_TAIL_LINES,
@@ -104,7 +104,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     { name: 'catalog', args: ['catalog'], endpoint: config.catalog },
     ...config.orders.map((replica) => ({ name: `order-${replica.id}`, args: ['order', '--id', String(replica.id)], endpoint: replica })),
     ...config.frontends.map((endpoint, index) => ({
-      name: config.frontends.length === 1 ? 'frontend' : `frontend-${index + 1}`,
+      name: frontendLabel(config, index).replace(' ', '-'),
       args: ['frontend', '--index', String(index + 1), ...(options.frontendArgs ?? [])],
       endpoint,
     })),
