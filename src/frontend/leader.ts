@@ -112,12 +112,17 @@ export class LeaderChooser {
     return trusted.length > 0 ? trusted : ping(this.replicas.filter((replica) => this.suspects.has(replica.id)));
   }
 
+  /** A live replica that leads the newest epoch this frontend knows, and serves. */
+  private servingAt(alive: readonly Health[]): Health | undefined {
+    return alive.find((health) => health.state === 'leader' && health.serving && health.epoch === this.epoch);
+  }
+
   /** Waits briefly for another frontend's election to finish, and follows its leader if one serves. */
   private async followNewer(): Promise<ReplicaClient | undefined> {
     for (let attempt = 0; attempt < LEADER_FOLLOW_ATTEMPTS_MAX; attempt += 1) {
       const alive = await this.alive();
       for (const health of alive) this.epoch = Math.max(this.epoch, health.epoch);
-      const serving = alive.find((health) => health.state === 'leader' && health.serving && health.epoch === this.epoch);
+      const serving = this.servingAt(alive);
       if (serving !== undefined) {
         this.logger.info(`frontend: order replica ${serving.replica.id} leads epoch ${this.epoch} (another frontend's choice); following it`);
         return this.adopt(serving.replica);
@@ -135,7 +140,7 @@ export class LeaderChooser {
     // A live replica already leads the newest epoch (chosen by another frontend, or by this one before
     // it restarted): adopt it rather than start another epoch, so frontends never fight and one
     // failure costs one election.
-    const serving = alive.find((health) => health.state === 'leader' && health.serving && health.epoch === this.epoch);
+    const serving = this.servingAt(alive);
     if (serving !== undefined) {
       if (this.leader !== serving.replica) this.logger.info(`frontend: order replica ${serving.replica.id} already leads epoch ${this.epoch}; following it`);
       return this.adopt(serving.replica);
