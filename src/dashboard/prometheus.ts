@@ -65,15 +65,10 @@ export function addBuckets(series: ReadonlyArray<ReadonlyArray<[number, number]>
 }
 
 /**
- * The q-quantile (seconds) of the observations made between two scrapes of one histogram series, or
- * null when there were none. Within a bucket the observations are taken as evenly spread; past the
- * last finite bound, the quantile is that bound.
+ * The q-quantile (seconds) of cumulative bucket counts (say, the increase between two scrapes), or
+ * null when they hold no observation. Within a bucket the observations are taken as evenly spread;
+ * past the last finite bound, the quantile is that bound.
  */
-export function quantileBetween(before: ReadonlyArray<[number, number]>, after: ReadonlyArray<[number, number]>, q: number): number | null {
-  return quantile(bucketIncrease(before, after), q);
-}
-
-/** The q-quantile (seconds) of cumulative bucket counts, or null when they hold no observation. */
 export function quantile(counts: ReadonlyArray<[number, number]>, q: number): number | null {
   const observed = counts.at(-1)?.[1] ?? 0;
   if (observed <= 0) return null;

@@ -6,7 +6,7 @@ import { parseConfig } from '../../src/core/config.ts';
 import { DASHBOARD_IN_SYNC_LAG_MAX } from '../../src/core/limits.ts';
 import { Metrics } from '../../src/http/metrics.ts';
 import { type CatchUp, changes, point, snapshot } from '../../src/dashboard/model.ts';
-import { buckets, parseMetrics, quantileBetween, total } from '../../src/dashboard/prometheus.ts';
+import { bucketIncrease, buckets, parseMetrics, quantile, total } from '../../src/dashboard/prometheus.ts';
 import type { Reading } from '../../src/dashboard/reader.ts';
 import { Ring } from '../../src/dashboard/ring.ts';
 import { LogTally } from '../../src/dashboard/tally.ts';
@@ -50,11 +50,11 @@ describe('dashboard', () => {
     for (let index = 0; index < 2; index += 1) observe('GET /a', 200, 100); // in (64 ms, 128 ms]
     const after = parseMetrics(metrics.render());
     const name = 'x_request_duration_seconds';
-    const p50 = quantileBetween(buckets(before, name, { route: 'GET /a' }), buckets(after, name, { route: 'GET /a' }), 0.5)!;
-    const p99 = quantileBetween(buckets(before, name, { route: 'GET /a' }), buckets(after, name, { route: 'GET /a' }), 0.99)!;
+    const p50 = quantile(bucketIncrease(buckets(before, name, { route: 'GET /a' }), buckets(after, name, { route: 'GET /a' })), 0.5)!;
+    const p99 = quantile(bucketIncrease(buckets(before, name, { route: 'GET /a' }), buckets(after, name, { route: 'GET /a' })), 0.99)!;
     assert.ok(p50 > 0.00025 && p50 <= 0.0005, `p50 ${p50}`);
     assert.ok(p99 > 0.064 && p99 <= 0.128, `p99 ${p99}`);
-    assert.equal(quantileBetween(buckets(after, name, { route: 'GET /a' }), buckets(after, name, { route: 'GET /a' }), 0.5), null);
+    assert.equal(quantile(bucketIncrease(buckets(after, name, { route: 'GET /a' }), buckets(after, name, { route: 'GET /a' })), 0.5), null);
     assert.equal(total(after, 'x_requests_total', { route: 'GET /a' }), 200);
   });
 
