@@ -214,6 +214,23 @@ export interface FailoverRun {
   readonly files: FilesCheck | null;
 }
 
+/** One trade of one unit under `key`: the reply's status, or 0 when none came. */
+async function postTrade(pool: Pool, key: string, name: string, type: 'buy' | 'sell', headersTimeoutMs?: number): Promise<number> {
+  try {
+    const reply = await pool.request({
+      method: 'POST',
+      path: '/orders',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify({ name, quantity: 1, type }),
+      ...(headersTimeoutMs === undefined ? {} : { headersTimeout: headersTimeoutMs }),
+    });
+    await reply.body.dump();
+    return reply.statusCode;
+  } catch {
+    return 0;
+  }
+}
+
 /** How long `hang` rounds stop the leader (SIGSTOP, then SIGCONT). */
 export const HANG_MS = 1_500;
 
@@ -248,19 +265,7 @@ export async function failover(rounds: number, seed: number, progress: (message:
             // started however many trades a round makes, so no buy is refused for lack of stock.
             if (count % 2 === 0) name = random.pick(['GameStart', 'FishCo', 'BoarCo', 'MenhirCo']);
             const sent = performance.now();
-            let status = 0;
-            try {
-              const reply = await pool.request({
-                method: 'POST',
-                path: '/orders',
-                headers: { 'content-type': 'application/json', 'idempotency-key': `failover-${seed}-${round}-${index}-${count}` },
-                body: JSON.stringify({ name, quantity: 1, type: count % 2 === 0 ? 'sell' : 'buy' }),
-              });
-              await reply.body.dump();
-              status = reply.statusCode;
-            } catch {
-              status = 0;
-            }
+            const status = await postTrade(pool, `failover-${seed}-${round}-${index}-${count}`, name, count % 2 === 0 ? 'sell' : 'buy');
             samples.push({ sent, latency: performance.now() - sent, ok: status === 200, status });
           }
         };
@@ -352,20 +357,7 @@ export async function catalogOutage(rounds: number, seed: number, progress: (mes
             if (count % 2 === 0) name = random.pick(['GameStart', 'FishCo', 'BoarCo', 'MenhirCo']);
             const key = `outage-${seed}-${round}-${index}-${count}`;
             for (let accepted = false; !accepted; ) {
-              let status = 0;
-              try {
-                const reply = await pool.request({
-                  method: 'POST',
-                  path: '/orders',
-                  headers: { 'content-type': 'application/json', 'idempotency-key': key },
-                  body: JSON.stringify({ name, quantity: 1, type: count % 2 === 0 ? 'sell' : 'buy' }),
-                  headersTimeout: 5_000,
-                });
-                await reply.body.dump();
-                status = reply.statusCode;
-              } catch {
-                status = 0;
-              }
+              const status = await postTrade(pool, key, name, count % 2 === 0 ? 'sell' : 'buy', 5_000);
               accepted = status === 200;
               if (accepted) {
                 trades += 1;
