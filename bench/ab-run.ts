@@ -2,7 +2,7 @@
 // bundle under test): fresh clusters, the trade's floor and sequential trades against it, the lab's
 // run, and two throughputs (orders at 64 connections, with CPU per order; cached lookups at 16),
 // each paired with a bare floor measured just before it. Prints one JSON line.
-import { fsyncLatencyMs, load, sequentialLatencyMs, startFloor } from './lib/measure.ts';
+import { fsyncLatencyMs, load, measured, sequentialLatencyMs, startFloor } from './lib/measure.ts';
 import { type FilesCheck, lookupThroughput, orderThroughput, sweepPoint } from './lib/scenarios.ts';
 import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
 
@@ -56,9 +56,9 @@ process.stdout.write(
     trade_floor_ms: floorMs,
     sequential_trade_vs_floor: sequential.p50_ms / floorMs,
     cpu_ms_per_trade: sequential.cpu_ms_per_trade.summed!,
-    trade_p50_ms: lab.report.latency.trade.p50_ms,
-    lookup_p50_ms: lab.report.latency.lookup.p50_ms,
-    query_p50_ms: lab.report.latency.order_query.p50_ms,
+    trade_p50_ms: measured(lab.report.latency.trade.p50_ms, 'trade p50'),
+    lookup_p50_ms: measured(lab.report.latency.lookup.p50_ms, 'lookup p50'),
+    query_p50_ms: measured(lab.report.latency.order_query.p50_ms, 'order query p50'),
     orders_per_s: orders.result.rps,
     orders_ratio: orders.result.rps / ordersFloor,
     cpu_ms_per_order: orders.cpu_ms_per_order.summed!,

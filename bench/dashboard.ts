@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { launchChromium } from '../test/helpers/browser.ts';
-import { median } from './lib/measure.ts';
+import { measured, median } from './lib/measure.ts';
 import { checkFiles, runClient, WARMUP_ITERATIONS, withCluster } from './lib/scenarios.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -57,9 +57,9 @@ async function run(side: 'A' | 'B', seed: number): Promise<Run> {
       const files = await checkFiles(local);
       return {
         side,
-        trade_p50_ms: report.latency.trade.p50_ms,
-        lookup_p50_ms: report.latency.lookup.p50_ms,
-        query_p50_ms: report.latency.order_query.p50_ms,
+        trade_p50_ms: measured(report.latency.trade.p50_ms, 'trade p50'),
+        lookup_p50_ms: measured(report.latency.lookup.p50_ms, 'lookup p50'),
+        query_p50_ms: measured(report.latency.order_query.p50_ms, 'order query p50'),
         errors: report.errors,
         mismatches: report.mismatches,
         files_ok: files.identical && files.conserved,

@@ -8,7 +8,7 @@ import * as dashboard from '../src/dashboard/server.ts';
 import { baseUrl, type Config, loadConfig, parseStocks, resolveConfigPath } from '../src/core/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { type Handle, idempotent, runUntilSignal } from '../src/core/lifecycle.ts';
-import { CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX } from '../src/core/limits.ts';
+import { CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX, CLIENT_SKEW_MAX } from '../src/core/limits.ts';
 import { createLogger } from '../src/core/logger.ts';
 import * as frontend from '../src/frontend/index.ts';
 import * as order from '../src/order/index.ts';
@@ -28,6 +28,12 @@ function integer(min: number, max: number): (text: string) => number {
 function probability(text: string): number {
   const value = Number(text);
   if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return value;
+}
+
+function skewExponent(text: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value) || value < 0 || value > CLIENT_SKEW_MAX) throw new InvalidArgumentError(`must be a number from 0 to ${CLIENT_SKEW_MAX}`);
   return value;
 }
 
@@ -125,12 +131,14 @@ program
   .option('--clients <n>', 'concurrent sessions', integer(1, CLIENT_SESSIONS_MAX), 5)
   .option('--frontend <urls>', 'frontend to drive, or several separated by commas: sessions are spread over them and a retry goes to the next (default: every frontend of the config)')
   .option('--seed <n>', 'seed of the random choices, to replay a run (default: random, printed)', integer(0, 2 ** 32 - 1))
+  .option('--skew <s>', 'Zipf exponent of the choice of stock, the config\'s first stock the most popular (0: uniform)', skewExponent, 0)
   .option('--json <file>', 'also write the report as JSON to this file')
   .addOption(configOption())
+  .addHelpText('after', '\nCtrl-C (SIGINT) stops starting new iterations and verifies the orders placed so far; a second one quits at once.\nExit code: 0 when every request succeeded and every order read back as sent, 1 otherwise, 2 for a usage or config error.')
   .action(
     action(
       'client',
-      async (options: { p: number; iterations: number; duration?: number; clients: number; frontend?: string; seed?: number; json?: string; config?: string }) => {
+      async (options: { p: number; iterations: number; duration?: number; clients: number; frontend?: string; seed?: number; skew: number; json?: string; config?: string }) => {
         // The config supplies the frontend address and stock list; with --frontend and no config
         // file the default stock list is used.
         let config: Config | undefined;
@@ -147,16 +155,27 @@ program
             throw new ConfigError(`--frontend ${JSON.stringify(text)} is not a URL like http://127.0.0.1:8000`);
           }
         });
+        // The first SIGINT ends the sessions as --duration does (the orders placed are still
+        // verified); a second one quits with the usual 130.
+        const stop = new AbortController();
+        const onInterrupt = (): void => {
+          if (stop.signal.aborted) process.exit(130);
+          process.stderr.write('\nclient: stopping; verifying the orders placed (Ctrl-C again to quit now)\n');
+          stop.abort();
+        };
+        process.on('SIGINT', onInterrupt);
         const report = await client.run({
           frontend: frontendUrls,
           p: options.p,
           iterations: options.iterations,
           clients: options.clients,
           seed: options.seed ?? Math.floor(Math.random() * 2 ** 32),
+          skew: options.skew,
           stocks,
           progress: process.stderr,
-          ...(options.duration === undefined ? {} : { signal: AbortSignal.timeout(options.duration * 1000) }),
+          signal: options.duration === undefined ? stop.signal : AbortSignal.any([stop.signal, AbortSignal.timeout(options.duration * 1000)]),
         });
+        process.off('SIGINT', onInterrupt);
         process.stdout.write(client.formatReport(report));
         if (options.json !== undefined) await client.writeReport(options.json, report);
         process.exitCode = report.ok ? 0 : 1;

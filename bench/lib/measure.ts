@@ -157,3 +157,9 @@ export function trendMbPerMinute(points: ReadonlyArray<readonly [number, number]
   const variance = points.reduce((sum, [t]) => sum + (t - meanT) ** 2, 0);
   return Math.round((covariance / variance) * 60 * 100) / 100;
 }
+
+/** A latency a run must have produced (the client reports null for a kind with no successful request). */
+export function measured(value: number | null, what: string): number {
+  if (value === null) throw new Error(`no ${what}: the run had no successful request of that kind`);
+  return value;
+}

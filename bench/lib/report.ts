@@ -163,7 +163,7 @@ export function computeTargets(results: Omit<Results, 'targets'>): Target[] {
   }
   const lookupOn = results.sweep.find((point) => point.cache && point.p === 0)?.report.latency.lookup.p50_ms;
   const lookupOff = results.sweep.find((point) => !point.cache && point.p === 0)?.report.latency.lookup.p50_ms;
-  if (lookupOn !== undefined && lookupOff !== undefined) {
+  if (lookupOn !== undefined && lookupOff !== undefined && lookupOn !== null && lookupOff !== null) {
     targets.push({
       name: 'cached lookup p50',
       goal: '≤ 0.5 × uncached p50',
@@ -225,7 +225,7 @@ function observations(results: Results): string[] {
   if (high !== undefined && at(true, high) !== undefined && at(true, 0) !== undefined) {
     lines.push(`As p rises to ${high}, cached lookups slow from ${at(true, 0)!.report.latency.lookup.p50_ms} to ${at(true, high)!.report.latency.lookup.p50_ms} ms p50: every trade invalidates its stock, so more lookups miss, and the trades share the two cores.`);
   }
-  const trades = results.sweep.filter((point) => point.p > 0).map((point) => point.report.latency.trade.p50_ms);
+  const trades = results.sweep.filter((point) => point.p > 0).flatMap((point) => point.report.latency.trade.p50_ms ?? []);
   if (trades.length > 0) lines.push(`Trades cost ${Math.min(...trades)}–${Math.max(...trades)} ms p50 across the sweep, against ${results.trade_path === null ? '–' : `${results.trade_path.p50_ms} ms`} one at a time: five sessions and six processes share ${results.machine.cores} cores, so each of a trade's hops can wait for a core.`);
   const allFiles = [...results.sweep.map((point) => point.files), results.throughput?.orders.files ?? null, results.failover?.files ?? null].filter((files): files is FilesCheck => files !== null);
   if (allFiles.length > 0) {
@@ -314,7 +314,10 @@ export async function writeReport(results: Results, reportPath: string, resultsP
           name: `${kind.replace('_', ' ')}, cache ${cache ? 'on' : 'off'}`,
           color: COLORS[index]!,
           dashed: !cache,
-          points: results.sweep.filter((point) => point.cache === cache && point.report.latency[kind].count > 0).map((point) => [point.p, point.report.latency[kind][measure]] as const),
+          points: results.sweep.flatMap((point) => {
+            const value = point.report.latency[kind][measure];
+            return point.cache === cache && value !== null ? [[point.p, value] as const] : [];
+          }),
         })),
       ).filter((entry) => entry.points.length > 0);
       const name = `latency-${measure.replace('_ms', '')}.svg`;

@@ -24,10 +24,10 @@ export interface LocalCluster {
 }
 
 /** A fresh cluster of three replicas under `bazaar up`, for the length of `work`. */
-export async function withCluster<T>(options: { cache: boolean }, work: (local: LocalCluster) => Promise<T>): Promise<T> {
+export async function withCluster<T>(options: { cache: boolean; cacheSize?: number }, work: (local: LocalCluster) => Promise<T>): Promise<T> {
   const cluster = await TestCluster.create({ replicas: 3, command: BUNDLE_COMMAND });
   try {
-    const up = cluster.spawn(['up', ...(options.cache ? [] : ['--no-cache'])], { BAZAAR_LOG_LEVEL: 'warn' });
+    const up = cluster.spawn(['up', ...(options.cache ? [] : ['--no-cache']), ...(options.cacheSize === undefined ? [] : ['--cache-size', String(options.cacheSize)])], { BAZAAR_LOG_LEVEL: 'warn' });
     await up.waitFor(/Stock Bazaar is up/);
     const result = await work({ cluster, config: loadConfig(cluster.configPath), up });
     await up.stop('SIGINT');
@@ -82,8 +82,8 @@ export async function checkFiles({ cluster, config }: LocalCluster): Promise<Fil
 }
 
 /** Runs `bazaar client` as a process (five sessions by default) and returns its JSON report. */
-export async function runClient(local: { cluster: TestCluster }, frontend: string, args: { p: number; iterations: number; clients: number; seed: number }): Promise<ClientReport> {
-  const reportPath = path.join(local.cluster.dir, `client-${args.p}-${args.seed}.json`);
+export async function runClient(local: { cluster: TestCluster }, frontend: string, args: { p: number; iterations: number; clients: number; seed: number; skew?: number }): Promise<ClientReport> {
+  const reportPath = path.join(local.cluster.dir, `client-${args.p}-${args.seed}-${args.skew ?? 0}.json`);
   const client = local.cluster.spawn([
     'client',
     '--frontend', frontend,
@@ -91,6 +91,7 @@ export async function runClient(local: { cluster: TestCluster }, frontend: strin
     '--iterations', String(args.iterations),
     '--clients', String(args.clients),
     '--seed', String(args.seed),
+    '--skew', String(args.skew ?? 0),
     '--json', reportPath,
   ]);
   const { code } = await client.exited;

@@ -11,7 +11,7 @@ import {
   UPSTREAM_REQUEST_TIMEOUT_MS,
 } from '../core/limits.ts';
 import type { OrderView, TradeType } from '../core/trade.ts';
-import { seededRandom } from './random.ts';
+import { seededRandom, skewedPicker } from './random.ts';
 import { type LatencySummary, summarize } from './stats.ts';
 
 export interface ClientOptions {
@@ -22,19 +22,22 @@ export interface ClientOptions {
   readonly clients: number;
   readonly seed: number;
   readonly stocks: readonly string[];
+  /** Zipf exponent of the choice of stock (the first stock the most popular); 0 or undefined is uniform. */
+  readonly skew?: number;
   /** Where progress lines go (a TTY gets a self-overwriting line); undefined for none. */
   readonly progress?: NodeJS.WriteStream | undefined;
   /** Ends the sessions early (before their iterations are done); every order placed is still verified. */
   readonly signal?: AbortSignal;
 }
 
-type RequestKind = 'lookup' | 'trade' | 'order_query';
+export type RequestKind = 'lookup' | 'trade' | 'order_query';
 
 export interface ClientReport {
   /** The frontend driven; several are joined by commas. */
   readonly frontend: string;
   readonly seed: number;
   readonly p: number;
+  readonly skew: number;
   readonly iterations: number;
   readonly clients: number;
   readonly duration_s: number;
@@ -44,7 +47,10 @@ export interface ClientReport {
   readonly trades_rejected: number;
   /** Requests repeated after a 503 or a network error (a trade with the same idempotency key). */
   readonly retries: number;
+  /** Requests that failed after all their retries (no answer, or an answer that is not one); not latency samples. */
   readonly errors: number;
+  /** Those failures by request kind: lookups and trades while trading, order queries in the final check. */
+  readonly errors_by_kind: Record<RequestKind, number>;
   readonly error_samples: readonly string[];
   readonly mismatches: number;
   readonly mismatch_samples: readonly string[];
@@ -70,14 +76,16 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
   const placed: OrderView[] = [];
   const errorSamples: string[] = [];
   const mismatchSamples: string[] = [];
+  const errorsByKind: Record<RequestKind, number> = { lookup: 0, trade: 0, order_query: 0 };
   let errors = 0;
   let mismatches = 0;
   let rejected = 0;
   let retries = 0;
   let done = 0;
 
-  const fail = (message: string): void => {
+  const fail = (kind: RequestKind, message: string): void => {
     errors += 1;
+    errorsByKind[kind] += 1;
     if (errorSamples.length < ERROR_SAMPLES_MAX) errorSamples.push(message);
   };
   const mismatch = (message: string): void => {
@@ -140,10 +148,10 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     try {
       const reply = await send(home, 'GET', `/stocks/${encodeURIComponent(name)}`);
       const data = (reply.body as { data?: { name?: unknown } }).data;
-      if (reply.status !== 200 || data?.name !== name) fail(`lookup ${name}: ${describe(reply)}`);
+      if (reply.status !== 200 || data?.name !== name) fail('lookup', `lookup ${name}: ${describe(reply)}`);
       else samples.lookup.push(performance.now() - startedAt);
     } catch (error) {
-      fail(`lookup ${name}: ${(error as Error).message}`);
+      fail('lookup', `lookup ${name}: ${(error as Error).message}`);
     }
   };
 
@@ -158,20 +166,20 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
       }
       const number = (reply.body as { data?: { transaction_number?: unknown } }).data?.transaction_number;
       if (reply.status !== 200 || typeof number !== 'number' || !Number.isInteger(number) || number < 0) {
-        fail(`trade ${key} (${type} ${quantity} ${name}): ${describe(reply)}`);
+        fail('trade', `trade ${key} (${type} ${quantity} ${name}): ${describe(reply)}`);
         return;
       }
       samples.trade.push(ms);
       placed.push({ number, name, type, quantity });
     } catch (error) {
-      fail(`trade ${key} (${type} ${quantity} ${name}): ${(error as Error).message}`);
+      fail('trade', `trade ${key} (${type} ${quantity} ${name}): ${(error as Error).message}`);
     }
   };
 
   const session = async (index: number): Promise<void> => {
     const random = seededRandom((options.seed + Math.imul(index + 1, 0x9e3779b9)) >>> 0);
     for (let iteration = 0; iteration < options.iterations && options.signal?.aborted !== true; iteration += 1) {
-      const name = random.pick(options.stocks);
+      const name = pickStock(random);
       await lookup(index, name);
       if (random.next() < options.p) {
         const type: TradeType = random.next() < 0.5 ? 'buy' : 'sell';
@@ -181,6 +189,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     }
   };
 
+  const pickStock = skewedPicker(options.stocks, options.skew ?? 0);
   const total = options.iterations * options.clients;
   const startedAt = performance.now();
   const progress = options.progress;
@@ -215,7 +224,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
             mismatch(`order ${expected.number}: sent ${JSON.stringify(expected)}, server has ${JSON.stringify(data)}`);
           }
         } catch (error) {
-          fail(`order query ${expected.number}: ${(error as Error).message}`);
+          fail('order_query', `order query ${expected.number}: ${(error as Error).message}`);
         }
       }
     };
@@ -233,6 +242,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     frontend: frontends.join(','),
     seed: options.seed,
     p: options.p,
+    skew: options.skew ?? 0,
     iterations: options.iterations,
     clients: options.clients,
     duration_s: Math.round(performance.now() - startedAt) / 1000,
@@ -241,6 +251,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
     trades_rejected: rejected,
     retries,
     errors,
+    errors_by_kind: errorsByKind,
     error_samples: errorSamples,
     mismatches,
     mismatch_samples: mismatchSamples,
@@ -254,15 +265,15 @@ export function formatReport(report: ClientReport): string {
   const rows = (Object.entries(report.latency) as Array<[RequestKind, LatencySummary]>).map(([kind, s]) => [
     kind,
     String(s.count),
-    ...[s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, s.mean_ms].map((value) => (s.count === 0 ? '–' : value.toFixed(2))),
+    ...[s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, s.mean_ms].map((value) => (value === null ? '–' : value.toFixed(2))),
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: string[]): string => cells.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
   const lines = [
-    `client: ${report.clients} sessions x ${report.iterations} iterations, p=${report.p}, seed=${report.seed}, ${report.duration_s}s against ${report.frontend}`,
+    `client: ${report.clients} sessions x ${report.iterations} iterations, p=${report.p}${report.skew === 0 ? '' : `, skew=${report.skew}`}, seed=${report.seed}, ${report.duration_s}s against ${report.frontend}`,
     line(header),
     ...rows.map(line),
-    `orders placed: ${report.orders_placed}, rejected for lack of stock: ${report.trades_rejected}, retried: ${report.retries}, errors: ${report.errors}, mismatches: ${report.mismatches}`,
+    `orders placed: ${report.orders_placed}, rejected for lack of stock: ${report.trades_rejected}, retried: ${report.retries}, errors: ${report.errors}${report.errors === 0 ? '' : ` (lookup ${report.errors_by_kind.lookup}, trade ${report.errors_by_kind.trade}, order query ${report.errors_by_kind.order_query})`}, mismatches: ${report.mismatches}`,
     ...report.error_samples.map((sample) => `  error: ${sample}`),
     ...report.mismatch_samples.map((sample) => `  mismatch: ${sample}`),
     report.ok ? 'verification: passed (every order placed reads back as sent)' : 'verification: FAILED',

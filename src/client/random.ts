@@ -23,3 +23,22 @@ export function seededRandom(seed: number): Random {
     pick: (items) => items[Math.floor(next() * items.length)]!,
   };
 }
+
+/**
+ * Chooses among `items` with Zipf weights 1/rank^skew (rank 1 the first item): 0 is uniform, 1 gives
+ * the first of 11 stocks about a third of the choices. For showing a cache that holds only some.
+ */
+export function skewedPicker<T>(items: readonly T[], skew: number): (random: Random) => T {
+  if (skew === 0) return (random) => random.pick(items);
+  const cumulative: number[] = [];
+  let total = 0;
+  for (let rank = 1; rank <= items.length; rank += 1) {
+    total += 1 / rank ** skew;
+    cumulative.push(total);
+  }
+  return (random) => {
+    const target = random.next() * total;
+    const index = cumulative.findIndex((bound) => target < bound);
+    return items[index === -1 ? items.length - 1 : index]!;
+  };
+}

@@ -1,12 +1,13 @@
 // Latency summaries for the client's report.
 
+/** Latencies of successful requests; with none, every figure is null (a run with no samples has no p50, not a p50 of 0). */
 export interface LatencySummary {
   readonly count: number;
-  readonly p50_ms: number;
-  readonly p90_ms: number;
-  readonly p99_ms: number;
-  readonly max_ms: number;
-  readonly mean_ms: number;
+  readonly p50_ms: number | null;
+  readonly p90_ms: number | null;
+  readonly p99_ms: number | null;
+  readonly max_ms: number | null;
+  readonly mean_ms: number | null;
 }
 
 /** Nearest-rank percentile of sorted values; 0 for an empty list. */
@@ -18,6 +19,7 @@ export function percentile(sorted: readonly number[], fraction: number): number 
 
 export function summarize(samples_ms: readonly number[]): LatencySummary {
   const sorted = [...samples_ms].sort((a, b) => a - b);
+  if (sorted.length === 0) return { count: 0, p50_ms: null, p90_ms: null, p99_ms: null, max_ms: null, mean_ms: null };
   const round = (value: number): number => Math.round(value * 1000) / 1000;
   const total = sorted.reduce((sum, value) => sum + value, 0);
   return {
@@ -25,7 +27,7 @@ export function summarize(samples_ms: readonly number[]): LatencySummary {
     p50_ms: round(percentile(sorted, 0.5)),
     p90_ms: round(percentile(sorted, 0.9)),
     p99_ms: round(percentile(sorted, 0.99)),
-    max_ms: round(sorted.at(-1) ?? 0),
-    mean_ms: round(sorted.length === 0 ? 0 : total / sorted.length),
+    max_ms: round(sorted.at(-1)!),
+    mean_ms: round(total / sorted.length),
   };
 }

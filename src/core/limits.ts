@@ -109,6 +109,8 @@ export const CLIENT_RETRY_DELAY_MS_MAX = 1_000;
 export const CLIENT_SESSIONS_MAX = 256;
 /** Iterations per client session at most. */
 export const CLIENT_ITERATIONS_MAX = 10_000_000;
+/** Largest Zipf exponent `bazaar client --skew` takes: at 8 nearly every choice is the first stock already. */
+export const CLIENT_SKEW_MAX = 8;
 
 /** One tick of a replica's clock: its timeouts and retries are counted in ticks of this length. */
 export const REPLICA_TICK_MS = 10;

@@ -3,7 +3,12 @@
 // (or of a cluster that is not running) exits 1; the client's latency table counts successful
 // requests only, and shows – for a kind with none.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { ClientReport } from '../../src/client/index.ts';
 import { freePorts, type Proc, TestCluster } from '../helpers/cluster.ts';
 
 async function run(cluster: TestCluster, args: string[]): Promise<{ code: number | null; output: string }> {
@@ -23,6 +28,27 @@ describe('command-line exit codes', () => {
     const { code, output } = await run(cluster, ['admin', 'status', '--bogus']);
     assert.equal(code, 2, output);
     assert.match(output, /unknown option '--bogus'/);
+  });
+
+  test('a config file that does not parse is a config error: exit 2', async () => {
+    const bad = path.join(cluster.dir, 'bad.json');
+    await writeFile(bad, '{ "frontend": ');
+    // Not cluster.spawn, which adds the cluster's own --config.
+    const [command, ...leading] = cluster.command;
+    const child = spawn(command!, [...leading, 'admin', 'status', '--config', bad], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    assert.equal(code, 2, output);
+    assert.match(output, /bad\.json/);
+  });
+
+  test('with nothing running: admin recover exits 1, saying how to start the replica instead', async () => {
+    const { code, output } = await run(cluster, ['admin', 'recover', '--id', '2']);
+    assert.equal(code, 1, output);
+    assert.match(output, /systemctl start bazaar-order@2/);
+    assert.doesNotMatch(output, /is back/);
   });
 
   test('with nothing running: admin status exits 1, admin crash exits 1 and says the replica is down', async () => {
@@ -47,12 +73,31 @@ describe('command-line exit codes', () => {
     assert.equal((await run(cluster, ['admin', 'status'])).code, 1);
   });
 
-  test('the client against a frontend that is not there: exit 1, the failures are errors, not latency samples', async () => {
+  test('the client against a frontend that is not there: exit 1, the failures are errors by kind, not latency samples', async () => {
     const [port] = await freePorts(1);
-    const { code, output } = await run(cluster, ['client', '--frontend', `http://127.0.0.1:${port}`, '--iterations', '1', '--clients', '1', '--p', '0']);
+    const json = path.join(cluster.dir, 'nothing-there.json');
+    const { code, output } = await run(cluster, ['client', '--frontend', `http://127.0.0.1:${port}`, '--iterations', '1', '--clients', '1', '--p', '0', '--json', json]);
     assert.equal(code, 1, output);
     assert.match(output, /^lookup\s+0\s+–\s+–\s+–\s+–\s+–$/m);
-    assert.match(output, /errors: 1,/);
+    assert.match(output, /errors: 1 \(lookup 1, trade 0, order query 0\),/);
     assert.match(output, /verification: FAILED/);
+    const report = JSON.parse(await readFile(json, 'utf8')) as ClientReport;
+    assert.deepEqual(report.latency.lookup, { count: 0, p50_ms: null, p90_ms: null, p99_ms: null, max_ms: null, mean_ms: null });
+    assert.deepEqual(report.errors_by_kind, { lookup: 1, trade: 0, order_query: 0 });
+  });
+
+  test('Ctrl-C stops the client, which still verifies every order it placed: exit 0', async () => {
+    // The cluster of the test before, one replica down: trades still commit on the other two.
+    const client = cluster.spawn(['client', '--iterations', '10000000', '--clients', '2', '--p', '0.5']);
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    process.kill(client.pid, 'SIGINT');
+    const { code } = await client.exited;
+    assert.equal(code, 0, client.output);
+    assert.match(client.output, /stopping; verifying the orders placed/);
+    const placed = Number(/orders placed: (\d+)/.exec(client.output)?.[1]);
+    assert.ok(placed > 0, client.output);
+    assert.match(client.output, /^order_query\s+(\d+)\s/m);
+    assert.equal(Number(/^order_query\s+(\d+)\s/m.exec(client.output)?.[1]), placed, 'every order placed was read back');
+    assert.match(client.output, /verification: passed/);
   });
 });

@@ -1,0 +1,189 @@
+// The handout's crash experiment, as it is written: clients trade while a random order replica is
+// killed, stays down for a while and comes back; repeated, the leader among the victims. Then: did
+// the clients notice (while trading, or in their final check of every order), and do all replicas
+// end up with the same database file?
+//
+// Five real `bazaar client` processes (one session each, with their own final verification phase)
+// trade for the whole run. A seeded schedule picks each round's victim: the leader in half the
+// rounds, a follower (one of the others at random) in the rest, in a shuffled order. A round kills
+// the victim with kill -9, keeps it down until at least MISSED_ORDERS_MIN orders have committed
+// without it, recovers it with `bazaar admin recover` while the clients keep trading, and times its
+// catch-up. After the last round the clients are stopped with SIGINT (they verify every order they
+// placed, as a user's Ctrl-C does) and each replica's order log is hashed.
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as admin from '../../src/admin/index.ts';
+import type { ClientReport } from '../../src/client/index.ts';
+import { seededRandom } from '../../src/client/random.ts';
+import { readOrderLog } from '../../test/helpers/checks.ts';
+import type { Proc } from '../../test/helpers/cluster.ts';
+import { checkFiles, type FilesCheck, type LocalCluster, withCluster } from './scenarios.ts';
+
+/** Orders that must commit while the victim is down, so that it comes back far behind ("a few hundred"). */
+export const MISSED_ORDERS_MIN = 400;
+/** Client processes, one session each, as the handout's "clients". */
+export const CRASH_CLIENTS = 5;
+/** Their trade probability: high, so that the victim misses many orders in a short outage. */
+export const CRASH_P = 0.8;
+/** How long one wait of a round (orders to pass, a catch-up) may take before the round is reported as stuck. */
+const ROUND_WAIT_MS_MAX = 30_000;
+const POLL_MS = 10;
+const CLIENT_EXIT_MS_MAX = 60_000;
+
+export interface CrashRound {
+  readonly round: number;
+  readonly victim: number;
+  readonly was: 'leader' | 'follower';
+  /** From the kill -9 until `bazaar admin recover` returned (the replica answering again). */
+  readonly down_ms: number;
+  /** Orders committed while it was down: the leader's last number at its return less its own log's. */
+  readonly missed_orders: number;
+  /** From its return until it held every order the leader had committed by then, clients still trading. */
+  readonly catch_up_ms: number;
+  /** Epochs the cluster moved on during the round: 1 for a leader kill handled by one election, 0 for a follower. */
+  readonly new_epochs: number;
+}
+
+export interface CrashClient {
+  readonly seed: number;
+  readonly exit_code: number | null;
+  readonly orders_placed: number;
+  /** Lookups and trades that failed after all their retries, while trading. */
+  readonly errors_while_trading: number;
+  /** Order queries that failed, plus orders that did not read back as placed, in the final check. */
+  readonly final_check_failures: number;
+  readonly retries: number;
+  readonly trade_p50_ms: number | null;
+  readonly trade_max_ms: number | null;
+  readonly samples: readonly string[];
+}
+
+export interface CrashExperiment {
+  readonly seed: number;
+  readonly rounds: readonly CrashRound[];
+  readonly clients: readonly CrashClient[];
+  /** After the clients' final check: sha256 of each replica's order log, whether they are identical, catalog = log. */
+  readonly files: FilesCheck;
+}
+
+/** The victims' kinds, a shuffled half-and-half of leader and follower (each at least a third of the rounds). */
+export function crashSchedule(rounds: number, seed: number): Array<'leader' | 'follower'> {
+  const random = seededRandom(seed);
+  const kinds: Array<'leader' | 'follower'> = Array.from({ length: rounds }, (_, index) => (index % 2 === 0 ? 'leader' : 'follower'));
+  for (let index = kinds.length - 1; index > 0; index -= 1) {
+    const other = random.int(0, index);
+    [kinds[index], kinds[other]] = [kinds[other]!, kinds[index]!];
+  }
+  return kinds;
+}
+
+export async function crashExperiment(rounds: number, seed: number, progress: (message: string) => void): Promise<CrashExperiment> {
+  return withCluster({ cache: true }, async (local) => {
+    const random = seededRandom(seed + 1);
+    const schedule = crashSchedule(rounds, seed);
+    const clients = Array.from({ length: CRASH_CLIENTS }, (_, index) => startClient(local, seed + 100 + index));
+    const results: CrashRound[] = [];
+    try {
+      await waitUntil(async () => (await committed(local)) >= MISSED_ORDERS_MIN / 4, 'the clients to start trading');
+      for (let round = 1; round <= rounds; round += 1) {
+        const status = await admin.status(local.config);
+        const leader = status.orders.find((order) => order.health?.state === 'leader' && order.health.serving);
+        if (leader === undefined) throw new Error(`round ${round}: no serving leader\n${admin.formatStatus(status)}`);
+        const followers = status.orders.filter((order) => order.id !== leader.id && order.up);
+        const was = schedule[round - 1]!;
+        const victim = was === 'leader' ? leader : random.pick(followers);
+        const epochBefore = epochOf(status);
+        progress(`crash experiment: round ${round}/${rounds}, kill -9 of replica ${victim.id} (the ${was})`);
+
+        const killedAt = performance.now();
+        process.kill(victim.health!.pid!, 'SIGKILL');
+        await waitUntil(async () => !(await admin.status(local.config)).orders.find((order) => order.id === victim.id)!.up, `replica ${victim.id} to stop answering`);
+        const ownLast = (await readOrderLog(local.cluster.orderLogPath(victim.id))).at(-1)?.number ?? -1;
+        await waitUntil(async () => (await committed(local)) >= ownLast + 1 + MISSED_ORDERS_MIN, `${MISSED_ORDERS_MIN} orders to commit without replica ${victim.id}`);
+
+        await admin.recover(local.config, victim.id);
+        const backAt = performance.now();
+        const target = await committed(local);
+        await waitUntil(async () => {
+          const health = (await admin.status(local.config)).orders.find((order) => order.id === victim.id)?.health;
+          return health !== null && health !== undefined && health.lastNumber >= target;
+        }, `replica ${victim.id} to catch up to order ${target}`);
+        const caughtUpAt = performance.now();
+        results.push({
+          round,
+          victim: victim.id,
+          was,
+          down_ms: Math.round(backAt - killedAt),
+          missed_orders: target - ownLast,
+          catch_up_ms: Math.round(caughtUpAt - backAt),
+          new_epochs: epochOf(await admin.status(local.config)) - epochBefore,
+        });
+        progress(`  down ${Math.round(backAt - killedAt)} ms, missed ${target - ownLast} orders, caught up in ${Math.round(caughtUpAt - backAt)} ms under load`);
+        await sleep(300);
+      }
+    } finally {
+      for (const client of clients) if (client.running) process.kill(client.pid, 'SIGINT');
+    }
+    progress(`crash experiment: the clients stopped; their final check of every order they placed`);
+    const reports = await Promise.all(clients.map((client, index) => finishClient(local, client, seed + 100 + index)));
+    return { seed, rounds: results, clients: reports, files: await checkFiles(local) };
+  });
+}
+
+function reportPath(local: LocalCluster, seed: number): string {
+  return path.join(local.cluster.dir, `crash-client-${seed}.json`);
+}
+
+function startClient(local: LocalCluster, seed: number): Proc {
+  return local.cluster.spawn([
+    'client',
+    '--frontend', local.cluster.url('frontend'),
+    '--p', String(CRASH_P),
+    '--iterations', '10000000',
+    '--clients', '1',
+    '--seed', String(seed),
+    '--json', reportPath(local, seed),
+  ]);
+}
+
+async function finishClient(local: LocalCluster, client: Proc, seed: number): Promise<CrashClient> {
+  const timer = setTimeout(() => client.running && process.kill(client.pid, 'SIGKILL'), CLIENT_EXIT_MS_MAX);
+  const { code } = await client.exited;
+  clearTimeout(timer);
+  let report: ClientReport;
+  try {
+    report = JSON.parse(await readFile(reportPath(local, seed), 'utf8')) as ClientReport;
+  } catch {
+    throw new Error(`bazaar client (seed ${seed}) exited with ${code} and wrote no report:\n${client.output.slice(-2_000)}`);
+  }
+  return {
+    seed,
+    exit_code: code,
+    orders_placed: report.orders_placed,
+    errors_while_trading: report.errors_by_kind.lookup + report.errors_by_kind.trade,
+    final_check_failures: report.errors_by_kind.order_query + report.mismatches,
+    retries: report.retries,
+    trade_p50_ms: report.latency.trade.p50_ms,
+    trade_max_ms: report.latency.trade.max_ms,
+    samples: [...report.error_samples, ...report.mismatch_samples].slice(0, 5),
+  };
+}
+
+/** The highest order number any answering replica holds (the leader's, while one serves). */
+async function committed(local: LocalCluster): Promise<number> {
+  const status = await admin.status(local.config);
+  return Math.max(-1, ...status.orders.map((order) => order.health?.lastNumber ?? -1));
+}
+
+function epochOf(status: admin.ClusterStatus): number {
+  return Math.max(0, ...status.orders.map((order) => order.health?.epoch ?? 0));
+}
+
+async function waitUntil(condition: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + ROUND_WAIT_MS_MAX;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`crash experiment: waited ${ROUND_WAIT_MS_MAX} ms for ${what}`);
+    await sleep(POLL_MS);
+  }
+}
