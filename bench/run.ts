@@ -11,7 +11,9 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { TestCluster } from '../test/helpers/cluster.ts';
 import { fsyncLatencyMs, load, lruHitNs, round3, sequentialLatencyMs, startFloor } from './lib/measure.ts';
+import { type CrashExperiment, crashExperiment } from './lib/crash-experiment.ts';
 import { measureRecovery, type RecoverySummary } from './lib/recovery.ts';
+import { replacement, type ReplacementPoint } from './lib/replacement.ts';
 import { computeTargets, latestAb, type Results, writeReport } from './lib/report.ts';
 import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
 import { catalogOutage, failover, type FailoverRun, lookupThroughput, type OutageRun, orderThroughput, paired, runClient, type SweepPoint, sweepPoint, tradeRequests } from './lib/scenarios.ts';
@@ -37,11 +39,11 @@ const remote = values.frontend === undefined ? undefined : new URL(values.fronte
 const seed = Number(values.seed);
 // Lookups are loaded with the floor's 16 connections; orders with 64, where batching on every hop shows.
 const plan = quick
-  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, orderConnections: 64, sequentialTrades: 200, pairs: 1, failoverRounds: 2, recovery: [{ orders: 10_000, runs: 1 }] }
-  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, orderConnections: 64, sequentialTrades: 1_000, pairs: 3, failoverRounds: 5, recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
+  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, orderConnections: 64, sequentialTrades: 200, pairs: 1, failoverRounds: 2, crashRounds: 2, cacheSizes: [2, 11], recovery: [{ orders: 10_000, runs: 1 }] }
+  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, orderConnections: 64, sequentialTrades: 1_000, pairs: 3, failoverRounds: 5, crashRounds: 6, cacheSizes: [2, 5, 11], recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
 
 const caches = remote === undefined ? [true, false] : [true];
-const totalSteps = 1 + (remote === undefined ? 1 : 0) + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 3 + plan.recovery.length : 0);
+const totalSteps = 1 + (remote === undefined ? 1 : 0) + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 5 + plan.recovery.length : 0);
 let step = 0;
 const startedAt = Date.now();
 function progress(message: string, advance = true): void {
@@ -130,13 +132,19 @@ let failoverRun: FailoverRun | null = null;
 let hangRun: FailoverRun | null = null;
 let outageRun: OutageRun | null = null;
 const recovery: RecoverySummary[] = [];
+let crash: CrashExperiment | null = null;
+let replacementPoints: ReplacementPoint[] | null = null;
 if (remote === undefined) {
+  progress(`replacement: the cache smaller than the catalog, ${plan.cacheSizes.join(', ')} entries, uniform and skewed choice of stock`);
+  replacementPoints = await replacement(plan.cacheSizes, plan.iterations, seed, (message) => progress(`  ${message}`, false));
   progress(`failover: ${plan.failoverRounds} rounds of killing the leader under 5 trading sessions`);
   failoverRun = await failover(plan.failoverRounds, seed, (message) => progress(`  ${message}`, false));
   progress(`hang: ${plan.failoverRounds} rounds of hanging the leader (SIGSTOP) under 5 trading sessions`);
   hangRun = await failover(plan.failoverRounds, seed + 1, (message) => progress(`  ${message}`, false), 'hang');
   progress(`catalog outage: ${plan.failoverRounds} rounds of kill -9 of the catalog under bazaar up, 5 sessions retrying`);
   outageRun = await catalogOutage(plan.failoverRounds, seed + 2, (message) => progress(`  ${message}`, false));
+  progress(`crash experiment: ${plan.crashRounds} rounds of kill -9 of a random replica under 5 bazaar client processes, then their final check`);
+  crash = await crashExperiment(plan.crashRounds, seed + 3, (message) => progress(`  ${message}`, false));
   for (const { orders, runs } of plan.recovery) {
     progress(`recovery: a replica that missed ${orders} orders, ${runs} run(s)`);
     recovery.push(await measureRecovery(orders, runs, (message) => progress(`  ${message}`, false)));
@@ -166,6 +174,8 @@ const partial: Omit<Results, 'targets'> = {
   hang: hangRun,
   catalog_outage: outageRun,
   recovery,
+  crash_experiment: crash,
+  replacement: replacementPoints,
 };
 const results: Results = { ...partial, targets: computeTargets(partial) };
 

@@ -2,7 +2,12 @@
 // from the results; nothing is typed in by hand.
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { CrashExperiment } from './crash-experiment.ts';
+import { table } from './markdown.ts';
 import type { RecoverySummary } from './recovery.ts';
+import type { ReplacementPoint } from './replacement.ts';
+import { cacheSection, KINDS, ms, replacementSection } from './report-cache.ts';
+import { crashSection } from './report-crash.ts';
 import { type FailoverRun, type FilesCheck, HANG_MS, type OutageRun, type PairedThroughput, type SweepPoint, WARMUP_ITERATIONS } from './scenarios.ts';
 import { type LoadResult, WARMUP_S } from './measure.ts';
 import { barChart, COLORS, formatNumber, lineChart, scatterChart } from './svg.ts';
@@ -84,6 +89,10 @@ export interface Results {
   /** kill -9 of the catalog under bazaar up, which restarts it. */
   readonly catalog_outage?: OutageRun | null;
   readonly recovery: readonly RecoverySummary[];
+  /** The handout's crash experiment; absent from results before it was measured. */
+  readonly crash_experiment?: CrashExperiment | null;
+  /** The cache smaller than the catalog; absent from results before it was measured. */
+  readonly replacement?: readonly ReplacementPoint[] | null;
   readonly targets: readonly Target[];
 }
 
@@ -95,10 +104,9 @@ export interface Target {
   readonly note: string;
 }
 
-const KINDS = ['lookup', 'trade', 'order_query'] as const;
-
-function table(header: string[], rows: string[][]): string {
-  return [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`, ...rows.map((row) => `| ${row.join(' | ')} |`)].join('\n');
+/** Mean latency under load from Little's law (connections ÷ req/s): autocannon's own percentiles come in whole milliseconds. */
+function littleMs(result: LoadResult, connections: number): string {
+  return ms(result.rps === 0 ? null : (connections / result.rps) * 1000);
 }
 
 function filesCell(files: FilesCheck | null): string {
@@ -199,6 +207,14 @@ export function computeTargets(results: Omit<Results, 'targets'>): Target[] {
     targets.push({ name: 'catalog kill -9: outage, first refused trade to first accepted', goal: '≤ 1 s', measured: `${worst} ms (worst of ${outage.rounds.length} rounds)`, met: worst <= 1_000, note: '' });
     targets.push({ name: 'catalog kill -9: trades that never went through after retries', goal: '0', measured: String(lost), met: lost === 0, note: '' });
   }
+  const crash = results.crash_experiment;
+  if (crash !== null && crash !== undefined) {
+    const whileTrading = crash.clients.reduce((sum, client) => sum + client.errors_while_trading, 0);
+    const finalCheck = crash.clients.reduce((sum, client) => sum + client.final_check_failures, 0);
+    targets.push({ name: `crash experiment: client errors while trading (${crash.rounds.length} replica crashes)`, goal: '0', measured: String(whileTrading), met: whileTrading === 0, note: '' });
+    targets.push({ name: 'crash experiment: failures in the clients\' final check', goal: '0', measured: String(finalCheck), met: finalCheck === 0, note: '' });
+    targets.push({ name: 'crash experiment: replicas\' database files after the run', goal: 'identical, catalog = log', measured: `${crash.files.identical ? 'identical' : 'differ'}, catalog ${crash.files.conserved ? '= log' : '≠ log'}`, met: crash.files.identical && crash.files.conserved, note: '' });
+  }
   const big = results.recovery.find((summary) => summary.orders >= 100_000);
   if (big !== undefined) {
     targets.push({
@@ -216,18 +232,13 @@ function observations(results: Results): string[] {
   const lines: string[] = [];
   const at = (cache: boolean, p: number) => results.sweep.find((point) => point.cache === cache && point.p === p);
   const ps = [...new Set(results.sweep.map((point) => point.p))].sort();
-  const on0 = at(true, 0);
-  const off0 = at(false, 0);
-  if (on0 !== undefined && off0 !== undefined) {
-    lines.push(`With only lookups (p = 0), caching takes the lookup p50 from ${off0.report.latency.lookup.p50_ms} ms to ${on0.report.latency.lookup.p50_ms} ms as the five clients see it.`);
-  }
   const high = ps.at(-1);
   if (high !== undefined && at(true, high) !== undefined && at(true, 0) !== undefined) {
     lines.push(`As p rises to ${high}, cached lookups slow from ${at(true, 0)!.report.latency.lookup.p50_ms} to ${at(true, high)!.report.latency.lookup.p50_ms} ms p50: every trade invalidates its stock, so more lookups miss, and the trades share the two cores.`);
   }
   const trades = results.sweep.filter((point) => point.p > 0).flatMap((point) => point.report.latency.trade.p50_ms ?? []);
   if (trades.length > 0) lines.push(`Trades cost ${Math.min(...trades)}–${Math.max(...trades)} ms p50 across the sweep, against ${results.trade_path === null ? '–' : `${results.trade_path.p50_ms} ms`} one at a time: five sessions and six processes share ${results.machine.cores} cores, so each of a trade's hops can wait for a core.`);
-  const allFiles = [...results.sweep.map((point) => point.files), results.throughput?.orders.files ?? null, results.failover?.files ?? null].filter((files): files is FilesCheck => files !== null);
+  const allFiles = [...results.sweep.map((point) => point.files), results.throughput?.orders.files ?? null, results.failover?.files ?? null, results.crash_experiment?.files ?? null].filter((files): files is FilesCheck => files !== null);
   if (allFiles.length > 0) {
     const identical = allFiles.every((files) => files.identical);
     const conserved = allFiles.every((files) => files.conserved);
@@ -256,8 +267,8 @@ export async function writeReport(results: Results, reportPath: string, resultsP
   out.push('## Floors (measured in this run)', '');
   const f = results.floors;
   out.push(table(['floor', 'figure'], [
-    [`bare node:http JSON reply, ${f.connections} connections, ${f.duration_s} s (autocannon)`, `${formatNumber(f.bare_http.rps)} req/s, p50 ${f.bare_http.p50_ms} ms`],
-    ['one undici hop (node:http proxy to the bare server)', `${formatNumber(f.proxy_hop.rps)} req/s, p50 ${f.proxy_hop.p50_ms} ms`],
+    [`bare node:http JSON reply, ${f.connections} connections, ${f.duration_s} s (autocannon)`, `${formatNumber(f.bare_http.rps)} req/s, mean ${littleMs(f.bare_http, f.connections)} ms (connections ÷ req/s)`],
+    ['one undici hop (node:http proxy to the bare server)', `${formatNumber(f.proxy_hop.rps)} req/s, mean ${littleMs(f.proxy_hop, f.connections)} ms`],
     ['sequential loopback request, p50', `${f.sequential_request_p50_ms} ms`],
     ['append 100 bytes + fdatasync, p50', `${f.append_fdatasync_p50_ms} ms`],
     ['lru-cache hit', `${f.lru_hit_ns} ns`],
@@ -302,29 +313,15 @@ export async function writeReport(results: Results, reportPath: string, resultsP
       String(point.p),
       ...KINDS.map((kind) => {
         const s = point.report.latency[kind];
-        return s.count === 0 ? '–' : `${s.p50_ms} / ${s.p90_ms} / ${s.p99_ms} / ${s.mean_ms}`;
+        return s.count === 0 ? '–' : `${ms(s.p50_ms)} / ${ms(s.p90_ms)} / ${ms(s.p99_ms)} / ${ms(s.mean_ms)}`;
       }),
       `${point.report.errors} / ${point.report.mismatches}`,
       filesCell(point.files),
     ]);
     out.push(table(['cache', 'p', 'lookup p50 / p90 / p99 / mean', 'trade p50 / p90 / p99 / mean', 'order query p50 / p90 / p99 / mean', 'errors / mismatches', 'replica files'], rows), '');
-    for (const measure of ['p50_ms', 'p99_ms'] as const) {
-      const series = KINDS.flatMap((kind, index) =>
-        [true, false].map((cache) => ({
-          name: `${kind.replace('_', ' ')}, cache ${cache ? 'on' : 'off'}`,
-          color: COLORS[index]!,
-          dashed: !cache,
-          points: results.sweep.flatMap((point) => {
-            const value = point.report.latency[kind][measure];
-            return point.cache === cache && value !== null ? [[point.p, value] as const] : [];
-          }),
-        })),
-      ).filter((entry) => entry.points.length > 0);
-      const name = `latency-${measure.replace('_ms', '')}.svg`;
-      svgs[name] = lineChart({ title: `Latency ${measure.replace('_ms', '')} by request type (solid: cache on, dashed: off)`, xLabel: 'trade probability p', yLabel: `${measure.replace('_ms', '')} latency (ms)`, series });
-      out.push(`![${measure} latency against p](${rel(name)})`, '');
-    }
   }
+  out.push(...cacheSection(results.sweep, svgs, rel));
+  out.push(...replacementSection(results.replacement ?? [], svgs, rel));
 
   if (results.throughput !== null) {
     const t = results.throughput;
@@ -338,13 +335,13 @@ export async function writeReport(results: Results, reportPath: string, resultsP
     if (t.orders.cpu_ms_per_order !== undefined) {
       out.push(`Orders run with ${results.order_connections} connections (and their floor too). CPU per order over the measured run, by role: ${Object.entries(t.orders.cpu_ms_per_order).filter(([role]) => role !== 'summed').map(([role, ms]) => `${role} ${ms}`).join(', ')}; all roles **${t.orders.cpu_ms_per_order.summed} ms**.`, '');
     }
-    out.push(table(['load', 'req/s', 'floor just before', 'ratio (median)', 'all ratios', 'p50 / p99 ms', 'errors / non-2xx', 'replica files'], rows.filter(([, run]) => run !== null).map(([label, run]) => [
+    out.push(table(['load', 'req/s', 'floor just before', 'ratio (median)', 'all ratios', 'mean ms (connections ÷ req/s) / p99 ms (whole ms)', 'errors / non-2xx', 'replica files'], rows.filter(([, run]) => run !== null).map(([label, run]) => [
       label,
       formatNumber(run!.result.rps),
       formatNumber(run!.floor_rps),
       run!.ratio.toFixed(3),
       run!.pairs.map((pair) => pair.ratio.toFixed(3)).join(', '),
-      `${run!.result.p50_ms} / ${run!.result.p99_ms}`,
+      `${littleMs(run!.result, label.startsWith('orders') ? results.order_connections : f.connections)} / ${run!.result.p99_ms}`,
       `${run!.result.errors} / ${run!.result.non2xx}`,
       filesCell(run!.files) + (run!.pairs.every((pair) => pair.files_ok !== false) ? '' : ' (**a pair had a file problem**)'),
     ])), '');
@@ -393,6 +390,8 @@ export async function writeReport(results: Results, reportPath: string, resultsP
     out.push(table(['round', 'outage ms', 'refusals retried', 'trades never accepted', 'trades'], rounds.map((round) => [String(round.round), String(round.outage_ms), String(round.refused), String(round.lost), String(round.trades)])), '');
     out.push(`Replica files after the last round: ${filesCell(results.catalog_outage.files)}.`, '');
   }
+
+  if (results.crash_experiment !== null && results.crash_experiment !== undefined) out.push(...crashSection(results.crash_experiment));
 
   if (results.recovery.length > 0) {
     out.push('## Recovery: a replica that missed N orders', '');

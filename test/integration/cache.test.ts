@@ -76,6 +76,31 @@ describe('frontend cache (real processes)', () => {
     assert.ok(health.data.cache.evictions >= 2);
   });
 
+  test('a stock the cache evicted is fetched again from the catalog and shows every trade acknowledged before', async () => {
+    await frontendWith('--cache-size', '2');
+    const names = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo', 'RottenFishCo', 'CaesarTech'];
+    const expected = new Map<string, number>();
+    for (const name of names) expected.set(name, (await lookup(cluster, name)).quantity);
+    const random = seededRandom(16);
+    const catalogBefore = await catalogLookups(cluster);
+    const evictionsBefore = ((await http(`${cluster.url('frontend')}/health`)).body as { data: { cache: { evictions: number } } }).data.cache.evictions;
+    for (let step = 0; step < 120; step += 1) {
+      const name = random.pick(names);
+      if (random.next() < 0.4) {
+        // Sells and buys of one unit alternate by step, so no stock runs out.
+        const type = step % 2 === 0 ? 'sell' : 'buy';
+        const reply = await postOrder(cluster.url('frontend'), { name, quantity: 1, type });
+        assert.equal(reply.status, 200, reply.text);
+        expected.set(name, expected.get(name)! + (type === 'sell' ? 1 : -1));
+      }
+      // Every lookup, hit or refetch after an eviction, shows every trade acknowledged so far (G5).
+      assert.equal((await lookup(cluster, name)).quantity, expected.get(name), `step ${step}: ${name}`);
+    }
+    const evictions = ((await http(`${cluster.url('frontend')}/health`)).body as { data: { cache: { evictions: number } } }).data.cache.evictions - evictionsBefore;
+    assert.ok(evictions >= 30, `only ${evictions} evictions: the test did not exercise replacement`);
+    assert.ok((await catalogLookups(cluster)) - catalogBefore >= 30, 'evicted stocks were fetched again from the catalog');
+  });
+
   test('with caching off (--no-cache) every lookup reaches the catalog', async () => {
     await frontend.stop();
     frontend = cluster.spawn(['frontend', '--no-cache']);
