@@ -47,6 +47,8 @@ class FrontendLink {
   private wake: () => void = () => {};
   private stopped = false;
   private healthy = true;
+  /** Whether this frontend has ever taken a push. */
+  private reached = false;
 
   constructor(name: string, deliver: Deliver, options: InvalidatorOptions) {
     this.name = name;
@@ -113,14 +115,17 @@ class FrontendLink {
       try {
         await this.deliver(message);
       } catch (error) {
-        if (this.healthy) this.options.logger?.warn(`catalog: frontend ${this.name} did not take an invalidation (${(error as Error).message}); its cache lease runs out by itself`);
+        // A frontend not reached yet is normal at start (the catalog starts first): not a warning.
+        if (this.healthy && this.reached) this.options.logger?.warn(`catalog: frontend ${this.name} did not take an invalidation (${(error as Error).message}); its cache lease runs out by itself`);
+        else if (this.healthy) this.options.logger?.info(`catalog: frontend ${this.name} not reached yet (${(error as Error).message}); pushes start when it answers`);
         this.healthy = false;
         this.release();
         await sleep(CACHE_HEARTBEAT_MS);
         continue;
       }
-      if (!this.healthy) this.options.logger?.info(`catalog: frontend ${this.name} takes invalidations again`);
+      if (!this.healthy) this.options.logger?.info(`catalog: frontend ${this.name} takes invalidations ${this.reached ? 'again' : ''}`.trimEnd());
       this.healthy = true;
+      this.reached = true;
       this.acked = message.to;
       for (const { name, version } of sent) {
         if ((this.acknowledged.get(name) ?? -1) < version) this.acknowledged.set(name, version);
