@@ -24,10 +24,13 @@ describe('command-line exit codes', () => {
   });
   after(() => cluster.destroy());
 
-  test('an unknown flag is a usage error: exit 2', async () => {
+  test('an unknown flag or a bad value is a usage error: exit 2', async () => {
     const { code, output } = await run(cluster, ['admin', 'status', '--bogus']);
     assert.equal(code, 2, output);
     assert.match(output, /unknown option '--bogus'/);
+    const badValue = await run(cluster, ['client', '--p', '2']);
+    assert.equal(badValue.code, 2, badValue.output);
+    assert.match(badValue.output, /must be a number from 0 to 1/);
   });
 
   test('a config file that does not parse is a config error: exit 2', async () => {
