@@ -43,6 +43,9 @@ export interface CrashRound {
   readonly catch_up_ms: number;
   /** Epochs the cluster moved on during the round: 1 for a leader kill handled by one election, 0 for a follower. */
   readonly new_epochs: number;
+  /** Public requests the frontend answered during the round, and how many of them with a 5xx (which a client would retry). */
+  readonly frontend_requests: number;
+  readonly frontend_5xx: number;
 }
 
 export interface CrashClient {
@@ -94,6 +97,7 @@ export async function crashExperiment(rounds: number, seed: number, progress: (m
         const was = schedule[round - 1]!;
         const victim = was === 'leader' ? leader : random.pick(followers);
         const epochBefore = epochOf(status);
+        const answeredBefore = await frontendAnswers(local);
         progress(`crash experiment: round ${round}/${rounds}, kill -9 of replica ${victim.id} (the ${was})`);
 
         const killedAt = performance.now();
@@ -110,6 +114,7 @@ export async function crashExperiment(rounds: number, seed: number, progress: (m
           return health !== null && health !== undefined && health.lastNumber >= target;
         }, `replica ${victim.id} to catch up to order ${target}`);
         const caughtUpAt = performance.now();
+        const answered = await frontendAnswers(local);
         results.push({
           round,
           victim: victim.id,
@@ -118,6 +123,8 @@ export async function crashExperiment(rounds: number, seed: number, progress: (m
           missed_orders: target - ownLast,
           catch_up_ms: Math.round(caughtUpAt - backAt),
           new_epochs: epochOf(await admin.status(local.config)) - epochBefore,
+          frontend_requests: answered.all - answeredBefore.all,
+          frontend_5xx: answered.failed - answeredBefore.failed,
         });
         progress(`  down ${Math.round(backAt - killedAt)} ms, missed ${target - ownLast} orders, caught up in ${Math.round(caughtUpAt - backAt)} ms under load`);
         await sleep(300);
@@ -174,6 +181,19 @@ async function finishClient(local: LocalCluster, client: Proc, seed: number): Pr
 async function committed(local: LocalCluster): Promise<number> {
   const status = await admin.status(local.config);
   return Math.max(-1, ...status.orders.map((order) => order.health?.lastNumber ?? -1));
+}
+
+/** Public requests the frontend has answered, from its /metrics: all of them, and those with a 5xx. */
+async function frontendAnswers(local: LocalCluster): Promise<{ all: number; failed: number }> {
+  const text = await (await fetch(`${local.cluster.url('frontend')}/metrics`)).text();
+  let all = 0;
+  let failed = 0;
+  for (const match of text.matchAll(/^bazaar_frontend_requests_total\{route="([^"]+)",status="(\d+)"\} (\d+)$/gm)) {
+    if (!/^(GET \/stocks|POST \/orders|GET \/orders)/.test(match[1]!)) continue;
+    all += Number(match[3]);
+    if (Number(match[2]) >= 500) failed += Number(match[3]);
+  }
+  return { all, failed };
 }
 
 function epochOf(status: admin.ClusterStatus): number {

@@ -11,11 +11,12 @@ export function crashSection(experiment: CrashExperiment): string[] {
   );
   out.push(
     table(
-      ['round', 'killed', 'was', 'down ms', 'orders missed', 'catch-up ms (under load)', 'new epochs'],
-      rounds.map((round) => [String(round.round), `replica ${round.victim}`, round.was, String(round.down_ms), String(round.missed_orders), String(round.catch_up_ms), String(round.new_epochs)]),
+      ['round', 'killed', 'was', 'down ms', 'orders missed', 'catch-up ms (under load)', 'new epochs', 'requests answered', 'of them 5xx'],
+      rounds.map((round) => [String(round.round), `replica ${round.victim}`, round.was, String(round.down_ms), String(round.missed_orders), String(round.catch_up_ms), String(round.new_epochs), String(round.frontend_requests), String(round.frontend_5xx)]),
     ),
     '',
   );
+  out.push('"Requests answered" are the frontend\'s own count (its `/metrics`) of lookups, trades and order queries it answered from the kill to the end of the catch-up; a 5xx there is what a client would have seen and retried. The clients\' own view, over the whole run:', '');
   out.push(
     table(
       ['client (seed)', 'exit code', 'orders placed', 'errors while trading', 'failures in the final check', 'retries', 'trade p50 / max ms'],
