@@ -58,7 +58,7 @@ function action<A extends unknown[]>(name: string, body: (...args: A) => Promise
 }
 
 const program = new Command()
-  // Usage errors (an unknown flag, a bad value, a missing argument) exit 2, as DESIGN says; --help
+  // Usage errors (an unknown flag, a bad value, a missing argument) exit 2, as the README's exit-status table says; --help
   // and --version exit 0. Subcommands inherit this.
   .exitOverride((error) => {
     process.exit(error.exitCode === 0 ? 0 : 2);

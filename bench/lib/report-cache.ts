@@ -56,8 +56,13 @@ export function benefitSentences(rows: readonly Benefit[]): string[] {
   const lookups = rows.filter((row) => row.kind === 'lookup');
   const effect = (on: number, off: number): string => (on <= off ? `saves ${(off - on).toFixed(3)} ms` : `costs ${(on - off).toFixed(3)} ms more`);
   if (lookups.length > 0) {
-    const parts = lookups.map((row) => `at p = ${row.p} it ${effect(row.on.p50_ms!, row.off.p50_ms!)} at the p50 (${ms(row.off.p50_ms)} → ${ms(row.on.p50_ms)}, ${ratio(row.on.p50_ms, row.off.p50_ms)}) and ${effect(row.on.p90_ms!, row.off.p90_ms!)} at the p90 (${ratio(row.on.p90_ms, row.off.p90_ms)})`);
-    lines.push(`**Lookups** are the only requests the cache answers. Per lookup, ${parts.join('; ')}. A hit skips the frontend's round trip to the catalog; as p grows, every trade invalidates its stock, so more lookups miss and the difference narrows.`);
+    const spread = (values: readonly number[], digits: number): string => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+    const p50Saved = lookups.map((row) => row.off.p50_ms! - row.on.p50_ms!);
+    const p90Saved = lookups.map((row) => row.off.p90_ms! - row.on.p90_ms!);
+    const slower = lookups.filter((row) => row.on.p50_ms! > row.off.p50_ms!).map((row) => `p = ${row.p}: ${effect(row.on.p50_ms!, row.off.p50_ms!)}`);
+    lines.push(
+      `**Lookups** are the only requests the cache answers. Across p = ${lookups.map((row) => row.p).join(', ')}, caching saves ${spread(p50Saved, 3)} ms of a lookup's p50 (it becomes ${spread(lookups.map((row) => row.on.p50_ms! / row.off.p50_ms!), 2)} × the uncached p50) and ${spread(p90Saved, 3)} ms of its p90 (${spread(lookups.map((row) => row.on.p90_ms! / row.off.p90_ms!), 2)} ×)${slower.length === 0 ? '' : `; it was slower with the cache at ${slower.join(', ')}`}. A hit skips the frontend's round trip to the catalog; as p grows, every trade invalidates its stock, so more lookups miss.`,
+    );
   }
   const others = rows.filter((row) => row.kind !== 'lookup');
   if (others.length > 0) {

@@ -8,7 +8,7 @@ import { BUNDLE_COMMAND, http, type Proc, TestCluster } from '../../test/helpers
 import { cpuMeter } from './cpu.ts';
 
 /**
- * What a trade cannot do without, as DESIGN counts it: four round trips (client -> frontend,
+ * What a trade cannot do without, as docs/design.md counts it: four round trips (client -> frontend,
  * frontend -> leader, leader -> catalog, leader -> followers) and two fsync stages (the catalog's;
  * the leader's and the followers', which run side by side).
  */

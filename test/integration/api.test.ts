@@ -1,4 +1,4 @@
-// The public API, exactly as DESIGN.md gives it, against real processes over real HTTP.
+// The public API, exactly as docs/design.md gives it, against real processes over real HTTP.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';

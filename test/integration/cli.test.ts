@@ -1,4 +1,4 @@
-// Exit codes and figures that never report failure as success (DESIGN's command-line conventions):
+// Exit codes and figures that never report failure as success (the README's exit-status table):
 // usage errors exit 2; admin status exits 1 with a role down; admin crash of a replica that is down
 // (or of a cluster that is not running) exits 1; the client's latency table counts successful
 // requests only, and shows – for a kind with none.

@@ -1,5 +1,5 @@
 // The replication logic, case by case, on an in-memory network: no sockets, no disk, faults set by
-// the test. Each test is one scenario of DESIGN.md "Replication" and guarantees G1-G3.
+// the test. Each test is one scenario of docs/design.md "Replication" and guarantees G1-G3.
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { BazaarError } from '../../src/core/errors.ts';
