@@ -164,6 +164,10 @@ program
           stop.abort();
         };
         process.on('SIGINT', onInterrupt);
+        // --duration aborts the same controller from a plain timer. Not AbortSignal.any() over
+        // AbortSignal.timeout(): on Node 20 the timeout signal inside it can be garbage-collected
+        // before it fires (nodejs/node#57736), and a 14 s run then never ends.
+        const deadline = options.duration === undefined ? undefined : setTimeout(() => stop.abort(), options.duration * 1000);
         const report = await client.run({
           frontend: frontendUrls,
           p: options.p,
@@ -173,8 +177,9 @@ program
           skew: options.skew,
           stocks,
           progress: process.stderr,
-          signal: options.duration === undefined ? stop.signal : AbortSignal.any([stop.signal, AbortSignal.timeout(options.duration * 1000)]),
+          signal: stop.signal,
         });
+        clearTimeout(deadline);
         process.off('SIGINT', onInterrupt);
         process.stdout.write(client.formatReport(report));
         if (options.json !== undefined) await client.writeReport(options.json, report);

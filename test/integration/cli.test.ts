@@ -89,6 +89,18 @@ describe('command-line exit codes', () => {
     assert.deepEqual(report.errors_by_kind, { lookup: 1, trade: 0, order_query: 0 });
   });
 
+  test('--duration ends a client run on time, and it still verifies what it placed', async () => {
+    // The cluster of the tests before, one replica down: trades still commit on the other two.
+    const client = cluster.spawn(['client', '--iterations', '10000000', '--clients', '2', '--p', '0.5', '--duration', '2']);
+    const startedAt = Date.now();
+    const timer = setTimeout(() => client.running && process.kill(client.pid, 'SIGKILL'), 20_000);
+    const { code } = await client.exited;
+    clearTimeout(timer);
+    assert.equal(code, 0, client.output);
+    assert.ok(Date.now() - startedAt < 15_000, `a 2 s run took ${Date.now() - startedAt} ms`);
+    assert.match(client.output, /verification: passed/);
+  });
+
   test('Ctrl-C stops the client, which still verifies every order it placed: exit 0', async () => {
     // The cluster of the test before, one replica down: trades still commit on the other two.
     const client = cluster.spawn(['client', '--iterations', '10000000', '--clients', '2', '--p', '0.5']);
