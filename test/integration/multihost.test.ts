@@ -128,7 +128,7 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
     assert.match(recover.stderr, new RegExp(`systemctl start bazaar-order@${follower}`));
   });
 
-  test('a frontend cut off from the catalog alone: its cache stops serving within the lease, trades through it still go through, the other frontend serves on', async () => {
+  test('a frontend cut off from the catalog alone: a trade through the other is acknowledged only once its lease ran out, its cache stops serving, trades through it still go through, the other frontend serves on', async () => {
     /** One request from the client host: status and body. */
     const call = (host: string, method: string, path: string, body?: unknown): { status: number; body: string } => {
       const init = body === undefined ? `{ method: '${method}' }` : `{ method: '${method}', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(JSON.stringify(body))} }`;
@@ -142,6 +142,27 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
 
     lab.cut('fe2', 'cat', true);
     try {
+      // G5 across frontends, with the push to fe2 really lost: a trade through fe is acknowledged
+      // only once fe2's lease has run out, so a lookup through fe2 the moment the reply is in (same
+      // process, no start-up between them) never shows the stock from before the trade. It may
+      // refuse (503: no lease, no catalog); it must not answer from its cache. A catalog that did not
+      // wait for fe2 would let fe2 serve its cached copy here for up to the 500 ms lease.
+      const race = lab.run('cli', [
+        process.execPath,
+        '-e',
+        `(async () => {
+          const before = await (await fetch('http://${lab.address('fe')}:8000/stocks/BoarCo')).json();
+          const trade = await fetch('http://${lab.address('fe')}:8000/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'BoarCo', quantity: 1, type: 'sell' }) });
+          await trade.text();
+          const after = await fetch('http://${lab.address('fe2')}:8000/stocks/BoarCo');
+          process.stdout.write(JSON.stringify({ before: before.data.volume, trade: trade.status, status: after.status, body: await after.text() }));
+        })().catch((error) => process.stdout.write(JSON.stringify({ error: error.message })))`,
+      ]);
+      const seen = JSON.parse(race.stdout) as { before: number; trade: number; status: number; body: string };
+      assert.equal(seen.trade, 200, race.stdout + race.stderr);
+      if (seen.status === 200) assert.ok((JSON.parse(seen.body) as { data: { volume: number } }).data.volume > seen.before, `fe2 showed BoarCo from before a trade acknowledged through fe: ${race.stdout}`);
+      else assert.equal(seen.status, 503, race.stdout);
+
       // The lease runs out (500 ms) with no push to renew it: fe2 must not answer from its cache.
       await sleep(1_000);
       const cached = call('fe2', 'GET', '/stocks/BoarCo');
