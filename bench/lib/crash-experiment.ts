@@ -3,19 +3,19 @@
 // the clients notice (while trading, or in their final check of every order), and do all replicas
 // end up with the same database file?
 //
-// Five real `bazaar client` processes (one session each, with their own final verification phase)
-// trade for the whole run. A seeded schedule picks each round's victim: the leader in half the
-// rounds, a follower (one of the others at random) in the rest, in a shuffled order. A round kills
-// the victim with kill -9, keeps it down until at least MISSED_ORDERS_MIN orders have committed
-// without it, recovers it with `bazaar admin recover` while the clients keep trading, and times its
-// catch-up. After the last round the clients are stopped with SIGINT (they verify every order they
-// placed, as a user's Ctrl-C does) and each replica's order log is hashed.
+// Each round: five real `bazaar client` processes (one session each) start trading; a seeded schedule
+// picks the victim (the leader in half the rounds, a follower, one of the others at random, in the
+// rest, shuffled); it gets kill -9, stays down until at least MISSED_ORDERS_MIN orders have committed
+// without it, is recovered with `bazaar admin recover` while the clients keep trading, and its
+// catch-up is timed. Then the clients are stopped with SIGINT (as a user's Ctrl-C: they verify every
+// order they placed, their final checking phase) and each replica's order log is hashed. So every
+// round has its own errors, its own final check and its own file hashes.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as admin from '../../src/admin/index.ts';
 import type { ClientReport } from '../../src/client/index.ts';
-import { seededRandom } from '../../src/client/random.ts';
+import { type Random, seededRandom } from '../../src/client/random.ts';
 import { readOrderLog } from '../../test/helpers/checks.ts';
 import type { Proc } from '../../test/helpers/cluster.ts';
 import { checkFiles, type FilesCheck, type LocalCluster, withCluster } from './scenarios.ts';
@@ -43,9 +43,13 @@ export interface CrashRound {
   readonly catch_up_ms: number;
   /** Epochs the cluster moved on during the round: 1 for a leader kill handled by one election, 0 for a follower. */
   readonly new_epochs: number;
-  /** Public requests the frontend answered during the round, and how many of them with a 5xx (which a client would retry). */
+  /** Public requests the frontend answered from the kill to the end of the catch-up, and how many with a 5xx (which a client would retry). */
   readonly frontend_requests: number;
   readonly frontend_5xx: number;
+  /** The round's five clients: what they placed, their failed requests while trading, their final check. */
+  readonly clients: readonly CrashClient[];
+  /** After the clients' final check: sha256 of each replica's order log, identical or not, catalog = log. */
+  readonly files: FilesCheck;
 }
 
 export interface CrashClient {
@@ -65,8 +69,7 @@ export interface CrashClient {
 export interface CrashExperiment {
   readonly seed: number;
   readonly rounds: readonly CrashRound[];
-  readonly clients: readonly CrashClient[];
-  /** After the clients' final check: sha256 of each replica's order log, whether they are identical, catalog = log. */
+  /** The last round's: the files after the whole run. */
   readonly files: FilesCheck;
 }
 
@@ -85,57 +88,66 @@ export async function crashExperiment(rounds: number, seed: number, progress: (m
   return withCluster({ cache: true }, async (local) => {
     const random = seededRandom(seed + 1);
     const schedule = crashSchedule(rounds, seed);
-    const clients = Array.from({ length: CRASH_CLIENTS }, (_, index) => startClient(local, seed + 100 + index));
     const results: CrashRound[] = [];
-    try {
-      await waitUntil(async () => (await committed(local)) >= MISSED_ORDERS_MIN / 4, 'the clients to start trading');
-      for (let round = 1; round <= rounds; round += 1) {
-        const status = await admin.status(local.config);
-        const leader = status.orders.find((order) => order.health?.state === 'leader' && order.health.serving);
-        if (leader === undefined) throw new Error(`round ${round}: no serving leader\n${admin.formatStatus(status)}`);
-        const followers = status.orders.filter((order) => order.id !== leader.id && order.up);
-        const was = schedule[round - 1]!;
-        const victim = was === 'leader' ? leader : random.pick(followers);
-        const epochBefore = epochOf(status);
-        const answeredBefore = await frontendAnswers(local);
-        progress(`crash experiment: round ${round}/${rounds}, kill -9 of replica ${victim.id} (the ${was})`);
-
-        const killedAt = performance.now();
-        process.kill(victim.health!.pid!, 'SIGKILL');
-        await waitUntil(async () => !(await admin.status(local.config)).orders.find((order) => order.id === victim.id)!.up, `replica ${victim.id} to stop answering`);
-        const ownLast = (await readOrderLog(local.cluster.orderLogPath(victim.id))).at(-1)?.number ?? -1;
-        await waitUntil(async () => (await committed(local)) >= ownLast + 1 + MISSED_ORDERS_MIN, `${MISSED_ORDERS_MIN} orders to commit without replica ${victim.id}`);
-
-        await admin.recover(local.config, victim.id);
-        const backAt = performance.now();
-        const target = await committed(local);
-        await waitUntil(async () => {
-          const health = (await admin.status(local.config)).orders.find((order) => order.id === victim.id)?.health;
-          return health !== null && health !== undefined && health.lastNumber >= target;
-        }, `replica ${victim.id} to catch up to order ${target}`);
-        const caughtUpAt = performance.now();
-        const answered = await frontendAnswers(local);
-        results.push({
-          round,
-          victim: victim.id,
-          was,
-          down_ms: Math.round(backAt - killedAt),
-          missed_orders: target - ownLast,
-          catch_up_ms: Math.round(caughtUpAt - backAt),
-          new_epochs: epochOf(await admin.status(local.config)) - epochBefore,
-          frontend_requests: answered.all - answeredBefore.all,
-          frontend_5xx: answered.failed - answeredBefore.failed,
-        });
-        progress(`  down ${Math.round(backAt - killedAt)} ms, missed ${target - ownLast} orders, caught up in ${Math.round(caughtUpAt - backAt)} ms under load`);
-        await sleep(300);
+    for (let round = 1; round <= rounds; round += 1) {
+      const seeds = Array.from({ length: CRASH_CLIENTS }, (_, index) => seed + 100 * round + index);
+      const clients = seeds.map((clientSeed) => startClient(local, clientSeed));
+      let measured: Omit<CrashRound, 'clients' | 'files'>;
+      try {
+        const startedAt = await committed(local);
+        await waitUntil(async () => (await committed(local)) >= startedAt + MISSED_ORDERS_MIN / 4, 'the clients to start trading');
+        measured = await crashRound(local, round, schedule[round - 1]!, random, progress);
+      } finally {
+        for (const client of clients) if (client.running) process.kill(client.pid, 'SIGINT');
       }
-    } finally {
-      for (const client of clients) if (client.running) process.kill(client.pid, 'SIGINT');
+      const reports = await Promise.all(clients.map((client, index) => finishClient(local, client, seeds[index]!)));
+      const files = await checkFiles(local);
+      results.push({ ...measured, clients: reports, files });
+      const sum = (pick: (client: CrashClient) => number): number => reports.reduce((total, client) => total + pick(client), 0);
+      progress(`  clients: ${sum((client) => client.orders_placed)} orders, ${sum((client) => client.errors_while_trading)} errors while trading, ${sum((client) => client.final_check_failures)} failures in the final check; logs ${files.identical ? 'identical' : 'DIFFER'}`);
     }
-    progress(`crash experiment: the clients stopped; their final check of every order they placed`);
-    const reports = await Promise.all(clients.map((client, index) => finishClient(local, client, seed + 100 + index)));
-    return { seed, rounds: results, clients: reports, files: await checkFiles(local) };
+    return { seed, rounds: results, files: results.at(-1)!.files };
   });
+}
+
+/** One kill -9, the outage, the recovery under load and the catch-up, while the round's clients trade. */
+async function crashRound(local: LocalCluster, round: number, was: 'leader' | 'follower', random: Random, progress: (message: string) => void): Promise<Omit<CrashRound, 'clients' | 'files'>> {
+  const status = await admin.status(local.config);
+  const leader = status.orders.find((order) => order.health?.state === 'leader' && order.health.serving);
+  if (leader === undefined) throw new Error(`round ${round}: no serving leader\n${admin.formatStatus(status)}`);
+  const followers = status.orders.filter((order) => order.id !== leader.id && order.up);
+  const victim = was === 'leader' ? leader : random.pick(followers);
+  const epochBefore = epochOf(status);
+  const answeredBefore = await frontendAnswers(local);
+  progress(`crash experiment: round ${round}, kill -9 of replica ${victim.id} (the ${was})`);
+
+  const killedAt = performance.now();
+  process.kill(victim.health!.pid!, 'SIGKILL');
+  await waitUntil(async () => !(await admin.status(local.config)).orders.find((order) => order.id === victim.id)!.up, `replica ${victim.id} to stop answering`);
+  const ownLast = (await readOrderLog(local.cluster.orderLogPath(victim.id))).at(-1)?.number ?? -1;
+  await waitUntil(async () => (await committed(local)) >= ownLast + 1 + MISSED_ORDERS_MIN, `${MISSED_ORDERS_MIN} orders to commit without replica ${victim.id}`);
+
+  await admin.recover(local.config, victim.id);
+  const backAt = performance.now();
+  const target = await committed(local);
+  await waitUntil(async () => {
+    const health = (await admin.status(local.config)).orders.find((order) => order.id === victim.id)?.health;
+    return health !== null && health !== undefined && health.lastNumber >= target;
+  }, `replica ${victim.id} to catch up to order ${target}`);
+  const caughtUpAt = performance.now();
+  const answered = await frontendAnswers(local);
+  progress(`  down ${Math.round(backAt - killedAt)} ms, missed ${target - ownLast} orders, caught up in ${Math.round(caughtUpAt - backAt)} ms under load`);
+  return {
+    round,
+    victim: victim.id,
+    was,
+    down_ms: Math.round(backAt - killedAt),
+    missed_orders: target - ownLast,
+    catch_up_ms: Math.round(caughtUpAt - backAt),
+    new_epochs: epochOf(await admin.status(local.config)) - epochBefore,
+    frontend_requests: answered.all - answeredBefore.all,
+    frontend_5xx: answered.failed - answeredBefore.failed,
+  };
 }
 
 function reportPath(local: LocalCluster, seed: number): string {
