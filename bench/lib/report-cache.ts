@@ -16,6 +16,8 @@ export interface Benefit {
   readonly kind: RequestKind;
   readonly on: LatencySummary;
   readonly off: LatencySummary;
+  /** The frontend's hit ratio over the cache-on run (lookups only); null when not recorded. */
+  readonly hitRatio: number | null;
 }
 
 /** Every (p, kind) measured both with the cache and without. */
@@ -25,7 +27,7 @@ export function benefits(sweep: readonly SweepPoint[]): Benefit[] {
     const on = sweep.find((point) => point.cache && point.p === p);
     const off = sweep.find((point) => !point.cache && point.p === p);
     if (on === undefined || off === undefined) return [];
-    return KINDS.flatMap((kind) => (on.report.latency[kind].count > 0 && off.report.latency[kind].count > 0 ? [{ p, kind, on: on.report.latency[kind], off: off.report.latency[kind] }] : []));
+    return KINDS.flatMap((kind) => (on.report.latency[kind].count > 0 && off.report.latency[kind].count > 0 ? [{ p, kind, on: on.report.latency[kind], off: off.report.latency[kind], hitRatio: kind === 'lookup' ? (on.hit_ratio ?? null) : null }] : []));
   });
 }
 
@@ -60,8 +62,10 @@ export function benefitSentences(rows: readonly Benefit[]): string[] {
     const p50Saved = lookups.map((row) => row.off.p50_ms! - row.on.p50_ms!);
     const p90Saved = lookups.map((row) => row.off.p90_ms! - row.on.p90_ms!);
     const slower = lookups.filter((row) => row.on.p50_ms! > row.off.p50_ms!).map((row) => `p = ${row.p}: ${effect(row.on.p50_ms!, row.off.p50_ms!)}`);
+    const ratios = lookups.filter((row) => row.hitRatio !== null);
+    const hits = ratios.length === 0 ? '' : ` The cache answered ${ratios.map((row) => `${(row.hitRatio! * 100).toFixed(0)} %`).join(', ')} of the lookups at p = ${ratios.map((row) => row.p).join(', ')}: a hit skips the frontend's round trip to the catalog, and every trade makes the frontends drop that stock's entry (the next lookup of it goes to the catalog), so the more trades, the fewer hits.`;
     lines.push(
-      `**Lookups** are the only requests the cache answers. Across p = ${lookups.map((row) => row.p).join(', ')}, caching saves ${spread(p50Saved, 3)} ms of a lookup's p50 (it becomes ${spread(lookups.map((row) => row.on.p50_ms! / row.off.p50_ms!), 2)} × the uncached p50) and ${spread(p90Saved, 3)} ms of its p90 (${spread(lookups.map((row) => row.on.p90_ms! / row.off.p90_ms!), 2)} ×)${slower.length === 0 ? '' : `; it was slower with the cache at ${slower.join(', ')}`}. A hit skips the frontend's round trip to the catalog; as p grows, every trade invalidates its stock, so more lookups miss.`,
+      `**Lookups** are the only requests the cache answers. Across p = ${lookups.map((row) => row.p).join(', ')}, caching saves ${spread(p50Saved, 3)} ms of a lookup's p50 (it becomes ${spread(lookups.map((row) => row.on.p50_ms! / row.off.p50_ms!), 2)} × the uncached p50) and ${spread(p90Saved, 3)} ms of its p90 (${spread(lookups.map((row) => row.on.p90_ms! / row.off.p90_ms!), 2)} ×)${slower.length === 0 ? '' : `; it was slower with the cache at ${slower.join(', ')}`}.${hits}`,
     );
   }
   const others = rows.filter((row) => row.kind !== 'lookup');
@@ -77,11 +81,11 @@ export function cacheSection(sweep: readonly SweepPoint[], svgs: Record<string, 
   const rows = benefits(sweep);
   if (rows.length === 0) return [];
   const out: string[] = ['## What the cache buys', ''];
-  out.push('The sweep above, cache on against cache off at the same p: the ratio (on ÷ off) and the difference (on − off, negative is faster) of the p50 and the p90, per request type. All in ms.', '');
+  out.push('The sweep above, cache on against cache off at the same p: the ratio (on ÷ off) and the difference (on − off, negative is faster) of the p50 and the p90, per request type, in ms; and the share of lookups the cache answered in the cache-on run (the frontend\'s own hit and miss counters).', '');
   out.push(
     table(
-      ['p', 'request', 'p50 off', 'p50 on', 'p50 on ÷ off', 'p50 on − off', 'p90 off', 'p90 on', 'p90 on ÷ off', 'p90 on − off'],
-      rows.map((row) => [String(row.p), LABEL[row.kind], ms(row.off.p50_ms), ms(row.on.p50_ms), ratio(row.on.p50_ms, row.off.p50_ms), difference(row.on.p50_ms, row.off.p50_ms), ms(row.off.p90_ms), ms(row.on.p90_ms), ratio(row.on.p90_ms, row.off.p90_ms), difference(row.on.p90_ms, row.off.p90_ms)]),
+      ['p', 'request', 'hit ratio', 'p50 off', 'p50 on', 'p50 on ÷ off', 'p50 on − off', 'p90 off', 'p90 on', 'p90 on ÷ off', 'p90 on − off'],
+      rows.map((row) => [String(row.p), LABEL[row.kind], row.hitRatio === null ? '–' : row.hitRatio.toFixed(3), ms(row.off.p50_ms), ms(row.on.p50_ms), ratio(row.on.p50_ms, row.off.p50_ms), difference(row.on.p50_ms, row.off.p50_ms), ms(row.off.p90_ms), ms(row.on.p90_ms), ratio(row.on.p90_ms, row.off.p90_ms), difference(row.on.p90_ms, row.off.p90_ms)]),
     ),
     '',
   );

@@ -105,6 +105,8 @@ export interface SweepPoint {
   readonly p: number;
   readonly report: ClientReport;
   readonly files: FilesCheck | null;
+  /** Lookups the frontend's cache answered over the measured run, of all lookups (its own counters); null with the cache off or remote. */
+  readonly hit_ratio?: number | null;
 }
 
 /** Iterations per session of the discarded warm-up run before each measured one (a fresh cluster starts cold). */
@@ -113,8 +115,12 @@ export const WARMUP_ITERATIONS = 40;
 export async function sweepPoint(cache: boolean, p: number, iterations: number, seed: number): Promise<SweepPoint> {
   return withCluster({ cache }, async (local) => {
     await runClient(local, local.cluster.url('frontend'), { p: 0.5, iterations: WARMUP_ITERATIONS, clients: 5, seed: seed + 1 });
+    const before = (await admin.status(local.config)).frontend.health?.cache;
     const report = await runClient(local, local.cluster.url('frontend'), { p, iterations, clients: 5, seed });
-    return { cache, p, report, files: await checkFiles(local) };
+    const after = (await admin.status(local.config)).frontend.health?.cache;
+    const hits = (after?.hits ?? 0) - (before?.hits ?? 0);
+    const lookups = hits + (after?.misses ?? 0) - (before?.misses ?? 0);
+    return { cache, p, report, files: await checkFiles(local), hit_ratio: cache && lookups > 0 ? Math.round((hits / lookups) * 1000) / 1000 : null };
   });
 }
 
