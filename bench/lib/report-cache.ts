@@ -56,19 +56,19 @@ function range(values: readonly number[]): string {
 export function benefitSentences(rows: readonly Benefit[]): string[] {
   const lines: string[] = [];
   const lookups = rows.filter((row) => row.kind === 'lookup');
-  const effect = (on: number, off: number): string => (on <= off ? `saves ${(off - on).toFixed(3)} ms` : `costs ${(on - off).toFixed(3)} ms more`);
+  const others = rows.filter((row) => row.kind !== 'lookup');
+  const list = (values: readonly string[]): string => (values.length <= 1 ? values.join('') : `${values.slice(0, -1).join(', ')} and ${values.at(-1)}`);
+  const signed = (value: number): string => (value < 0 ? `−${Math.abs(value).toFixed(3)}` : value.toFixed(3));
+  // How far apart two runs of the same work land: trades and order queries do not use the cache.
+  const noise = others.length === 0 ? 0 : Math.max(...others.map((row) => Math.abs(row.on.p50_ms! / row.off.p50_ms! - 1)));
   if (lookups.length > 0) {
-    const spread = (values: readonly number[], digits: number): string => `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
-    const p50Saved = lookups.map((row) => row.off.p50_ms! - row.on.p50_ms!);
-    const p90Saved = lookups.map((row) => row.off.p90_ms! - row.on.p90_ms!);
-    const slower = lookups.filter((row) => row.on.p50_ms! > row.off.p50_ms!).map((row) => `p = ${row.p}: ${effect(row.on.p50_ms!, row.off.p50_ms!)}`);
     const ratios = lookups.filter((row) => row.hitRatio !== null);
-    const hits = ratios.length === 0 ? '' : ` The cache answered ${ratios.map((row) => `${(row.hitRatio! * 100).toFixed(0)} %`).join(', ')} of the lookups at p = ${ratios.map((row) => row.p).join(', ')}: a hit skips the frontend's round trip to the catalog, and every trade makes the frontends drop that stock's entry (the next lookup of it goes to the catalog), so the more trades, the fewer hits.`;
+    const hits = ratios.length === 0 ? '' : `The cache answered ${list(ratios.map((row) => `${(row.hitRatio! * 100).toFixed(0)} %`))} of the lookups at p = ${list(ratios.map((row) => String(row.p)))}. `;
+    const within = lookups.filter((row) => Math.abs(row.on.p50_ms! / row.off.p50_ms! - 1) <= noise).map((row) => String(row.p));
     lines.push(
-      `**Lookups** are the only requests the cache answers. Across p = ${lookups.map((row) => row.p).join(', ')}, caching saves ${spread(p50Saved, 3)} ms of a lookup's p50 (it becomes ${spread(lookups.map((row) => row.on.p50_ms! / row.off.p50_ms!), 2)} × the uncached p50) and ${spread(p90Saved, 3)} ms of its p90 (${spread(lookups.map((row) => row.on.p90_ms! / row.off.p90_ms!), 2)} ×)${slower.length === 0 ? '' : `; it was slower with the cache at ${slower.join(', ')}`}.${hits}`,
+      `**Lookups** are the only requests the cache answers. ${hits}Caching saved ${list(lookups.map((row) => signed(row.off.p50_ms! - row.on.p50_ms!)))} ms of the lookup p50 at p = ${list(lookups.map((row) => String(row.p)))} (${list(lookups.map((row) => (row.on.p50_ms! / row.off.p50_ms!).toFixed(2)))} × the uncached p50; at the p90, ${list(lookups.map((row) => (row.on.p90_ms! / row.off.p90_ms!).toFixed(2)))} ×). A hit skips the frontend's round trip to the catalog, and every trade makes the frontends drop that stock's entry (the next lookup of it goes to the catalog), so the more trades, the fewer hits and the smaller the saving.${within.length === 0 ? '' : ` At p = ${list(within)} the difference is no larger than the spread between two runs of the same work (below).`}`,
     );
   }
-  const others = rows.filter((row) => row.kind !== 'lookup');
   if (others.length > 0) {
     lines.push(
       `**Trades and order queries** never use the cache, so their on ÷ off ratios (p50 ${range(others.map((row) => row.on.p50_ms! / row.off.p50_ms!))}, p90 ${range(others.map((row) => row.on.p90_ms! / row.off.p90_ms!))}) are two runs of the same work on a shared 2-core machine: they show how far apart two runs land, and so how large a lookup difference must be to mean something.`,
