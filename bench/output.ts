@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import * as admin from '../src/admin/index.ts';
 import { loadConfig } from '../src/core/config.ts';
 import { BUNDLE_COMMAND, type Proc, TestCluster } from '../test/helpers/cluster.ts';
+import { until } from '../test/helpers/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { out: { type: 'string', default: path.join(ROOT, 'docs', 'output.md') } } });
@@ -45,13 +46,6 @@ async function curl(args: readonly string[]): Promise<void> {
   block(`curl -s ${args.map((arg) => (/[\s{}"]/.test(arg) ? `'${arg}'` : arg)).join(' ')}`, stdout, 0);
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS_MAX;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`docs:output: waited ${WAIT_MS_MAX} ms for ${what}`);
-    await sleep(50);
-  }
-}
 
 let up: Proc | undefined;
 try {
@@ -87,7 +81,7 @@ try {
   const client = cluster.spawn(clientArgs);
   await sleep(800);
   await show(['admin', 'crash', '--id', String(leader)]);
-  await waitUntil(async () => (await admin.status(config)).orders.some((order) => order.health?.state === 'leader' && order.health.serving && order.id !== leader), 'a new leader');
+  await until('a new leader', async () => ((await admin.status(config)).orders.some((order) => order.health?.state === 'leader' && order.health.serving && order.id !== leader) ? true : undefined), WAIT_MS_MAX);
   await sleep(300);
   await show(['admin', 'status']);
   out.push('The client, which ran through the crash:', '');
@@ -95,7 +89,7 @@ try {
   block(bazaar(clientArgs), client.output, code);
   out.push(`\`bazaar admin recover\` starts replica ${leader} again under \`bazaar up\`; it reads its log, fetches the orders it missed from the new leader and rejoins as a follower:`, '');
   await show(['admin', 'recover', '--id', String(leader)]);
-  await waitUntil(async () => new Set((await admin.status(config)).orders.map((order) => order.health?.lastNumber ?? -2)).size === 1, 'every replica to hold the same log');
+  await until('every replica to hold the same log', async () => (new Set((await admin.status(config)).orders.map((order) => order.health?.lastNumber ?? -2)).size === 1 ? true : undefined), WAIT_MS_MAX);
   await show(['admin', 'status']);
 
   out.push('## When something is wrong, the commands say so', '');

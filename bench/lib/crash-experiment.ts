@@ -12,11 +12,11 @@
 // round has its own errors, its own final check and its own file hashes.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import * as admin from '../../src/admin/index.ts';
 import type { ClientReport } from '../../src/client/index.ts';
 import { type Random, seededRandom } from '../../src/client/random.ts';
 import { readOrderLog } from '../../test/helpers/checks.ts';
+import { until } from '../../test/helpers/wait.ts';
 import type { Proc } from '../../test/helpers/cluster.ts';
 import { checkFiles, type FilesCheck, type LocalCluster, withCluster } from './scenarios.ts';
 
@@ -95,7 +95,7 @@ export async function crashExperiment(rounds: number, seed: number, progress: (m
       let measured: Omit<CrashRound, 'clients' | 'files'>;
       try {
         const startedAt = await committed(local);
-        await waitUntil(async () => (await committed(local)) >= startedAt + MISSED_ORDERS_MIN / 4, 'the clients to start trading');
+        await until('the clients to start trading', async () => ((await committed(local)) >= startedAt + MISSED_ORDERS_MIN / 4 ? true : undefined), ROUND_WAIT_MS_MAX, POLL_MS);
         measured = await crashRound(local, round, schedule[round - 1]!, random, progress);
       } finally {
         for (const client of clients) if (client.running) process.kill(client.pid, 'SIGINT');
@@ -123,17 +123,17 @@ async function crashRound(local: LocalCluster, round: number, was: 'leader' | 'f
 
   const killedAt = performance.now();
   process.kill(victim.health!.pid!, 'SIGKILL');
-  await waitUntil(async () => !(await admin.status(local.config)).orders.find((order) => order.id === victim.id)!.up, `replica ${victim.id} to stop answering`);
+  await until(`replica ${victim.id} to stop answering`, async () => ((await admin.status(local.config)).orders.find((order) => order.id === victim.id)!.up ? undefined : true), ROUND_WAIT_MS_MAX, POLL_MS);
   const ownLast = (await readOrderLog(local.cluster.orderLogPath(victim.id))).at(-1)?.number ?? -1;
-  await waitUntil(async () => (await committed(local)) >= ownLast + 1 + MISSED_ORDERS_MIN, `${MISSED_ORDERS_MIN} orders to commit without replica ${victim.id}`);
+  await until(`${MISSED_ORDERS_MIN} orders to commit without replica ${victim.id}`, async () => ((await committed(local)) >= ownLast + 1 + MISSED_ORDERS_MIN ? true : undefined), ROUND_WAIT_MS_MAX, POLL_MS);
 
   await admin.recover(local.config, victim.id);
   const backAt = performance.now();
   const target = await committed(local);
-  await waitUntil(async () => {
+  await until(`replica ${victim.id} to catch up to order ${target}`, async () => {
     const health = (await admin.status(local.config)).orders.find((order) => order.id === victim.id)?.health;
-    return health !== null && health !== undefined && health.lastNumber >= target;
-  }, `replica ${victim.id} to catch up to order ${target}`);
+    return health !== null && health !== undefined && health.lastNumber >= target ? true : undefined;
+  }, ROUND_WAIT_MS_MAX, POLL_MS);
   const caughtUpAt = performance.now();
   const answered = await frontendAnswers(local);
   progress(`  down ${Math.round(backAt - killedAt)} ms, missed ${target - ownLast} orders, caught up in ${Math.round(caughtUpAt - backAt)} ms under load`);
@@ -212,10 +212,3 @@ function epochOf(status: admin.ClusterStatus): number {
   return Math.max(0, ...status.orders.map((order) => order.health?.epoch ?? 0));
 }
 
-async function waitUntil(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + ROUND_WAIT_MS_MAX;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`crash experiment: waited ${ROUND_WAIT_MS_MAX} ms for ${what}`);
-    await sleep(POLL_MS);
-  }
-}

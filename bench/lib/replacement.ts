@@ -2,9 +2,7 @@
 // size and each choice of stock (uniform, or skewed toward a few popular stocks), five `bazaar client`
 // sessions only look up (p = 0, so no invalidation muddies the picture) and the frontend's own
 // counters say how often the cache answered and how many entries it had to evict.
-import * as admin from '../../src/admin/index.ts';
-import type { CacheStats } from '../../src/protocol/health.ts';
-import { runClient, WARMUP_ITERATIONS, withCluster } from './scenarios.ts';
+import { cacheStats, runClient, WARMUP_ITERATIONS, withCluster } from './scenarios.ts';
 
 /** Zipf exponent of the skewed choice: the first of 11 stocks gets about a third of the lookups. */
 export const REPLACEMENT_SKEW = 1;
@@ -57,10 +55,4 @@ export async function replacement(sizes: readonly number[], iterations: number, 
     }
   }
   return points;
-}
-
-async function cacheStats(config: Parameters<typeof admin.status>[0]): Promise<CacheStats> {
-  const cache = (await admin.status(config)).frontend.health?.cache;
-  if (cache === undefined) throw new Error('the frontend did not answer /health');
-  return cache;
 }

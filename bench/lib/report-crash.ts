@@ -1,6 +1,7 @@
 // The evaluation's crash-experiment section: the handout's three questions answered from the figures.
 import { type CrashClient, type CrashExperiment, type CrashRound, CRASH_CLIENTS, CRASH_P, MISSED_ORDERS_MIN } from './crash-experiment.ts';
 import { table } from './markdown.ts';
+import { median } from './measure.ts';
 
 const sum = (clients: readonly CrashClient[], pick: (client: CrashClient) => number): number => clients.reduce((total, client) => total + pick(client), 0);
 const allClients = (rounds: readonly CrashRound[]): CrashClient[] => rounds.flatMap((round) => round.clients);
@@ -41,11 +42,6 @@ export function crashSection(experiment: CrashExperiment): string[] {
   return out;
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? 0;
-}
-
 /** The handout's questions, answered from this run's figures (and saying so when they went wrong). */
 export function answers(experiment: CrashExperiment): string[] {
   const { rounds, files } = experiment;
@@ -62,7 +58,7 @@ export function answers(experiment: CrashExperiment): string[] {
   const identicalRounds = rounds.filter((round) => round.files.identical && round.files.conserved).length;
   const lines: string[] = [];
   lines.push(
-    `**Can the clients notice the failures while they trade?** ${whileTrading === 0 ? 'Not as errors' : `**Yes: ${whileTrading} requests failed**`}: over ${rounds.length} crashes (${leaders} of the leader, ${rounds.length - leaders} of a follower) the ${clients.length} client processes placed ${placed} orders with ${whileTrading} failed requests${retries === 0 ? ' and no retries' : ` and ${retries} retried requests`}, and the frontend answered ${fivexx === 0 ? 'no request' : `**${fivexx} requests**`} with a 5xx. What they can see is time: the slowest trade took ${worst} ms against a median p50 of ${median(clients.map((client) => client.trade_p50_ms ?? 0))} ms (the failover section above times what a leader kill alone costs the trades in flight). A follower crash needs no election (${rounds.filter((round) => round.was === 'follower').every((round) => round.new_epochs === 0) ? 'no new epoch in any follower round' : '**a follower round moved the epoch**'}): the leader commits with the majority it still has.`,
+    `**Can the clients notice the failures while they trade?** ${whileTrading === 0 ? 'Not as errors' : `**Yes: ${whileTrading} requests failed**`}: over ${rounds.length} crashes (${leaders} of the leader, ${rounds.length - leaders} of a follower) the ${clients.length} client processes placed ${placed} orders with ${whileTrading} failed requests${retries === 0 ? ' and no retries' : ` and ${retries} retried requests`}, and the frontend answered ${fivexx === 0 ? 'no request' : `**${fivexx} requests**`} with a 5xx. What they can see is time: the slowest trade took ${worst} ms against a median p50 of ${Math.round(median(clients.map((client) => client.trade_p50_ms ?? 0)) * 1000) / 1000} ms (the failover section above times what a leader kill alone costs the trades in flight). A follower crash needs no election (${rounds.filter((round) => round.was === 'follower').every((round) => round.new_epochs === 0) ? 'no new epoch in any follower round' : '**a follower round moved the epoch**'}): the leader commits with the majority it still has.`,
   );
   lines.push(
     `**Can they notice in the final order checking phase?** ${finalCheck === 0 ? `No: in every round, every order the clients placed read back exactly as sent (${placed} orders, 0 failures), the ones placed while a replica was down or catching up included` : `**Yes: ${finalCheck} orders did not read back as placed**`}. ${clients.every((client) => client.exit_code === 0) ? 'Every client exited 0.' : `**Client exit codes: ${clients.map((client) => client.exit_code).join(', ')}.**`}`,

@@ -10,7 +10,7 @@ import { cacheSection, KINDS, ms, replacementSection } from './report-cache.ts';
 import { crashSection } from './report-crash.ts';
 import { type FailoverRun, type FilesCheck, HANG_MS, type OutageRun, type PairedThroughput, type SweepPoint, WARMUP_ITERATIONS } from './scenarios.ts';
 import { type LoadResult, WARMUP_S } from './measure.ts';
-import { barChart, COLORS, formatNumber, lineChart, scatterChart } from './svg.ts';
+import { barChart, COLORS, formatNumber, scatterChart } from './svg.ts';
 import type { TradePath } from './trade-path.ts';
 
 /** Sequential trades against the floor of the trade's critical path, both measured in the same run. */

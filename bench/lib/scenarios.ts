@@ -9,6 +9,7 @@ import * as admin from '../../src/admin/index.ts';
 import type { ClientReport } from '../../src/client/index.ts';
 import { seededRandom } from '../../src/client/random.ts';
 import { type Config, loadConfig } from '../../src/core/config.ts';
+import type { CacheStats } from '../../src/protocol/health.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../../test/helpers/checks.ts';
 import { BUNDLE_COMMAND, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
 import { hangRole } from '../../src/up/control.ts';
@@ -116,13 +117,20 @@ export const WARMUP_ITERATIONS = 40;
 export async function sweepPoint(cache: boolean, p: number, iterations: number, seed: number): Promise<SweepPoint> {
   return withCluster({ cache }, async (local) => {
     await runClient(local, local.cluster.url('frontend'), { p: 0.5, iterations: WARMUP_ITERATIONS, clients: 5, seed: seed + 1 });
-    const before = (await admin.status(local.config)).frontend.health?.cache;
+    const before = await cacheStats(local.config);
     const report = await runClient(local, local.cluster.url('frontend'), { p, iterations, clients: 5, seed });
-    const after = (await admin.status(local.config)).frontend.health?.cache;
-    const hits = (after?.hits ?? 0) - (before?.hits ?? 0);
-    const lookups = hits + (after?.misses ?? 0) - (before?.misses ?? 0);
+    const after = await cacheStats(local.config);
+    const hits = after.hits - before.hits;
+    const lookups = hits + after.misses - before.misses;
     return { cache, p, report, files: await checkFiles(local), hit_ratio: cache && lookups > 0 ? Math.round((hits / lookups) * 1000) / 1000 : null };
   });
+}
+
+/** The frontend's cache counters, from its /health. */
+export async function cacheStats(config: Config): Promise<CacheStats> {
+  const cache = (await admin.status(config)).frontend.health?.cache;
+  if (cache === undefined) throw new Error('the frontend did not answer /health');
+  return cache;
 }
 
 /** Trades for the throughput run: sells then buys of one unit, so no stock runs out. */

@@ -4,12 +4,11 @@
 // requests only, and shows – for a kind with none.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ClientReport } from '../../src/client/index.ts';
-import { freePorts, type Proc, TestCluster } from '../helpers/cluster.ts';
+import { freePorts, Proc, TestCluster } from '../helpers/cluster.ts';
 
 async function run(cluster: TestCluster, args: string[]): Promise<{ code: number | null; output: string }> {
   const proc: Proc = cluster.spawn(args);
@@ -38,11 +37,9 @@ describe('command-line exit codes', () => {
     await writeFile(bad, '{ "frontend": ');
     // Not cluster.spawn, which adds the cluster's own --config.
     const [command, ...leading] = cluster.command;
-    const child = spawn(command!, [...leading, 'admin', 'status', '--config', bad], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const [code] = (await once(child, 'exit')) as [number | null];
+    const proc = new Proc('admin status', spawn(command!, [...leading, 'admin', 'status', '--config', bad], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const { code } = await proc.exited;
+    const output = proc.output;
     assert.equal(code, 2, output);
     assert.match(output, /bad\.json/);
   });
