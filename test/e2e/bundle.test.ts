@@ -49,6 +49,13 @@ describe('the bundle, end to end', () => {
     assert.match(refused.stderr, /config key "orders \(id 1\).port": 127.0.0.1:1 is already used by frontend/);
   });
 
+  test('npx bazaar runs the bundle, as the README tells a newcomer (it is executable)', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const npx = spawnSync('npx', ['--no-install', 'bazaar', '--version'], { cwd: path.resolve(import.meta.dirname, '../..'), encoding: 'utf8', timeout: 30_000 });
+    assert.equal(npx.status, 0, `${npx.stdout}${npx.stderr}`);
+    assert.match(npx.stdout, /^\d+\.\d+\.\d+/);
+  });
+
   test('the bundle stands alone: copied where no node_modules is, it serves the dashboard page and its charting library', async () => {
     const { copyFile, mkdtemp, rm } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
