@@ -279,6 +279,7 @@ addCacheOptions(
         [
           '',
           `Stock Bazaar is up: catalog, order replicas ${config.orders.map((r) => r.id).join(', ')}, ${config.frontends.length === 1 ? 'frontend' : `${config.frontends.length} frontends`}.`,
+          `  leader:    ${cluster.leader === undefined ? 'none chosen yet (the first trade chooses one)' : `order replica ${cluster.leader.id}, epoch ${cluster.leader.epoch}`}`,
           `  API:       ${apis}   (try: curl ${api}/stocks/GameStart)`,
           `  dashboard: ${board === undefined ? 'off (--no-dashboard)' : board.url}`,
           `  pids:      ${Object.entries(cluster.pids()).map(([name, pid]) => `${name} ${pid}`).join(', ')}`,

@@ -30,6 +30,8 @@ export const LEADER_SUSPECT_MS = 2_000;
 export const LEADER_FOLLOW_ATTEMPTS_MAX = 10;
 /** …this far apart, before it runs an election of its own. */
 export const LEADER_FOLLOW_WAIT_MS = 50;
+/** A frontend that found no leader to choose at start tries again after this long, until one leads. */
+export const LEADER_START_RETRY_MS = 1_000;
 /** Time `bazaar admin` gives a role to answer a health check or a crash request. */
 export const ADMIN_CALL_TIMEOUT_MS = 3 * LEADER_PING_TIMEOUT_MS;
 /** Connections each keep-alive pool opens to one upstream at most. */

@@ -89,6 +89,8 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     throw error;
   }
   logger.info(`frontend${config.frontends.length > 1 ? ` ${index}` : ''}: listening on ${endpoint.bind}:${address.port}; cache ${cache.enabled ? `on, ${cache.max} entries at most` : 'off'}`);
+  // The leader is chosen now, as the lab's handout says, so the cluster has one before the first trade.
+  void leaders.chooseAtStart();
 
   return {
     address,

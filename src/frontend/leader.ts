@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplicaEndpoint } from '../core/config.ts';
 import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_FOLLOW_ATTEMPTS_MAX, LEADER_FOLLOW_WAIT_MS, LEADER_PING_TIMEOUT_MS, LEADER_SUSPECT_MS } from '../core/limits.ts';
+import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_FOLLOW_ATTEMPTS_MAX, LEADER_FOLLOW_WAIT_MS, LEADER_PING_TIMEOUT_MS, LEADER_START_RETRY_MS, LEADER_SUSPECT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
@@ -43,6 +43,8 @@ export class LeaderChooser {
   elections = 0;
   /** Replicas that just failed as leader (gone or hung), by id: left out of the next choices until then. */
   private readonly suspects = new Map<number, number>();
+  /** Ends the choice made at start (its retries) when the frontend closes. */
+  private readonly closing = new AbortController();
 
   constructor(replicas: readonly ReplicaEndpoint[], token: string | undefined, logger: Logger) {
     this.logger = logger;
@@ -71,6 +73,26 @@ export class LeaderChooser {
       this.choosing = undefined;
     });
     return this.choosing;
+  }
+
+  /**
+   * As the lab says, the frontend picks the leader when it starts, not at the first trade: the
+   * highest id that answers, every replica told. Until some replica answers (a frontend started
+   * before the replicas), it tries again every LEADER_START_RETRY_MS. Resolves once a leader is
+   * chosen or the chooser closes; never rejects.
+   */
+  async chooseAtStart(): Promise<void> {
+    const { signal } = this.closing;
+    while (!signal.aborted && this.leader === undefined) {
+      try {
+        await this.current();
+        return;
+      } catch (error) {
+        if (signal.aborted) return;
+        this.logger.info(`frontend: no leader chosen yet (${(error as Error).message}); trying again in ${LEADER_START_RETRY_MS} ms`);
+        await sleep(LEADER_START_RETRY_MS, undefined, { signal }).catch(() => undefined);
+      }
+    }
   }
 
   /**
@@ -189,6 +211,7 @@ export class LeaderChooser {
   }
 
   close(): Promise<void> {
+    this.closing.abort();
     return Promise.all(this.replicas.flatMap((replica) => [replica.upstream.close(), replica.control.close()])).then(() => undefined);
   }
 }

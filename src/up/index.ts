@@ -21,6 +21,7 @@ import { BazaarError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
 import { createJsonServer, type JsonServer } from '../http/server.ts';
+import { parseFrontendHealth } from '../protocol/health.ts';
 
 export interface UpOptions {
   /** Absolute path of the config file, passed on to every child. */
@@ -58,6 +59,13 @@ export interface UpHandle extends Handle {
   pids(): Record<string, number>;
   /** Starts a role again that has exited (after a crash), and resolves once it answers. */
   recover(name: string): Promise<number>;
+  /** The order leader the frontends chose at start, or undefined if none was chosen in time. */
+  readonly leader: ChosenLeader | undefined;
+}
+
+export interface ChosenLeader {
+  readonly id: number;
+  readonly epoch: number;
 }
 
 /** Whether something answers on a unix socket (another `bazaar up` on the same data dir). */
@@ -94,6 +102,34 @@ async function whoAnswers(endpoint: Endpoint): Promise<number | null | undefined
   } catch {
     return undefined;
   }
+}
+
+/** The leader a frontend follows, once it has chosen one; undefined while it has none (or does not answer). */
+async function leaderOf(endpoint: Endpoint): Promise<ChosenLeader | undefined> {
+  try {
+    const reply = await request(`${baseUrl(endpoint)}/health`, { headersTimeout: 500, bodyTimeout: 500 });
+    const body = (await reply.body.json().catch(() => undefined)) as { data?: unknown } | undefined;
+    if (reply.statusCode !== 200) return undefined;
+    const health = parseFrontendHealth(body?.data);
+    return health.leader === null ? undefined : { id: health.leader, epoch: health.epoch };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Waits until every frontend follows one leader (each chooses it when it starts), at most
+ * CHILD_READY_TIMEOUT_MS; the leader, or undefined if they did not agree on one in time.
+ */
+async function waitForLeader(frontends: readonly Endpoint[]): Promise<ChosenLeader | undefined> {
+  const deadline = performance.now() + CHILD_READY_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    const leaders = await Promise.all(frontends.map(leaderOf));
+    const first = leaders[0];
+    if (first !== undefined && leaders.every((leader) => leader?.id === first.id && leader.epoch === first.epoch)) return first;
+    await sleep(READY_POLL_MS);
+  }
+  return undefined;
 }
 
 export async function start(config: Config, options: UpOptions, logger: Logger = createLogger()): Promise<UpHandle> {
@@ -318,6 +354,8 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     await close();
     throw error;
   }
+  const leader = await waitForLeader(config.frontends);
+  if (leader === undefined) logger.warn(`up: the frontends have not agreed on an order leader within ${CHILD_READY_TIMEOUT_MS} ms; the first trade will choose one`);
 
   return {
     fatal,
@@ -328,5 +366,6 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     },
     pids: () => Object.fromEntries([...children].map(([name, running]) => [name, running.process.pid ?? -1])),
     recover,
+    leader,
   };
 }

@@ -31,6 +31,23 @@ describe('three frontends', () => {
     await cluster?.destroy();
   });
 
+  test('the leader is chosen when the frontends start, before any request: the highest id, one epoch, named in the banner', async () => {
+    const config = loadConfig(cluster.configPath);
+    const status = await admin.status(config);
+    const highest = Math.max(...config.orders.map((order) => order.id));
+    assert.match(up.output, new RegExp(`leader: +order replica ${highest}, epoch 1\\b`));
+    assert.deepEqual(
+      status.orders.map((order) => [order.id, order.health?.state, order.health?.epoch, order.health?.leaderId]),
+      config.orders.map((order) => [order.id, order.id === highest ? 'leader' : 'follower', 1, highest]),
+      'every replica was told in epoch 1 (three frontends chose at once, and still one election)',
+    );
+    assert.ok(status.orders.find((order) => order.id === highest)?.health?.serving, 'the leader serves');
+    for (const url of urls) {
+      const health = (await http(`${url}/health`)).body as { data: { leader: number | null; epoch: number } };
+      assert.deepEqual([health.data.leader, health.data.epoch], [highest, 1], `${url} follows it`);
+    }
+  });
+
   test('read your writes across frontends: after a trade through one, a lookup through any other shows it (G5)', async () => {
     // Each session owns one stock, so it knows the exact volume its trades leave; its lookups go
     // through the other frontends, which cache the stock between trades.
