@@ -1,11 +1,13 @@
-// The driver of one replica: it feeds the core (core.ts) its events — requests, ticks of a real
+// The driver of one replica: it feeds the state machine (replica/machine.ts) its events — requests, ticks of a real
 // clock, the outcomes of I/O — and carries out the actions the core returns through the ports: the
 // order log, the state file, the peers, the catalog. All waiting happens here; all deciding there.
 import { BazaarError } from '../core/errors.ts';
 import { REPLICA_TICK_MS } from '../core/limits.ts';
 import type { KeyedTrade, OrderEntry } from '../core/trade.ts';
 import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
-import { type Action, type Outcome, type Placed, ReplicaCore, type ReplicaStatus, type ReplyValue, type Request, type Traded } from './core.ts';
+import type { ReplicaStatus } from '../protocol/health.ts';
+import { ReplicaMachine } from './replica/machine.ts';
+import type { Action, Outcome, Placed, ReplyValue, Request, Traded } from './replica/messages.ts';
 import type { OrderLog } from './log.ts';
 import type { ReplicaState, StateStore } from './state.ts';
 import type { PeerTransport } from './transport.ts';
@@ -44,7 +46,7 @@ interface Pending {
 
 export class ReplicaNode {
   readonly id: number;
-  private readonly core: ReplicaCore;
+  private readonly core: ReplicaMachine;
   private readonly options: ReplicaOptions;
   private readonly onEvent: (message: string) => void;
   private readonly pending = new Map<number, Pending>();
@@ -56,7 +58,7 @@ export class ReplicaNode {
     this.id = options.id;
     this.options = options;
     this.onEvent = options.onEvent ?? (() => {});
-    this.core = new ReplicaCore({ id: options.id, peers: options.peers, log: options.log, state: options.state });
+    this.core = new ReplicaMachine({ id: options.id, peers: options.peers, log: options.log, state: options.state });
     this.clock = setInterval(() => {
       this.core.tick();
       this.flush();
@@ -166,6 +168,9 @@ export class ReplicaNode {
       }
       case 'note':
         return this.onEvent(action.message);
+      case 'fault':
+        // The machine has answered every request it held and stopped; the role's policy stops the process.
+        return this.options.onStorageFailure?.(action.error);
     }
   }
 

@@ -2,7 +2,7 @@
 // disk, and faults (a replica down, a link dropping messages) set by the test.
 import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
-import type { Traded } from '../../src/order/core.ts';
+import type { Traded } from '../../src/order/replica/messages.ts';
 import { type CatalogPort, ReplicaNode } from '../../src/order/node.ts';
 import type { PeerTransport } from '../../src/order/transport.ts';
 import type { AppendReply, AppendRequest, PollReply, PollRequest } from '../../src/protocol/replication.ts';

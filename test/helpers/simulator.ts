@@ -6,7 +6,8 @@
 // world checks the safety properties; `settle()` then checks that the cluster converges.
 import assert from 'node:assert/strict';
 import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
-import { type Action, type CatalogCall, type Outcome, type PeerMessage, ReplicaCore, type ReplyValue, type Request } from '../../src/order/core.ts';
+import { ReplicaMachine } from '../../src/order/replica/machine.ts';
+import type { Action, CatalogCall, Outcome, PeerMessage, ReplyValue, Request } from '../../src/order/replica/messages.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
 import { INITIAL_STATE, type ReplicaState } from '../../src/order/state.ts';
 
@@ -36,7 +37,7 @@ export class Rng {
 
 interface SimNode {
   readonly id: number;
-  core: ReplicaCore | undefined;
+  core: ReplicaMachine | undefined;
   /** Bumped at every restart: completions meant for an earlier life are dropped. */
   life: number;
   readonly log: MemoryOrderLog;
@@ -129,7 +130,7 @@ export class World {
 
   private boot(node: SimNode): void {
     node.life += 1;
-    node.core = new ReplicaCore({
+    node.core = new ReplicaMachine({
       id: node.id,
       peers: this.peersOf(node.id),
       log: node.log,
@@ -172,6 +173,8 @@ export class World {
         case 'note':
           this.say(`  ${node.id}: ${action.message}`);
           break;
+        case 'fault':
+          assert.fail(`replica ${node.id} could not read its log: ${action.error.message}`);
       }
     }
   }
@@ -211,7 +214,7 @@ export class World {
     if (index !== -1) this.unacked.splice(index, 1);
   }
 
-  private deliverToCore(node: SimNode, work: (core: ReplicaCore) => void): void {
+  private deliverToCore(node: SimNode, work: (core: ReplicaMachine) => void): void {
     if (node.core === undefined) return;
     work(node.core);
     this.drain(node);

@@ -1,4 +1,4 @@
-// The replica core (src/order/core.ts) in a seeded simulated world: messages dropped, delayed,
+// The replica's state machine (src/order/replica/) in a seeded simulated world: messages dropped, delayed,
 // duplicated and reordered; replicas crashed at any action boundary (losing what their disk had not
 // yet written), restarted and partitioned; the catalog's replies lost. After every step: no
 // acknowledged order is lost or changed, at most one serving leader per epoch, logs agree up to
