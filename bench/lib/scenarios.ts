@@ -12,7 +12,7 @@ import { type Config, loadConfig } from '../../src/core/config.ts';
 import type { CacheStats } from '../../src/protocol/health.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../../test/helpers/checks.ts';
 import { BUNDLE_COMMAND, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
-import { hangRole } from '../../src/up/control.ts';
+import { hangRole } from '../../src/protocol/control.ts';
 import { cpuMeter, rolesOf } from './cpu.ts';
 import { load, type LoadResult } from './measure.ts';
 
@@ -410,7 +410,7 @@ export async function catalogOutage(rounds: number, seed: number, progress: (mes
 }
 
 async function supervisedPids(local: LocalCluster): Promise<Record<string, number>> {
-  const { supervised } = await import('../../src/up/control.ts');
+  const { supervised } = await import('../../src/protocol/control.ts');
   const children = await supervised(local.config, 2_000);
   return Object.fromEntries(Object.entries(children ?? {}).map(([name, child]) => [name, child.pid ?? -1]));
 }

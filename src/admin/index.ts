@@ -4,7 +4,7 @@ import { baseUrl, type Config, type Endpoint, findReplica, frontendLabel } from 
 import { BazaarError } from '../core/errors.ts';
 import { ADMIN_CALL_TIMEOUT_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { dataOf, Upstream } from '../http/client.ts';
-import { recoverRole } from '../up/control.ts';
+import { recoverRole } from '../protocol/control.ts';
 import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
 
 export interface RoleStatus<H> {

@@ -39,6 +39,9 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     logger,
     token: config.token,
     onReply: countRequest,
+    // As an order replica does: a catalog whose journal failed can no longer promise durability, so
+    // it stops, and its supervisor (bazaar up, systemd) starts it again on a journal read afresh.
+    onStorageFailure: fail,
     routes: catalogRoutes(store, invalidator, metrics),
   });
 

@@ -12,7 +12,8 @@ import {
 } from '../core/limits.ts';
 import type { OrderView, TradeType } from '../core/trade.ts';
 import { seededRandom, skewedPicker } from './random.ts';
-import { type LatencySummary, summarize } from './stats.ts';
+import type { ClientReport, LatencySummary, RequestKind } from '../protocol/report.ts';
+import { summarize } from './stats.ts';
 
 export interface ClientOptions {
   /** One frontend's origin, or several: sessions are spread over them, and a retry goes to the next. */
@@ -30,32 +31,7 @@ export interface ClientOptions {
   readonly signal?: AbortSignal;
 }
 
-export type RequestKind = 'lookup' | 'trade' | 'order_query';
-
-export interface ClientReport {
-  /** The frontend driven; several are joined by commas. */
-  readonly frontend: string;
-  readonly seed: number;
-  readonly p: number;
-  readonly skew: number;
-  readonly iterations: number;
-  readonly clients: number;
-  readonly duration_s: number;
-  readonly latency: Record<RequestKind, LatencySummary>;
-  readonly orders_placed: number;
-  /** Trades refused with 409 because not enough stock was left: an answer, not an error. */
-  readonly trades_rejected: number;
-  /** Requests repeated after a 503 or a network error (a trade with the same idempotency key). */
-  readonly retries: number;
-  /** Requests that failed after all their retries (no answer, or an answer that is not one); not latency samples. */
-  readonly errors: number;
-  /** Those failures by request kind: lookups and trades while trading, order queries in the final check. */
-  readonly errors_by_kind: Record<RequestKind, number>;
-  readonly error_samples: readonly string[];
-  readonly mismatches: number;
-  readonly mismatch_samples: readonly string[];
-  readonly ok: boolean;
-}
+export type { ClientReport, RequestKind } from '../protocol/report.ts';
 
 const ERROR_SAMPLES_MAX = 20;
 /** The first pause before a retry; it doubles with each attempt, up to CLIENT_RETRY_DELAY_MS_MAX. */

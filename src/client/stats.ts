@@ -1,14 +1,7 @@
 // Latency summaries for the client's report.
+import type { LatencySummary } from '../protocol/report.ts';
 
-/** Latencies of successful requests; with none, every figure is null (a run with no samples has no p50, not a p50 of 0). */
-export interface LatencySummary {
-  readonly count: number;
-  readonly p50_ms: number | null;
-  readonly p90_ms: number | null;
-  readonly p99_ms: number | null;
-  readonly max_ms: number | null;
-  readonly mean_ms: number | null;
-}
+export type { LatencySummary };
 
 /** Nearest-rank percentile of sorted values; 0 for an empty list. */
 export function percentile(sorted: readonly number[], fraction: number): number {

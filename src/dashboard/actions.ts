@@ -8,7 +8,7 @@ import { baseUrl, type Config } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LoadRequest, LoadState, Snapshot, TimelineEvent } from '../protocol/dashboard.ts';
-import { hangRole } from '../up/control.ts';
+import { hangRole } from '../protocol/control.ts';
 
 export class Actions {
   private readonly config: Config;

@@ -10,7 +10,7 @@ import type { OrderEntry } from '../core/trade.ts';
 import { parseEntries } from '../protocol/replication.ts';
 import { parseStockReply } from '../protocol/catalog.ts';
 import { list } from '../protocol/parse.ts';
-import { type Supervised, supervised } from '../up/control.ts';
+import { type Supervised, supervised } from '../protocol/control.ts';
 import { parseMetrics, type Sample } from './prometheus.ts';
 
 export interface Reading {

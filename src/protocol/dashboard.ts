@@ -1,7 +1,7 @@
 // What the dashboard's server streams to its page (Server-Sent Events, one JSON object per event)
 // and what the page sends back (actions). The page is plain JavaScript; these types are the contract
 // both sides are written against, and the browser test reads the page as a user would.
-import type { ClientReport } from '../client/index.ts';
+import type { ClientReport } from './report.ts';
 import type { CacheStats, Role } from './health.ts';
 
 /** The request types the lab measures, by the frontend's route names. */

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.ts';
-import { BUNDLE_COMMAND, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
+import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
 import { eventually, until } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
@@ -167,7 +167,10 @@ describe('the dashboard of a cluster with a token', { timeout: 60_000 }, () => {
 
   test('"Hang leader" stops the leader for real and it comes back', async () => {
     await postTrade(cluster);
-    const leader = await until('a leader on the page', async () => (await page.locator('[data-sync="leader"]').count()) === 1 ? attribute(page, '[data-sync="leader"]', 'data-replica') : undefined);
+    // The page samples once a second: wait until it shows the leader the frontend follows now (the
+    // one the dashboard will hang), not one from before the last test's crash and recover.
+    const serving = ((await http(`${cluster.url('frontend')}/health`)).body as { data: { leader: number } }).data.leader;
+    const leader = await until('the leader on the page', async () => ((await attribute(page, '[data-sync="leader"]', 'data-replica').catch(() => null)) === String(serving) ? String(serving) : undefined));
     const pid = Number(await attribute(page, `[data-replica="${leader}"]`, 'data-pid'));
     await page.locator('#hang-seconds').fill('1.5');
     await page.locator('#hang-leader').click();
