@@ -14,13 +14,10 @@ export class StorageFault extends Error {
   }
 }
 
-function guarded<T>(read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    if (error instanceof assert.AssertionError) throw error;
-    throw new StorageFault(error instanceof Error ? error : new Error(String(error)));
-  }
+/** A read's throw as the machine handles it: a programmer error stays one, anything else is a storage fault. */
+function fault(error: unknown): Error {
+  if (error instanceof assert.AssertionError) return error;
+  return new StorageFault(error instanceof Error ? error : new Error(String(error)));
 }
 
 export class WrittenLog {
@@ -40,7 +37,7 @@ export class WrittenLog {
 
   constructor(durable: ReadLog<OrderEntry>) {
     this.durable = durable;
-    this.nextNumber = guarded(() => durable.length);
+    this.nextNumber = durable.length;
   }
 
   /** Durable entries. */
@@ -52,16 +49,29 @@ export class WrittenLog {
     return this.durable.sizeBytes;
   }
 
+  // The reads catch in place rather than through a wrapper: they run on every trade and message.
   read(number: number): OrderEntry | undefined {
-    return guarded(() => this.durable.read(number));
+    try {
+      return this.durable.read(number);
+    } catch (error) {
+      throw fault(error);
+    }
   }
 
   readRange(from: number, to: number): OrderEntry[] {
-    return guarded(() => this.durable.readRange(from, to));
+    try {
+      return this.durable.readRange(from, to);
+    } catch (error) {
+      throw fault(error);
+    }
   }
 
   find(key: string): number | undefined {
-    return guarded(() => this.durable.find(key));
+    try {
+      return this.durable.find(key);
+    } catch (error) {
+      throw fault(error);
+    }
   }
 
   /** An entry as written so far: durable, or handed to the driver and not completed yet. */
