@@ -5,6 +5,8 @@ import { BazaarError } from '../core/errors.ts';
 import { ADMIN_CALL_TIMEOUT_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { dataOf, Upstream } from '../http/client.ts';
 import { recoverRole } from '../protocol/control.ts';
+import { send } from '../http/message.ts';
+import { CRASH } from '../protocol/orders.ts';
 import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
 
 export interface RoleStatus<H> {
@@ -91,8 +93,7 @@ export async function crash(config: Config, id: number): Promise<void> {
   const upstream = new Upstream(`order replica ${id}`, baseUrl(replica), { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
   try {
     try {
-      const reply = await upstream.call('POST', '/internal/crash', {}, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
-      if (reply.status !== 202) throw new BazaarError('UPSTREAM_BAD_REPLY', `order replica ${id} refused to crash: ${JSON.stringify(reply.body).slice(0, 200)}`);
+      await send(upstream, CRASH, {}, `order replica ${id} refused to crash`, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
     } catch (error) {
       // The process may die before its reply is out; whether it is gone is checked below.
       if (!(error instanceof BazaarError) || error.code !== 'UPSTREAM_UNAVAILABLE') throw error;

@@ -13,7 +13,8 @@ import { baseUrl, type Endpoint } from '../core/config.ts';
 import { CACHE_HEARTBEAT_MS, CACHE_LEASE_MS, INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { LinkUpstream } from '../link/client.ts';
-import { type Invalidation, type InvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
+import { send } from '../http/message.ts';
+import { INVALIDATE, type Invalidation, type InvalidationMessage } from '../protocol/push.ts';
 
 /** How a message reaches one frontend; resolves when it acknowledged. */
 export type Deliver = (message: InvalidationMessage) => Promise<void>;
@@ -170,8 +171,7 @@ export function linkDelivery(frontend: Endpoint, token: string | undefined): { d
   const upstream = new LinkUpstream('frontend', baseUrl(frontend), { token });
   return {
     deliver: async (message) => {
-      const reply = await upstream.call('POST', PUSH_PATH, message, { timeoutMs: INVALIDATION_TIMEOUT_MS });
-      if (reply.status !== 200) throw new Error(`frontend answered ${reply.status}`);
+      await send(upstream, INVALIDATE, message, 'the frontend refused the push', { timeoutMs: INVALIDATION_TIMEOUT_MS });
     },
     close: () => upstream.close(),
   };

@@ -1,13 +1,13 @@
 // The catalog's endpoints, one named handler each: lookups (for frontends), trades and the list of
 // applied trades (for the order leader).
 import { BazaarError } from '../core/errors.ts';
-import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
-import { quoteForMessage } from '../core/trade.ts';
+import { quoteForMessage, type Stock } from '../core/trade.ts';
+import { serve } from '../http/message.ts';
 import type { Metrics } from '../http/metrics.ts';
-import type { Reply, RequestContext, Route } from '../http/server.ts';
-import { CATALOG_TRADE_PATH } from '../protocol/catalog.ts';
+import type { Reply, Route } from '../http/server.ts';
+import { CATALOG_TRADE, type CatalogTradeReply, LIST_STOCKS, LIST_TRADES, LOOKUP_STOCK, type StockReply, type TradesReply } from '../protocol/catalog.ts';
 import type { CatalogHealth } from '../protocol/health.ts';
-import { parseOriginTrade } from '../protocol/orders.ts';
+import type { OriginTrade } from '../protocol/orders.ts';
 import type { Invalidator } from './invalidator.ts';
 import type { CatalogStore } from './store.ts';
 
@@ -23,27 +23,21 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
     return { body: { data } };
   }
 
-  function listStocks(): Reply {
-    return { body: { data: store.list() } };
+  function listStocks(): Stock[] {
+    return store.list();
   }
 
-  function lookupStock({ params }: RequestContext): Reply {
-    const found = store.lookup(params.name!);
-    if (found === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(params.name!)}`);
-    return { body: { data: { ...found.stock, version: found.version } } };
+  function lookupStock(name: string): StockReply {
+    const found = store.lookup(name);
+    if (found === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
+    return { ...found.stock, version: found.version };
   }
 
-  function listTrades({ query }: RequestContext): Reply {
-    const from = Number(query.get('from') ?? '0');
-    const limit = Number(query.get('limit') ?? String(REPLICATION_BATCH_ENTRIES_MAX));
-    if (!Number.isSafeInteger(from) || from < 0 || !Number.isSafeInteger(limit) || limit < 1) {
-      throw new BazaarError('BAD_REQUEST', 'query parameters "from" and "limit" must be non-negative integers (limit at least 1)');
-    }
-    return { body: { data: { trades: store.trades(from, Math.min(limit, REPLICATION_BATCH_ENTRIES_MAX)), committed: store.committedCount } } };
+  function listTrades({ from, limit }: { from: number; limit: number }): TradesReply {
+    return { trades: store.trades(from, limit), committed: store.committedCount };
   }
 
-  async function trade({ json }: RequestContext): Promise<Reply> {
-    const { trade: keyed, origin } = parseOriginTrade(await json());
+  async function trade({ trade: keyed, origin }: OriginTrade): Promise<CatalogTradeReply> {
     const startedAt = performance.now();
     const outcome = await store.trade(keyed);
     const storedAt = performance.now();
@@ -53,15 +47,15 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
     // frontend: the version rides back to it on the reply, and it applies it before it answers.
     await invalidator.published({ name: outcome.stock.name, version: outcome.version }, origin);
     stage('push', performance.now() - storedAt);
-    return { body: { data: outcome } };
+    return outcome;
   }
 
   return [
     { method: 'GET', path: '/metrics', handler: metricsText },
     { method: 'GET', path: '/health', handler: health },
-    { method: 'GET', path: '/stocks', internal: true, handler: listStocks },
-    { method: 'GET', path: '/stocks/:name', internal: true, handler: lookupStock },
-    { method: 'GET', path: '/trades', internal: true, handler: listTrades },
-    { method: 'POST', path: CATALOG_TRADE_PATH, internal: true, handler: trade },
+    serve(LIST_STOCKS, listStocks),
+    serve(LOOKUP_STOCK, lookupStock),
+    serve(LIST_TRADES, listTrades),
+    serve(CATALOG_TRADE, trade),
   ];
 }

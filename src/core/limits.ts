@@ -2,6 +2,8 @@
 
 /** Largest request body any server reads; past it the reply is 413 and the connection closes. */
 export const REQUEST_BODY_BYTES_MAX = 16 * 1024;
+/** Most stocks a catalog's list may hold, as its readers accept it. */
+export const STOCKS_LISTED_MAX = 10_000;
 /** Longest stock name; the catalog refuses to load longer ones, the API answers 404 for them. */
 export const STOCK_NAME_LENGTH_MAX = 64;
 /** Largest quantity in one trade; larger ones are refused with 400 before any state is touched. */
@@ -32,6 +34,8 @@ export const LEADER_FOLLOW_ATTEMPTS_MAX = 10;
 export const LEADER_FOLLOW_WAIT_MS = 50;
 /** A frontend that found no leader to choose at start tries again after this long, until one leads. */
 export const LEADER_START_RETRY_MS = 1_000;
+/** How much longer than a role's start `admin recover` waits for up's answer. */
+export const RECOVER_REPLY_MARGIN_MS = 5_000;
 /** Time `bazaar admin` gives a role to answer a health check or a crash request. */
 export const ADMIN_CALL_TIMEOUT_MS = 3 * LEADER_PING_TIMEOUT_MS;
 /** Connections each keep-alive pool opens to one upstream at most. */

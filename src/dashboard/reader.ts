@@ -7,9 +7,9 @@ import { dataOf, Upstream } from '../http/client.ts';
 import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
 import type { StockRow } from '../protocol/dashboard.ts';
 import type { OrderEntry } from '../core/trade.ts';
-import { parseEntries } from '../protocol/replication.ts';
-import { parseStockReply } from '../protocol/catalog.ts';
-import { list } from '../protocol/parse.ts';
+import { ENTRIES } from '../protocol/replication.ts';
+import { LIST_STOCKS } from '../protocol/catalog.ts';
+import { send } from '../http/message.ts';
 import { type Supervised, supervised } from '../protocol/control.ts';
 import { parseMetrics, type Sample } from './prometheus.ts';
 
@@ -52,10 +52,7 @@ export class ClusterReader {
   async read(): Promise<Reading> {
     const [catalog, stocks, frontends, replicas, pids] = await Promise.all([
       orNull(async () => parseCatalogHealth(dataOf(await this.catalog.call('GET', '/health', undefined, options), 'catalog health'))),
-      orNull(async () => list(dataOf(await this.catalog.call('GET', '/stocks', undefined, options), 'catalog stocks'), 'stocks', 10_000, 'UPSTREAM_BAD_REPLY').map((item) => {
-        const { name, price, quantity, volume } = parseStockReply({ ...(item as object), version: 0 });
-        return { name, price, quantity, volume };
-      })),
+      orNull(() => send(this.catalog, LIST_STOCKS, undefined, 'catalog stocks', options)),
       Promise.all(
         this.frontends.map(async (upstream) => {
           const [health, metrics] = await Promise.all([
@@ -77,7 +74,7 @@ export class ClusterReader {
   async entries(id: number, from: number, limit: number): Promise<OrderEntry[]> {
     const upstream = this.replicas.get(id);
     if (upstream === undefined) return [];
-    return parseEntries(dataOf(await upstream.call('GET', `/internal/entries?from=${from}&limit=${limit}`, undefined, options), `replica ${id} entries`), from);
+    return send(upstream, ENTRIES, { from, limit }, `replica ${id} entries`, options);
   }
 
   async close(): Promise<void> {

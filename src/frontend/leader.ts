@@ -9,7 +9,9 @@ import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_FOLLOW_ATTEMPTS_MA
 import type { Logger } from '../core/logger.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
+import { send } from '../http/message.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
+import { LEADER_NOTICE } from '../protocol/replication.ts';
 
 export interface ReplicaClient {
   readonly id: number;
@@ -184,28 +186,27 @@ export class LeaderChooser {
       await Promise.all(
         alive
           .filter((other) => other !== candidate)
-          .map((other) => other.replica.control.call('POST', '/internal/leader', notice, { timeoutMs: LEADER_PING_TIMEOUT_MS }).catch(() => undefined)),
+          .map((other) => send(other.replica.control, LEADER_NOTICE, notice, `replica ${other.replica.id} refused the notice`, { timeoutMs: LEADER_PING_TIMEOUT_MS }).catch(() => undefined)),
       );
+      let refusal: Error;
       try {
-        const reply = await candidate.replica.control.call('POST', '/internal/leader', notice, { timeoutMs: ELECTION_TIMEOUT_MS });
-        if (reply.status === 200) {
-          this.logger.info(`frontend: order replica ${candidate.replica.id} leads epoch ${epoch}`);
-          return this.adopt(candidate.replica);
-        }
-        if (reply.errorCode === 'STALE_EPOCH') {
-          // Another frontend's election got there first: follow its leader rather than outbid it
-          // with a newer epoch (frontends that outbid each other would never settle).
-          const followed = await this.followNewer();
-          if (followed !== undefined) return followed;
-        }
-        if (reply.errorCode === 'NO_QUORUM') {
-          throw new BazaarError('NO_LEADER', `no majority of order replicas is reachable (replica ${candidate.replica.id}: ${JSON.stringify(reply.body).slice(0, 200)}); retry shortly`, { retryAfterS: 1 });
-        }
-        this.logger.warn(`frontend: replica ${candidate.replica.id} refused to lead epoch ${epoch}: ${JSON.stringify(reply.body).slice(0, 200)}`);
+        await send(candidate.replica.control, LEADER_NOTICE, notice, `replica ${candidate.replica.id} refused to lead epoch ${epoch}`, { timeoutMs: ELECTION_TIMEOUT_MS });
+        this.logger.info(`frontend: order replica ${candidate.replica.id} leads epoch ${epoch}`);
+        return this.adopt(candidate.replica);
       } catch (error) {
-        if (error instanceof BazaarError && error.code === 'NO_LEADER') throw error;
-        this.logger.warn(`frontend: replica ${candidate.replica.id} could not take epoch ${epoch}: ${(error as Error).message}`);
+        refusal = error as Error;
       }
+      const code = refusal instanceof BazaarError ? refusal.code : undefined;
+      if (code === 'STALE_EPOCH') {
+        // Another frontend's election got there first: follow its leader rather than outbid it
+        // with a newer epoch (frontends that outbid each other would never settle).
+        const followed = await this.followNewer();
+        if (followed !== undefined) return followed;
+      }
+      if (code === 'NO_QUORUM') {
+        throw new BazaarError('NO_LEADER', `no majority of order replicas is reachable (replica ${candidate.replica.id}: ${refusal.message}); retry shortly`, { retryAfterS: 1 });
+      }
+      this.logger.warn(`frontend: replica ${candidate.replica.id} could not take epoch ${epoch}: ${refusal.message}`);
     }
     throw new BazaarError('NO_LEADER', 'no order replica could take the lead; retry shortly', { retryAfterS: 1 });
   }

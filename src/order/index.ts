@@ -11,9 +11,10 @@ import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
-import { CATALOG_TRADE_PATH, parseCatalogTradeReply, parseTradesReply, tradesPath } from '../protocol/catalog.ts';
-import { tradeBody } from '../protocol/orders.ts';
+import { send } from '../http/message.ts';
+import { CATALOG_TRADE, LIST_TRADES } from '../protocol/catalog.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
+import { REJOIN } from '../protocol/replication.ts';
 import { StorageError } from '../storage/errors.ts';
 import { openOrderLog } from './log.ts';
 import { type CatalogPort, ReplicaNode } from './node.ts';
@@ -28,10 +29,10 @@ export interface OrderHandle extends Handle {
 function catalogPort(upstream: Caller): CatalogPort {
   return {
     trade: async (trade: KeyedTrade, origin: string | undefined) => {
-      const reply = parseCatalogTradeReply(dataOf(await upstream.call('POST', CATALOG_TRADE_PATH, tradeBody({ trade, origin })), 'the catalog refused the trade'));
+      const reply = await send(upstream, CATALOG_TRADE, { trade, origin }, 'the catalog refused the trade');
       return { version: reply.version };
     },
-    trades: async (from, limit) => parseTradesReply(dataOf(await upstream.call('GET', tradesPath(from, limit)), 'the catalog could not list its trades')).trades,
+    trades: async (from, limit) => (await send(upstream, LIST_TRADES, { from, limit }, 'the catalog could not list its trades')).trades,
   };
 }
 
@@ -130,7 +131,7 @@ async function askLeaderToCatchUp(id: number, peers: readonly { id: number; host
       }),
     );
     if (leader === undefined) return;
-    await leader.upstream.call('POST', '/internal/rejoin', { id }, { timeoutMs: LEADER_PING_TIMEOUT_MS });
+    await send(leader.upstream, REJOIN, { id }, `leader ${leader.id} refused to catch this replica up`, { timeoutMs: LEADER_PING_TIMEOUT_MS });
     logger.info(`order ${id}: asked leader ${leader.id} (epoch ${leader.epoch}) for the orders it missed`);
   } catch (error) {
     logger.warn(`order ${id}: could not ask the leader to catch this replica up (${(error as Error).message}); it will be caught up at the leader's next retry`);

@@ -2,17 +2,9 @@
 import { baseUrl, type ReplicaEndpoint } from '../core/config.ts';
 import { CATCH_UP_TIMEOUT_MS, REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { OrderEntry } from '../core/trade.ts';
-import { dataOf } from '../http/client.ts';
+import { send } from '../http/message.ts';
 import { LinkUpstream } from '../link/client.ts';
-import {
-  type AppendReply,
-  type AppendRequest,
-  parseAppendReply,
-  parseEntries,
-  parsePollReply,
-  type PollReply,
-  type PollRequest,
-} from '../protocol/replication.ts';
+import { APPEND, type AppendReply, type AppendRequest, ENTRIES, POLL, type PollReply, type PollRequest } from '../protocol/replication.ts';
 
 /** How a replica reaches its peers; links in production. Failures reject. */
 export interface PeerTransport {
@@ -34,19 +26,16 @@ export class LinkTransport implements PeerTransport {
     return upstream;
   }
 
-  async poll(peer: number, request: PollRequest): Promise<PollReply> {
-    const reply = await this.peer(peer).call('POST', '/internal/poll', request, { timeoutMs: REPLICATION_TIMEOUT_MS });
-    return parsePollReply(dataOf(reply, `replica ${peer} refused the poll`));
+  poll(peer: number, request: PollRequest): Promise<PollReply> {
+    return send(this.peer(peer), POLL, request, `replica ${peer} refused the poll`, { timeoutMs: REPLICATION_TIMEOUT_MS });
   }
 
-  async append(peer: number, request: AppendRequest): Promise<AppendReply> {
-    const reply = await this.peer(peer).call('POST', '/internal/append', request, { timeoutMs: REPLICATION_TIMEOUT_MS });
-    return parseAppendReply(dataOf(reply, `replica ${peer} refused the entries`));
+  append(peer: number, request: AppendRequest): Promise<AppendReply> {
+    return send(this.peer(peer), APPEND, request, `replica ${peer} refused the entries`, { timeoutMs: REPLICATION_TIMEOUT_MS });
   }
 
-  async entries(peer: number, from: number, limit: number): Promise<OrderEntry[]> {
-    const reply = await this.peer(peer).call('GET', `/internal/entries?from=${from}&limit=${limit}`, undefined, { timeoutMs: CATCH_UP_TIMEOUT_MS });
-    return parseEntries(dataOf(reply, `replica ${peer} could not send entries`), from);
+  entries(peer: number, from: number, limit: number): Promise<OrderEntry[]> {
+    return send(this.peer(peer), ENTRIES, { from, limit }, `replica ${peer} could not send entries`, { timeoutMs: CATCH_UP_TIMEOUT_MS });
   }
 
   async close(): Promise<void> {

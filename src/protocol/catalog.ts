@@ -3,7 +3,9 @@
 // core/trade.ts's parsers; these parse the replies.
 import { BazaarError } from '../core/errors.ts';
 import { type KeyedTrade, parseKeyedTrade, type Stock } from '../core/trade.ts';
-import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
+import { REPLICATION_BATCH_ENTRIES_MAX, STOCKS_LISTED_MAX } from '../core/limits.ts';
+import { get, post, queryCount } from './message.ts';
+import { parseOriginTrade, tradeBody } from './orders.ts';
 import { count, fromUpstream, list, object, text } from './parse.ts';
 
 /** `GET /stocks/{name}`: the stock and its version (the cache's guard against stale fills). */
@@ -31,11 +33,6 @@ export interface TradesReply {
   readonly committed: number;
 }
 
-export const CATALOG_TRADE_PATH = '/trades';
-
-export function tradesPath(from: number, limit: number): string {
-  return `/trades?from=${from}&limit=${limit}`;
-}
 
 function finite(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) throw new BazaarError('UPSTREAM_BAD_REPLY', `field "${field}" must be a number`);
@@ -61,3 +58,24 @@ export function parseTradesReply(data: unknown): TradesReply {
   });
   return { trades, committed: count(value.committed, 'committed', 0, 'UPSTREAM_BAD_REPLY') };
 }
+
+export function parseStockList(data: unknown): Stock[] {
+  return list(data, 'stocks', STOCKS_LISTED_MAX, 'UPSTREAM_BAD_REPLY').map((item) => {
+    const { name, price, quantity, volume } = parseStockReply({ ...object(item, 'stock', 'UPSTREAM_BAD_REPLY'), version: 0 });
+    return { name, price, quantity, volume };
+  });
+}
+
+/** frontend -> catalog: one stock, with its version. */
+export const LOOKUP_STOCK = get('/stocks/:name', (name: string) => `/stocks/${encodeURIComponent(name)}`, ({ params }) => params.name!, parseStockReply);
+/** dashboard -> catalog: every stock. */
+export const LIST_STOCKS = get('/stocks', () => '/stocks', () => undefined, parseStockList);
+/** leader -> catalog: apply a trade once per key; answered once no other frontend can serve the stock from before it. */
+export const CATALOG_TRADE = post('/trades', parseOriginTrade, parseCatalogTradeReply, { body: tradeBody });
+/** leader -> catalog: applied trades in journal order, for reconciliation. */
+export const LIST_TRADES = get<{ from: number; limit: number }, TradesReply>(
+  '/trades',
+  ({ from, limit }) => `/trades?from=${from}&limit=${limit}`,
+  ({ query }) => ({ from: queryCount(query, 'from', 0), limit: Math.min(queryCount(query, 'limit', REPLICATION_BATCH_ENTRIES_MAX, 1), REPLICATION_BATCH_ENTRIES_MAX) }),
+  parseTradesReply,
+);

@@ -2,14 +2,10 @@
 // one up; and the leader's replies. The trade and its origin travel on to the catalog unchanged.
 import { BazaarError } from '../core/errors.ts';
 import { ORIGIN_LENGTH_MAX } from '../core/limits.ts';
-import { type KeyedTrade, type OrderView, parseKeyedTrade, PRINTABLE_TOKEN } from '../core/trade.ts';
+import { type KeyedTrade, type OrderView, parseKeyedTrade, parseOrderNumber, PRINTABLE_TOKEN } from '../core/trade.ts';
+import { get, post } from './message.ts';
 import { count, object, text } from './parse.ts';
 
-export const PLACE_ORDER_PATH = '/orders';
-
-export function orderPath(number: number): string {
-  return `/orders/${number}`;
-}
 
 /**
  * A trade as it travels from a frontend through the leader to the catalog. `origin` names the
@@ -58,3 +54,14 @@ export function parseOrderReply(data: unknown): OrderView {
     quantity: count(value.quantity, 'quantity', 1, 'UPSTREAM_BAD_REPLY'),
   };
 }
+
+export function parseCrashReply(data: unknown): { crashing: number } {
+  return { crashing: count(object(data, 'crash reply', 'UPSTREAM_BAD_REPLY').crashing, 'crashing', 1, 'UPSTREAM_BAD_REPLY') };
+}
+
+/** frontend -> leader: place a trade once per key; the reply carries its number and the stock's version after it. */
+export const PLACE_ORDER = post('/orders', parseOriginTrade, parsePlaceOrderReply, { body: tradeBody });
+/** frontend -> leader: an acknowledged order. */
+export const READ_ORDER = get('/orders/:number', (number: number) => `/orders/${number}`, ({ params }) => parseOrderNumber(params.number!), parseOrderReply);
+/** admin -> order: a real crash for fault drills (SIGKILL to itself), answered 202 before it dies. */
+export const CRASH = post('/internal/crash', () => ({}), parseCrashReply, { status: 202 });

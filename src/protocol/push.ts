@@ -4,6 +4,7 @@
 // frontend applies it: frontend/cache.ts.
 import { BazaarError } from '../core/errors.ts';
 import { PUSH_INVALIDATIONS_MAX } from '../core/limits.ts';
+import { parseDone, post } from './message.ts';
 
 export interface Invalidation {
   readonly name: string;
@@ -20,7 +21,6 @@ export interface InvalidationMessage {
   readonly leaseUntil: number;
 }
 
-export const PUSH_PATH = '/internal/cache/invalidate';
 
 export function parseInvalidationMessage(body: unknown): InvalidationMessage {
   const value = body as Partial<InvalidationMessage> | null;
@@ -37,3 +37,6 @@ export function parseInvalidationMessage(body: unknown): InvalidationMessage {
   if (!valid) throw new BazaarError('BAD_REQUEST', 'not an invalidation message: {from, to, invalidations: [{name, version}], leaseUntil}');
   return { from: value.from!, to: value.to!, invalidations: value.invalidations!, leaseUntil: value.leaseUntil! };
 }
+
+/** catalog -> frontend: what changed since the last push, and a lease. */
+export const INVALIDATE = post('/internal/cache/invalidate', parseInvalidationMessage, parseDone);

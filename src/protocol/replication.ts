@@ -2,7 +2,9 @@
 // The frontend's leader notice is here too: it is the replicas' election input.
 import { BazaarError } from '../core/errors.ts';
 import { count, object } from './parse.ts';
-import { REPLICATION_BATCH_ENTRIES_MAX } from '../core/limits.ts';
+import { REPLICATION_BATCH_ENTRIES_MAX, REPLICATION_BODY_BYTES_MAX } from '../core/limits.ts';
+import { parseOrderHealth } from './health.ts';
+import { get, parseDone, post, queryCount } from './message.ts';
 import { type OrderEntry, parseOrderEntry } from '../core/trade.ts';
 
 /** Enough of an entry to tell whether two logs agree there. */
@@ -109,3 +111,34 @@ export function parseEntries(value: unknown, from: number): OrderEntry[] {
   if (!Array.isArray(value) || value.length > REPLICATION_BATCH_ENTRIES_MAX) throw new BazaarError('UPSTREAM_BAD_REPLY', 'entries reply is not a bounded array');
   return value.map((entry, index) => parseOrderEntry(entry, from + index, 'entries reply'));
 }
+
+/** Which entries a new leader (or the dashboard) asks a replica for. */
+export interface EntriesRequest {
+  readonly from: number;
+  readonly limit: number;
+}
+
+/** A returning replica asks the leader to bring it up to date now. */
+export interface RejoinRequest {
+  readonly id: number;
+}
+
+export function parseRejoinRequest(body: unknown): RejoinRequest {
+  return { id: count(object(body, 'rejoin').id, 'id', 1) };
+}
+
+/** frontend -> order: who leads which epoch; the reply is the replica's health once it has joined (or, as the candidate, serves). */
+export const LEADER_NOTICE = post('/internal/leader', parseLeaderNotice, parseOrderHealth);
+/** candidate -> order: join my epoch and say how complete your log is. */
+export const POLL = post('/internal/poll', parsePollRequest, parsePollReply);
+/** leader -> follower: entries that continue the follower's log. */
+export const APPEND = post('/internal/append', parseAppendRequest, parseAppendReply, { bodyBytesMax: REPLICATION_BODY_BYTES_MAX });
+/** anyone -> order: durable entries from `from`, at most `limit` (bounded by the batch size). */
+export const ENTRIES = get<EntriesRequest, OrderEntry[]>(
+  '/internal/entries',
+  ({ from, limit }) => `/internal/entries?from=${from}&limit=${limit}`,
+  ({ query }) => ({ from: queryCount(query, 'from', 0), limit: queryCount(query, 'limit', 1) }),
+  (data, { from }) => parseEntries(data, from),
+);
+/** returning replica -> leader: catch me up now. */
+export const REJOIN = post('/internal/rejoin', parseRejoinRequest, parseDone);

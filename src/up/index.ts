@@ -12,7 +12,6 @@ import {
   CHILD_OUTPUT_TAIL_LINES,
   CHILD_READY_TIMEOUT_MS,
   CHILD_STOP_GRACE_MS,
-  DASHBOARD_HANG_MS_MAX,
   RESTART_BACKOFF_MS_MAX,
   RESTART_BACKOFF_MS_MIN,
   RESTART_STABLE_MS,
@@ -21,6 +20,8 @@ import { BazaarError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
 import { createJsonServer, type JsonServer } from '../http/server.ts';
+import { serve } from '../http/message.ts';
+import { HANG, RECOVER, UP_HEALTH } from '../protocol/control.ts';
 import { parseFrontendHealth } from '../protocol/health.ts';
 
 export interface UpOptions {
@@ -313,29 +314,9 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     name: 'up control',
     logger,
     routes: [
-      { method: 'GET', path: '/health', handler: () => ({ body: { data: { role: 'up', pid: process.pid, children: Object.fromEntries([...children].map(([name, running]) => [name, { pid: running.process.pid, running: isRunning(running) }])) } } }) },
-      {
-        method: 'POST',
-        path: '/hang',
-        handler: async ({ json }) => {
-          const body = (await json()) as { role?: unknown; ms?: unknown };
-          if (typeof body?.role !== 'string') throw new BazaarError('BAD_REQUEST', 'field "role" must name a role, like "order-3"');
-          const ms = body.ms;
-          if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > DASHBOARD_HANG_MS_MAX) {
-            throw new BazaarError('BAD_REQUEST', `field "ms" must be an integer from 1 to ${DASHBOARD_HANG_MS_MAX}`);
-          }
-          return { body: { data: { role: body.role, pid: hang(body.role, ms) } } };
-        },
-      },
-      {
-        method: 'POST',
-        path: '/recover',
-        handler: async ({ json }) => {
-          const body = (await json()) as { role?: unknown };
-          if (typeof body?.role !== 'string') throw new BazaarError('BAD_REQUEST', 'field "role" must name a role, like "order-2"');
-          return { body: { data: { role: body.role, pid: await recover(body.role) } } };
-        },
-      },
+      serve(UP_HEALTH, () => ({ role: 'up', pid: process.pid, children: Object.fromEntries([...children].map(([name, running]) => [name, { pid: running.process.pid, running: isRunning(running) }])) })),
+      serve(HANG, ({ role, ms }) => ({ role, pid: hang(role, ms!) })),
+      serve(RECOVER, async ({ role }) => ({ role, pid: await recover(role) })),
     ],
   });
   await new Promise<void>((resolve, reject) => {

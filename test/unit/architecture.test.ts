@@ -1,6 +1,7 @@
 // What docs/architecture.md claims of the house, checked on the source itself: no import circle in
 // src/ (type imports included), no file over FILE_LINES_MAX lines, and no role importing another
-// role's folder (nor shared code importing a role), but for the one exception the map names.
+// role's folder (nor shared code importing a role), but for the one exception the map names; internal
+// paths spelled only where their messages are declared.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -68,6 +69,12 @@ test('no role imports another role\'s folder, and shared code imports no role (b
     }
   }
   assert.deepEqual(crossings, []);
+});
+
+test('internal paths are spelled only in src/protocol/, where each message is declared once', () => {
+  const spelled = files.filter((file) => !file.startsWith(`protocol${path.sep}`) && /['`]\/internal\//.test(readFileSync(path.join(SRC, file), 'utf8')));
+  assert.deepEqual(spelled, []);
+  assert.ok(files.some((file) => file.startsWith(`protocol${path.sep}`) && readFileSync(path.join(SRC, file), 'utf8').includes("'/internal/append'")), 'the check looks where they are');
 });
 
 test('the checks see the tree: every role folder has files and imports were found', () => {

@@ -7,7 +7,8 @@ import { describe, test } from 'node:test';
 import { StockCache } from '../../src/frontend/cache.ts';
 import type { LeaderChooser } from '../../src/frontend/leader.ts';
 import { frontendRoutes } from '../../src/frontend/routes.ts';
-import type { Upstream, UpstreamReply } from '../../src/http/client.ts';
+import type { CallLeader } from '../../src/frontend/failover.ts';
+import type { Upstream } from '../../src/http/client.ts';
 import { Metrics } from '../../src/http/metrics.ts';
 import type { RequestContext } from '../../src/http/server.ts';
 
@@ -22,9 +23,10 @@ describe('a trade through this frontend', () => {
     assert.ok(cache.get('GameStart') !== undefined, 'cached before the trade');
 
     const sent: unknown[] = [];
-    const callLeader = async (_method: string, _path: string, body?: unknown): Promise<UpstreamReply> => {
-      sent.push(body);
-      return { status: 200, body: { data: { transaction_number: 7, version: 4 } }, errorCode: undefined };
+    // The leader's reply, parsed as the frontend's own declaration of the message parses it.
+    const callLeader: CallLeader = async (message, request) => {
+      sent.push(message.body?.(request));
+      return message.parseReply({ transaction_number: 7, version: 4 }, request);
     };
     const routes = frontendRoutes({ origin: '127.0.0.1:8000', cache, catalog: {} as Upstream, leaders: {} as LeaderChooser, callLeader, metrics: new Metrics() });
     const placeOrder = routes.find((route) => route.method === 'POST' && route.path === '/orders')!.handler;
