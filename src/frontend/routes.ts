@@ -3,14 +3,16 @@
 import { randomUUID } from 'node:crypto';
 import { BazaarError } from '../core/errors.ts';
 import { isValidStockName, parseIdempotencyKey, parseOrderNumber, parseTradeRequest, quoteForMessage, type Stock } from '../core/trade.ts';
-import { type Caller, dataOf } from '../http/client.ts';
+import type { Caller } from '../http/client.ts';
+import { send, serve } from '../http/message.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Reply, RequestContext, Route } from '../http/server.ts';
-import { parseStockReply } from '../protocol/catalog.ts';
+import { LOOKUP_STOCK } from '../protocol/catalog.ts';
 import type { FrontendHealth } from '../protocol/health.ts';
-import { orderPath, parseOrderReply, parsePlaceOrderReply, PLACE_ORDER_PATH, tradeBody } from '../protocol/orders.ts';
-import { parseInvalidationMessage, PUSH_PATH } from '../protocol/push.ts';
+import { PLACE_ORDER, READ_ORDER } from '../protocol/orders.ts';
+import { INVALIDATE, type InvalidationMessage } from '../protocol/push.ts';
 import type { StockCache } from './cache.ts';
+import openapi from './openapi.json' with { type: 'json' };
 import type { CallLeader } from './failover.ts';
 import type { LeaderChooser } from './leader.ts';
 
@@ -23,6 +25,9 @@ export interface FrontendParts {
   readonly callLeader: CallLeader;
   readonly metrics: Metrics;
 }
+
+/** The public API's OpenAPI document, serialized once. */
+const OPENAPI_JSON = JSON.stringify(openapi);
 
 export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, metrics }: FrontendParts): Route[] {
   const stage = metrics.stages('bazaar_frontend');
@@ -42,15 +47,15 @@ export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, me
     if (!isValidStockName(name)) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
     const cached = cache.get(name);
     if (cached !== undefined) return { json: cached.body };
-    const found = parseStockReply(dataOf(await catalog.call('GET', `/stocks/${encodeURIComponent(name)}`), 'the catalog could not look the stock up'));
+    const found = await send(catalog, LOOKUP_STOCK, name, 'the catalog could not look the stock up');
     const stock: Stock = { name: found.name, price: found.price, quantity: found.quantity, volume: found.volume };
     cache.fill(stock, found.version);
     return { body: { data: stock } };
   }
 
-  async function applyPush({ json }: RequestContext): Promise<Reply> {
-    cache.apply(parseInvalidationMessage(await json()));
-    return { body: { data: { ok: true } } };
+  function applyPush(message: InvalidationMessage): { ok: true } {
+    cache.apply(message);
+    return { ok: true };
   }
 
   async function placeOrder({ headers, json }: RequestContext): Promise<Reply> {
@@ -58,11 +63,9 @@ export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, me
     // Parse the key before the body, so a bad key is refused whatever the body says.
     const key = header === undefined ? `fe-${randomUUID()}` : parseIdempotencyKey(header);
     const trade = parseTradeRequest(await json());
-    const body = tradeBody({ trade: { key, ...trade }, origin });
     const sentAt = performance.now();
-    const reply = await callLeader('POST', PLACE_ORDER_PATH, body);
+    const data = await callLeader(PLACE_ORDER, { trade: { key, ...trade }, origin }, 'the order service refused the order');
     stage('leader', performance.now() - sentAt);
-    const data = parsePlaceOrderReply(dataOf(reply, 'the order service refused the order'));
     // The catalog did not wait for this frontend to take the stock's new version by push: take it
     // from the reply, before answering, so no lookup after the answer can show the stock from before.
     cache.invalidate({ name: trade.name, version: data.version });
@@ -71,16 +74,18 @@ export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, me
 
   async function readOrder({ params }: RequestContext): Promise<Reply> {
     const number = parseOrderNumber(params.number!);
-    const order = parseOrderReply(dataOf(await callLeader('GET', orderPath(number)), 'the order service could not look the order up'));
+    const order = await callLeader(READ_ORDER, number, 'the order service could not look the order up');
     return { body: { data: order } };
   }
 
   return [
     { method: 'GET', path: '/health', handler: health },
     { method: 'GET', path: '/metrics', handler: metricsText },
+    { method: 'GET', path: '/openapi.json', handler: () => ({ json: OPENAPI_JSON }) },
     { method: 'GET', path: '/stocks/:name', handler: lookupStock },
-    { method: 'POST', path: PUSH_PATH, internal: true, handler: applyPush },
-    { method: 'POST', path: PLACE_ORDER_PATH, handler: placeOrder },
+    serve(INVALIDATE, applyPush),
+    // The public API's paths: described once in openapi.json, which the frontend also serves.
+    { method: 'POST', path: '/orders', handler: placeOrder },
     { method: 'GET', path: '/orders/:number', handler: readOrder },
   ];
 }

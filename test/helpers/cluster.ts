@@ -1,5 +1,6 @@
 // Real processes for integration and e2e tests: a temp data dir, a config on free loopback ports,
 // roles started as child processes and stopped by PID, everything removed afterwards.
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { conformance, PUBLIC_ORIGINS } from './openapi.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Runs the TypeScript sources (integration tier). */
@@ -122,6 +124,9 @@ export class TestCluster {
       ...options.extra,
     };
     await writeFile(cluster.configPath, JSON.stringify(config, null, 2));
+    // Every reply from a frontend of this cluster is checked against the OpenAPI document (http()).
+    const frontends = (config as { frontends?: Array<{ host: string; port: number }> }).frontends ?? [config.frontend];
+    for (const endpoint of frontends) if (endpoint !== undefined) PUBLIC_ORIGINS.add(`http://${endpoint.host}:${endpoint.port}`);
     return cluster;
   }
 
@@ -209,6 +214,11 @@ export async function http(
     body = JSON.parse(text);
   } catch {
     // Not JSON; keep the text.
+  }
+  const target = new URL(url);
+  if (PUBLIC_ORIGINS.has(target.origin)) {
+    const problems = conformance(init.method ?? 'GET', target, reply.status, reply.headers, body);
+    if (problems.length > 0) throw new assert.AssertionError({ message: `the reply does not conform to src/frontend/openapi.json:\n${problems.join('\n')}` });
   }
   return { status: reply.status, headers: reply.headers, body, text };
 }
