@@ -1,154 +1,113 @@
-// Server push from the catalog to every frontend's cache, made safe against lost, late and reordered
-// messages, restarts, and a frontend that hangs:
-// - one message in flight per frontend, so they arrive in order; messages are numbered per link
-//   (`from` -> `to`), and a frontend whose last `to` is not this `from` missed one and drops its whole
-//   cache; a link's first message (`from` -1) carries every stock's version;
-// - each message names every stock changed since the last acknowledged one, with its version;
-// - each message grants the frontend a lease (`leaseUntil`, wall clock): it serves from its cache
-//   only until then, so an unreachable frontend stops serving cached data on its own;
-// - a trade is answered only once every frontend has acknowledged its stock's new version, or that
-//   frontend's lease has run out. A dead frontend costs the trades of one lease at most, once.
-import { setTimeout as sleep } from 'node:timers/promises';
+// Server push from the catalog to every frontend's cache: one `PushSession` (push-session.ts, the
+// rules) per frontend, driven here with the wall clock, real deliveries and a timer set to the
+// session's next wake. A trade's `published` resolves once every other frontend has the change, or
+// can no longer serve the stock from before it.
 import { baseUrl, type Endpoint } from '../core/config.ts';
-import { CACHE_HEARTBEAT_MS, CACHE_LEASE_MS, INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
+import { INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
-import { LinkUpstream } from '../link/client.ts';
 import { send } from '../http/message.ts';
+import { LinkUpstream } from '../link/client.ts';
 import { INVALIDATE, type Invalidation, type InvalidationMessage } from '../protocol/push.ts';
+import { PushSession } from './push-session.ts';
 
 /** How a message reaches one frontend; resolves when it acknowledged. */
 export type Deliver = (message: InvalidationMessage) => Promise<void>;
 
 export interface InvalidatorOptions {
-  /** Every stock's current version, sent whole on a link's first message. */
+  /** Every stock's current version, sent whole on a session's first message. */
   readonly versions: () => Invalidation[];
   readonly now?: () => number;
   readonly logger?: Logger;
 }
 
-interface Waiter {
-  readonly invalidation: Invalidation;
-  readonly resolve: () => void;
-}
-
-class FrontendLink {
-  readonly name: string;
+/** One session and what carries it out. */
+class SessionDriver {
+  readonly session: PushSession;
   private readonly deliver: Deliver;
-  private readonly options: InvalidatorOptions;
   private readonly now: () => number;
-  /** Number of the last acknowledged message; -1 before the first. */
-  private acked = -1;
-  /** The newest version of each stock the frontend has acknowledged. */
-  private readonly acknowledged = new Map<string, number>();
-  /** Changes not yet acknowledged, newest version per stock (so bounded by the number of stocks). */
-  private readonly pending = new Map<string, number>();
-  /** The latest lease this link has granted: the frontend trusts its cache until then at most. */
-  private grantedUntil = 0;
-  private waiters: Waiter[] = [];
-  private wake: () => void = () => {};
-  private stopped = false;
-  private healthy = true;
-  /** Whether this frontend has ever taken a push. */
-  private reached = false;
+  private readonly logger: Logger | undefined;
+  private readonly released = new Map<number, () => void>();
+  private nextTicket = 1;
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
 
   constructor(name: string, deliver: Deliver, options: InvalidatorOptions) {
-    this.name = name;
+    this.session = new PushSession(name, options.versions);
     this.deliver = deliver;
-    this.options = options;
     this.now = options.now ?? Date.now;
-    void this.run();
+    this.logger = options.logger;
+    this.session.tick(this.now());
+    this.carryOut();
   }
 
-  private isAcknowledged({ name, version }: Invalidation): boolean {
-    return (this.acknowledged.get(name) ?? -1) >= version;
+  change(invalidation: Invalidation): void {
+    this.session.change(invalidation, false, this.now());
+    this.carryOut();
   }
 
-  /**
-   * Queues the change for the next push, sent now, or with the next heartbeat when `soon` is false;
-   * false if the frontend has acknowledged it already.
-   */
-  send(invalidation: Invalidation, soon = true): boolean {
-    if (this.isAcknowledged(invalidation)) return false;
-    const known = this.pending.get(invalidation.name);
-    if (known === undefined || known < invalidation.version) this.pending.set(invalidation.name, invalidation.version);
-    if (soon) this.wake();
-    return true;
-  }
-
-  /** Resolves once the frontend has acknowledged this version of the stock, or can no longer be serving an older one. */
   published(invalidation: Invalidation): Promise<void> {
-    if (!this.send(invalidation)) return Promise.resolve();
-    if (this.grantedUntil <= this.now()) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push({ invalidation, resolve });
-      // If the frontend never answers, stop waiting when the lease it holds has certainly run out.
-      setTimeout(() => this.release(), Math.max(0, this.grantedUntil - this.now()) + 1);
-    });
-  }
-
-  private release(): void {
-    const expired = this.grantedUntil <= this.now();
-    this.waiters = this.waiters.filter((waiter) => {
-      if (!expired && !this.isAcknowledged(waiter.invalidation)) return true;
-      waiter.resolve();
-      return false;
-    });
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopped) {
-      if (this.pending.size === 0 && this.acked >= 0) {
-        // Idle: renew the lease at the heartbeat interval, or sooner when a change comes.
-        await Promise.race([
-          sleep(CACHE_HEARTBEAT_MS),
-          new Promise<void>((resolve) => {
-            this.wake = resolve;
-          }),
-        ]);
-        if (this.stopped) return;
-      }
-      const sent = this.acked < 0 ? this.options.versions() : [...this.pending].map(([name, version]) => ({ name, version }));
-      // Only a frontend that answered the last push gets a new lease: retries to one that did not
-      // must not extend how long trades wait for it.
-      const leaseUntil = this.healthy ? this.now() + CACHE_LEASE_MS : 0;
-      const message: InvalidationMessage = { from: this.acked, to: this.acked + 1, invalidations: sent, leaseUntil };
-      this.grantedUntil = Math.max(this.grantedUntil, message.leaseUntil);
-      try {
-        await this.deliver(message);
-      } catch (error) {
-        // A frontend not reached yet is normal at start (the catalog starts first): not a warning.
-        if (this.healthy && this.reached) this.options.logger?.warn(`catalog: frontend ${this.name} did not take an invalidation (${(error as Error).message}); its cache lease runs out by itself`);
-        else if (this.healthy) this.options.logger?.info(`catalog: frontend ${this.name} not reached yet (${(error as Error).message}); pushes start when it answers`);
-        this.healthy = false;
-        this.release();
-        await sleep(CACHE_HEARTBEAT_MS);
-        continue;
-      }
-      if (!this.healthy) this.options.logger?.info(`catalog: frontend ${this.name} takes invalidations ${this.reached ? 'again' : ''}`.trimEnd());
-      this.healthy = true;
-      this.reached = true;
-      this.acked = message.to;
-      for (const { name, version } of sent) {
-        if ((this.acknowledged.get(name) ?? -1) < version) this.acknowledged.set(name, version);
-        // Only what this message covered is done: a change queued while it was in flight stays.
-        if ((this.pending.get(name) ?? Number.POSITIVE_INFINITY) <= version) this.pending.delete(name);
-      }
-      this.release();
-    }
+    const ticket = this.nextTicket;
+    this.nextTicket += 1;
+    const done = this.session.publish(invalidation, ticket, this.now());
+    const waiting = done ? Promise.resolve() : new Promise<void>((resolve) => this.released.set(ticket, resolve));
+    this.carryOut();
+    return waiting;
   }
 
   close(): void {
-    this.stopped = true;
-    this.wake();
-    for (const waiter of this.waiters.splice(0)) waiter.resolve();
+    this.session.stop();
+    this.carryOut();
+    clearTimeout(this.timer);
+  }
+
+  private carryOut(): void {
+    for (const action of this.session.takeActions()) {
+      switch (action.kind) {
+        case 'deliver':
+          this.deliver(action.message).then(
+            () => this.completed({ ok: true }),
+            (error: unknown) => this.completed({ ok: false, error: error instanceof Error ? error : new Error(String(error)) }),
+          );
+          break;
+        case 'release':
+          for (const ticket of action.tickets) {
+            this.released.get(ticket)?.();
+            this.released.delete(ticket);
+          }
+          break;
+        case 'note':
+          if (action.level === 'warn') this.logger?.warn(action.message);
+          else this.logger?.info(action.message);
+          break;
+      }
+    }
+    this.arm();
+  }
+
+  private completed(outcome: { ok: true } | { ok: false; error: Error }): void {
+    this.session.delivered(outcome, this.now());
+    this.carryOut();
+  }
+
+  /** One timer, at the session's next wake (a heartbeat, a retry, a lease running out under a waiting trade). */
+  private arm(): void {
+    const at = this.session.nextWake();
+    if (at === undefined || at >= this.timerAt) return;
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.session.tick(this.now());
+      this.carryOut();
+    }, Math.max(0, at - this.now()));
   }
 }
 
 export class Invalidator {
-  private readonly links: FrontendLink[];
+  private readonly drivers: SessionDriver[];
 
   constructor(targets: ReadonlyArray<{ name: string; deliver: Deliver }>, options: InvalidatorOptions) {
-    this.links = targets.map((target) => new FrontendLink(target.name, target.deliver, options));
+    this.drivers = targets.map((target) => new SessionDriver(target.name, target.deliver, options));
   }
 
   /**
@@ -158,11 +117,11 @@ export class Invalidator {
    * reaches it, and a message per trade would cost both roles a write and a read for nothing.
    */
   async published(invalidation: Invalidation, except?: string): Promise<void> {
-    await Promise.all(this.links.map((link) => (link.name === except ? link.send(invalidation, false) : link.published(invalidation))));
+    await Promise.all(this.drivers.map((driver) => (driver.session.name === except ? driver.change(invalidation) : driver.published(invalidation))));
   }
 
   close(): void {
-    for (const link of this.links) link.close();
+    for (const driver of this.drivers) driver.close();
   }
 }
 
