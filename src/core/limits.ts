@@ -26,8 +26,10 @@ export const SERVER_DRAIN_TIMEOUT_MS = 3_000;
 export const UPSTREAM_REQUEST_TIMEOUT_MS = 2_000;
 /** Time a replica has to answer a health ping before the frontend passes it over as leader. */
 export const LEADER_PING_TIMEOUT_MS = 300;
-/** A leader that stopped answering is left out of the frontend's choices this long (it is gone or hung). */
+/** A leader that stopped answering is suspect this long (it is gone or hung): the frontend's pings wait for it only briefly. */
 export const LEADER_SUSPECT_MS = 2_000;
+/** How long the frontend's pings wait for a suspect's answer once every other replica has answered. */
+export const LEADER_SUSPECT_GRACE_MS = 20;
 /** A frontend whose choice another frontend's election overtook looks this many times for that leader… */
 export const LEADER_FOLLOW_ATTEMPTS_MAX = 10;
 /** …this far apart, before it runs an election of its own. */

@@ -1,17 +1,18 @@
-// Which order replica leads, as the lab says: ping the highest id first and take the first that
-// answers; tell every replica the choice. Each choice carries a rising epoch, so a replica can refuse
-// an older leader. The choice is kept until a call to the leader fails.
+// The frontend's leader chooser: the rules are the pure machine in choice.ts; this drives it with
+// real pings (`GET /health` on each replica's control pool) and notices, and hands the chosen
+// replica's link to whoever waits for it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplicaEndpoint } from '../core/config.ts';
 import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CONTROL_CONNECTIONS_MAX, ELECTION_TIMEOUT_MS, LEADER_FOLLOW_ATTEMPTS_MAX, LEADER_FOLLOW_WAIT_MS, LEADER_PING_TIMEOUT_MS, LEADER_START_RETRY_MS, LEADER_SUSPECT_MS } from '../core/limits.ts';
+import { CONTROL_CONNECTIONS_MAX, LEADER_START_RETRY_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
 import { send } from '../http/message.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
 import { LEADER_NOTICE } from '../protocol/replication.ts';
+import { LeaderChoice, type NoticeOutcome, type Ping } from './choice.ts';
 
 export interface ReplicaClient {
   readonly id: number;
@@ -25,56 +26,60 @@ export interface ReplicaClient {
   readonly control: Upstream;
 }
 
-interface Health {
-  readonly replica: ReplicaClient;
-  readonly epoch: number;
-  readonly leaderId: number | null;
-  readonly state: string;
-  readonly serving: boolean;
+/** Waits for a choice of leader. */
+interface Waiter {
+  resolve(replica: ReplicaClient): void;
+  reject(error: Error): void;
 }
 
+/** The driver of the leader choice (choice.ts): real pings and notices, the wall clock, a timer at the machine's next wake. */
 export class LeaderChooser {
-  /** Highest id first: the order in which candidates are tried. */
-  private readonly replicas: readonly ReplicaClient[];
+  private readonly replicas: ReadonlyMap<number, ReplicaClient>;
   private readonly logger: Logger;
   private readonly token: string | undefined;
-  private leader: ReplicaClient | undefined;
-  private choosing: Promise<ReplicaClient> | undefined;
-  /** The highest epoch this frontend has seen or started. */
-  private epoch = 0;
-  elections = 0;
-  /** Replicas that just failed as leader (gone or hung), by id: left out of the next choices until then. */
-  private readonly suspects = new Map<number, number>();
+  private readonly choice: LeaderChoice;
+  private waiters: Waiter[] = [];
+  private timer: NodeJS.Timeout | undefined;
   /** Ends the choice made at start (its retries) when the frontend closes. */
   private readonly closing = new AbortController();
 
   constructor(replicas: readonly ReplicaEndpoint[], token: string | undefined, logger: Logger) {
     this.logger = logger;
-    this.replicas = [...replicas]
-      .sort((a, b) => b.id - a.id)
-      .map((replica) => ({
-        id: replica.id,
-        upstream: new LinkUpstream(`order replica ${replica.id}`, baseUrl(replica), { token }),
-        control: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token, connections: CONTROL_CONNECTIONS_MAX }),
-      }));
     this.token = token;
+    this.replicas = new Map(
+      replicas.map((replica) => [
+        replica.id,
+        {
+          id: replica.id,
+          upstream: new LinkUpstream(`order replica ${replica.id}`, baseUrl(replica), { token }),
+          control: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token, connections: CONTROL_CONNECTIONS_MAX }),
+        },
+      ]),
+    );
+    this.choice = new LeaderChoice(replicas.map((replica) => replica.id));
   }
 
   get currentId(): number | undefined {
-    return this.leader?.id;
+    return this.choice.leader;
   }
 
   get currentEpoch(): number {
-    return this.epoch;
+    return this.choice.epoch;
+  }
+
+  /** Leader elections this frontend started. */
+  get elections(): number {
+    return this.choice.elections;
   }
 
   /** The leader, choosing one if there is none; 503 if none can be had. Concurrent callers share one choice. */
   current(): Promise<ReplicaClient> {
-    if (this.leader !== undefined) return Promise.resolve(this.leader);
-    this.choosing ??= this.choose().finally(() => {
-      this.choosing = undefined;
-    });
-    return this.choosing;
+    const leader = this.choice.leader;
+    if (leader !== undefined) return Promise.resolve(this.replicas.get(leader)!);
+    const chosen = new Promise<ReplicaClient>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.choice.want(performance.now());
+    this.carryOut();
+    return chosen;
   }
 
   /**
@@ -85,7 +90,7 @@ export class LeaderChooser {
    */
   async chooseAtStart(): Promise<void> {
     const { signal } = this.closing;
-    while (!signal.aborted && this.leader === undefined) {
+    while (!signal.aborted && this.choice.leader === undefined) {
       try {
         await this.current();
         return;
@@ -99,120 +104,77 @@ export class LeaderChooser {
 
   /**
    * Drops the choice after a call to it failed, so the next request chooses again; calls still aimed
-   * at it fail over. A leader that is gone or hung (`suspect`) is also left out of the choices for
-   * LEADER_SUSPECT_MS: pinging a hung one would hold the next election for the whole ping timeout.
+   * at it fail over (its link is replaced). A leader that is gone or hung (`suspect`) is left out of
+   * the choices for a while.
    */
   forget(replica: ReplicaClient, suspect = false): void {
-    if (suspect) this.suspects.set(replica.id, performance.now() + LEADER_SUSPECT_MS);
-    if (this.leader !== replica) return;
-    this.leader = undefined;
+    const wasLeader = this.choice.leader === replica.id;
+    this.choice.forget(replica.id, suspect, performance.now());
+    if (!wasLeader) return;
     const old = replica.upstream;
     replica.upstream = new LinkUpstream(old.name, old.origin, { token: this.token });
     void old.close();
   }
 
-  private adopt(replica: ReplicaClient): ReplicaClient {
-    this.leader = replica;
-    return replica;
+  private carryOut(): void {
+    for (const action of this.choice.takeActions()) {
+      switch (action.kind) {
+        case 'ping':
+          void this.ping(action.id, action.timeoutMs);
+          break;
+        case 'notice':
+          void this.notice(action.id, action.epoch, action.leaderId, action.timeoutMs);
+          break;
+        case 'chosen': {
+          const replica = this.replicas.get(action.id)!;
+          for (const waiter of this.waiters.splice(0)) waiter.resolve(replica);
+          break;
+        }
+        case 'failed':
+          for (const waiter of this.waiters.splice(0)) waiter.reject(action.error);
+          break;
+        case 'note':
+          if (action.level === 'warn') this.logger.warn(action.message);
+          else this.logger.info(action.message);
+          break;
+      }
+    }
+    const wake = this.choice.nextWake();
+    clearTimeout(this.timer);
+    if (wake !== undefined && !this.closing.signal.aborted) {
+      this.timer = setTimeout(() => {
+        this.choice.tick(performance.now());
+        this.carryOut();
+      }, Math.max(0, wake - performance.now()));
+    }
   }
 
-  private async ping(replica: ReplicaClient): Promise<Health | undefined> {
+  private async ping(id: number, timeoutMs: number): Promise<void> {
+    let answer: Ping | undefined;
     try {
-      const reply = await replica.control.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
-      if (reply.status !== 200) return undefined;
-      return { replica, ...parseOrderHealth(dataOf(reply, 'health')) };
+      const reply = await this.replicas.get(id)!.control.call('GET', '/health', undefined, { timeoutMs });
+      if (reply.status === 200) answer = parseOrderHealth(dataOf(reply, 'health'));
     } catch {
-      return undefined;
+      // Down, hung or not a replica: no answer.
     }
+    this.choice.pinged(id, answer, performance.now());
+    this.carryOut();
   }
 
-  /** Pings every replica not under suspicion; if none of those answers, the suspects too. */
-  private async alive(): Promise<Health[]> {
-    const now = performance.now();
-    for (const [id, until] of this.suspects) if (until <= now) this.suspects.delete(id);
-    const ping = async (replicas: readonly ReplicaClient[]): Promise<Health[]> =>
-      (await Promise.all(replicas.map((replica) => this.ping(replica)))).filter((health): health is Health => health !== undefined);
-    const trusted = await ping(this.replicas.filter((replica) => !this.suspects.has(replica.id)));
-    return trusted.length > 0 ? trusted : ping(this.replicas.filter((replica) => this.suspects.has(replica.id)));
-  }
-
-  /** A live replica that leads the newest epoch this frontend knows, and serves. */
-  private servingAt(alive: readonly Health[]): Health | undefined {
-    return alive.find((health) => health.state === 'leader' && health.serving && health.epoch === this.epoch);
-  }
-
-  /** Waits briefly for another frontend's election to finish, and follows its leader if one serves. */
-  private async followNewer(): Promise<ReplicaClient | undefined> {
-    for (let attempt = 0; attempt < LEADER_FOLLOW_ATTEMPTS_MAX; attempt += 1) {
-      const alive = await this.alive();
-      for (const health of alive) this.epoch = Math.max(this.epoch, health.epoch);
-      const serving = this.servingAt(alive);
-      if (serving !== undefined) {
-        this.logger.info(`frontend: order replica ${serving.replica.id} leads epoch ${this.epoch} (another frontend's choice); following it`);
-        return this.adopt(serving.replica);
-      }
-      await sleep(LEADER_FOLLOW_WAIT_MS);
+  private async notice(id: number, epoch: number, leaderId: number, timeoutMs: number): Promise<void> {
+    let outcome: NoticeOutcome = { ok: true };
+    try {
+      await send(this.replicas.get(id)!.control, LEADER_NOTICE, { epoch, leaderId }, `replica ${id} refused the notice for epoch ${epoch}`, { timeoutMs });
+    } catch (error) {
+      outcome = { ok: false, code: error instanceof BazaarError ? error.code : undefined, message: (error as Error).message };
     }
-    return undefined;
-  }
-
-  private async choose(): Promise<ReplicaClient> {
-    const alive = await this.alive();
-    if (alive.length === 0) throw new BazaarError('NO_LEADER', 'no order replica is answering; retry shortly', { retryAfterS: 1 });
-    for (const health of alive) this.epoch = Math.max(this.epoch, health.epoch);
-
-    // A live replica already leads the newest epoch (chosen by another frontend, or by this one before
-    // it restarted): adopt it rather than start another epoch, so frontends never fight and one
-    // failure costs one election.
-    const serving = this.servingAt(alive);
-    if (serving !== undefined) {
-      if (this.leader !== serving.replica) this.logger.info(`frontend: order replica ${serving.replica.id} already leads epoch ${this.epoch}; following it`);
-      return this.adopt(serving.replica);
-    }
-    // Replicas have joined the newest epoch for a live candidate that does not serve yet: another
-    // frontend's election is under way. Give it a moment rather than outbid it.
-    const underWay = alive.some((health) => health.epoch === this.epoch && health.leaderId !== null && alive.some((other) => other.replica.id === health.leaderId));
-    if (underWay) {
-      const followed = await this.followNewer();
-      if (followed !== undefined) return followed;
-    }
-
-    for (const candidate of alive) {
-      this.epoch += 1;
-      this.elections += 1;
-      const epoch = this.epoch;
-      const notice = { epoch, leaderId: candidate.replica.id };
-      // Followers first, so they refuse the old leader before the new one polls them.
-      await Promise.all(
-        alive
-          .filter((other) => other !== candidate)
-          .map((other) => send(other.replica.control, LEADER_NOTICE, notice, `replica ${other.replica.id} refused the notice`, { timeoutMs: LEADER_PING_TIMEOUT_MS }).catch(() => undefined)),
-      );
-      let refusal: Error;
-      try {
-        await send(candidate.replica.control, LEADER_NOTICE, notice, `replica ${candidate.replica.id} refused to lead epoch ${epoch}`, { timeoutMs: ELECTION_TIMEOUT_MS });
-        this.logger.info(`frontend: order replica ${candidate.replica.id} leads epoch ${epoch}`);
-        return this.adopt(candidate.replica);
-      } catch (error) {
-        refusal = error as Error;
-      }
-      const code = refusal instanceof BazaarError ? refusal.code : undefined;
-      if (code === 'STALE_EPOCH') {
-        // Another frontend's election got there first: follow its leader rather than outbid it
-        // with a newer epoch (frontends that outbid each other would never settle).
-        const followed = await this.followNewer();
-        if (followed !== undefined) return followed;
-      }
-      if (code === 'NO_QUORUM') {
-        throw new BazaarError('NO_LEADER', `no majority of order replicas is reachable (replica ${candidate.replica.id}: ${refusal.message}); retry shortly`, { retryAfterS: 1 });
-      }
-      this.logger.warn(`frontend: replica ${candidate.replica.id} could not take epoch ${epoch}: ${refusal.message}`);
-    }
-    throw new BazaarError('NO_LEADER', 'no order replica could take the lead; retry shortly', { retryAfterS: 1 });
+    this.choice.noticed(id, epoch, outcome, performance.now());
+    this.carryOut();
   }
 
   close(): Promise<void> {
     this.closing.abort();
-    return Promise.all(this.replicas.flatMap((replica) => [replica.upstream.close(), replica.control.close()])).then(() => undefined);
+    clearTimeout(this.timer);
+    return Promise.all([...this.replicas.values()].flatMap((replica) => [replica.upstream.close(), replica.control.close()])).then(() => undefined);
   }
 }

@@ -1,11 +1,15 @@
 // A deterministic world for the replica core: N cores on an in-memory network that drops, delays,
 // duplicates and reorders messages and partitions replicas; disks that complete writes one at a
 // time and lose what is not yet written when their replica crashes; a catalog that applies each key
-// once; and a frontend that elects leaders and sends trades, retrying keys as the real one does.
+// once; frontends running the real leader choice (src/frontend/choice.ts), each pinging, noticing
+// and failing over as the real one does; and a rogue frontend that stands any replica for a new
+// epoch at random, as a frontend with stale information could.
 // Every choice comes from one seeded generator, so a seed replays exactly. After every step the
 // world checks the safety properties; `settle()` then checks that the cluster converges.
 import assert from 'node:assert/strict';
 import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
+import { REPLICA_TICK_MS } from '../../src/core/limits.ts';
+import { LeaderChoice } from '../../src/frontend/choice.ts';
 import { ReplicaMachine } from '../../src/order/replica/machine.ts';
 import type { Action, CatalogCall, Outcome, PeerMessage, ReplyValue, Request } from '../../src/order/replica/messages.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
@@ -56,12 +60,13 @@ interface SimNode {
 type Packet =
   | { readonly type: 'request'; readonly from: number; readonly life: number; readonly to: number; readonly toLife: number; readonly op: number; readonly message: PeerMessage }
   | { readonly type: 'response'; readonly to: number; readonly life: number; readonly op: number; readonly outcome: Outcome<unknown> }
-  | { readonly type: 'frontend'; readonly to: number; readonly request: Request; readonly ticket: number };
+  | { readonly type: 'frontend'; readonly to: number; readonly request: Request; readonly ticket: number }
+  | { readonly type: 'ping'; readonly frontend: number; readonly to: number };
 
-interface Ticket {
-  readonly kind: 'place' | 'notice';
-  readonly key?: string;
-}
+/** What a frontend's request to a replica was; `frontend` is the chooser's index, undefined for the rogue. */
+type Ticket =
+  | { readonly kind: 'place'; readonly key: string; readonly frontend: number | undefined; readonly to: number }
+  | { readonly kind: 'notice'; readonly frontend: number | undefined; readonly to: number; readonly epoch: number };
 
 export interface WorldOptions {
   readonly replicas: number;
@@ -69,6 +74,10 @@ export interface WorldOptions {
   /** Per-delivery chance a message is lost (the sender sees a failure). */
   readonly dropRate: number;
   readonly duplicateRate: number;
+  /** Frontends running the real leader choice. */
+  readonly frontends?: number;
+  /** Whether the rogue frontend stands random replicas for new epochs (default true). */
+  readonly rogue?: boolean;
 }
 
 export class World {
@@ -88,9 +97,14 @@ export class World {
   private readonly ackedIn = new Map<string, number>();
   private ackedChecked = 0;
   private readonly ackedNumbers = new Map<number, string>();
-  /** The frontend: the replica it sends trades to, and the highest epoch it has used. */
+  /** The rogue frontend: the replica it sends trades to, and the highest epoch it has used. */
   private leader: number | undefined;
   private epoch = 0;
+  /** The frontends that run the real leader choice, on the world's clock (ms). */
+  readonly choosers: LeaderChoice[] = [];
+  private time = 0;
+  /** Leader failures so far (crashes of a replica that led or stood for the newest epoch), for the one-election-per-failure check. */
+  leaderFailures = 0;
   private readonly tickets = new Map<number, Ticket>();
   /** Requests from one replica that another's core is working on, by the ticket its reply will carry. */
   private readonly peerRequests = new Map<number, Extract<Packet, { type: 'request' }>>();
@@ -117,9 +131,62 @@ export class World {
       this.nodes.push(node);
       this.boot(node);
     }
+    for (let index = 0; index < (options.frontends ?? 0); index += 1) this.choosers.push(new LeaderChoice(this.nodes.map((node) => node.id)));
   }
 
-  private say(text: string): void {
+  /** Every chooser frontend picks a leader, as each does when it starts. */
+  chooseAtStart(): void {
+    for (const index of this.choosers.keys()) this.want(index);
+  }
+
+  private want(index: number): void {
+    this.choosers[index]!.want(this.time);
+    this.drainChooser(index);
+  }
+
+  /** Carries a chooser's actions into the network. */
+  private drainChooser(index: number): void {
+    const choice = this.choosers[index]!;
+    for (const action of choice.takeActions()) {
+      switch (action.kind) {
+        case 'ping':
+          this.packets.push({ type: 'ping', frontend: index, to: action.id });
+          break;
+        case 'notice': {
+          const ticket = this.nextTicket++;
+          this.tickets.set(ticket, { kind: 'notice', frontend: index, to: action.id, epoch: action.epoch });
+          this.packets.push({ type: 'frontend', to: action.id, request: { kind: 'notice', notice: { epoch: action.epoch, leaderId: action.leaderId } }, ticket });
+          this.say(`frontend ${index}: notice to ${action.id}: epoch ${action.epoch}, leader ${action.leaderId}`);
+          break;
+        }
+        case 'chosen':
+          this.say(`frontend ${index}: chose ${action.id} (epoch ${action.epoch})`);
+          break;
+        case 'failed':
+          this.say(`frontend ${index}: no leader (${action.error.message})`);
+          break;
+        case 'note':
+          this.say(`frontend ${index}: ${action.message}`);
+          break;
+      }
+    }
+  }
+
+  /** A frontend's request to a replica failed or was refused. */
+  private frontendFailed(sent: Ticket, error: { code: string | undefined; message: string }): void {
+    if (sent.frontend === undefined) return;
+    const choice = this.choosers[sent.frontend]!;
+    if (sent.kind === 'notice') {
+      choice.noticed(sent.to, sent.epoch, { ok: false, code: error.code, message: error.message }, this.time);
+    } else if (error.code === undefined || error.code === 'NOT_LEADER' || error.code === 'SHUTTING_DOWN') {
+      // As the failover does: gone or hung (no answer at all) is suspect; "not the leader" is not.
+      choice.forget(sent.to, error.code === undefined, this.time);
+      choice.want(this.time);
+    }
+    this.drainChooser(sent.frontend);
+  }
+
+  say(text: string): void {
     this.trace.push(`${this.step}: ${text}`);
     if (this.trace.length > 60) this.trace.shift();
   }
@@ -191,11 +258,18 @@ export class World {
     this.tickets.delete(ticket);
     if (sent.kind === 'notice') {
       this.say(`  ${node.id}: notice ${outcome.ok ? 'ok' : `failed (${outcome.error.message})`}`);
+      if (outcome.ok && sent.frontend !== undefined) {
+        this.choosers[sent.frontend]!.noticed(sent.to, sent.epoch, { ok: true }, this.time);
+        this.drainChooser(sent.frontend);
+      } else if (!outcome.ok) {
+        this.frontendFailed(sent, { code: (outcome.error as { code?: string }).code, message: outcome.error.message });
+      }
       return;
     }
-    const key = sent.key!;
+    const key = sent.key;
     if (!outcome.ok) {
       this.say(`  ${node.id}: trade ${key} failed: ${outcome.error.message}`);
+      this.frontendFailed(sent, { code: (outcome.error as { code?: string }).code ?? 'UNKNOWN', message: outcome.error.message });
       return;
     }
     const { number, version } = outcome.value as ReplyValue['place'];
@@ -231,9 +305,9 @@ export class World {
     else if (roll < 0.66) this.completeCatalogCall(faults);
     else if (roll < 0.78) this.tick();
     else if (roll < 0.88) this.sendTrade();
-    else if (roll < 0.9) this.elect();
+    else if (roll < 0.9 && this.options.rogue !== false) this.elect();
     else if (roll < 0.92 && faults) this.crash();
-    else if (roll < 0.95) this.restart();
+    else if (roll < 0.95 && faults) this.restart();
     else if (roll < 0.96 && faults) this.partition();
     else if (roll < 0.97) this.rejoin();
     else this.tick();
@@ -246,11 +320,22 @@ export class World {
     const packet = this.packets[index]!;
     const duplicate = faults && packet.type === 'request' && this.rng.chance(this.options.duplicateRate);
     if (!duplicate) this.packets.splice(index, 1);
+    if (packet.type === 'ping') {
+      const node = this.node(packet.to);
+      const status = node.core === undefined || (faults && this.rng.chance(this.options.dropRate)) ? undefined : node.core.status();
+      this.say(`frontend ${packet.frontend} pings ${packet.to}: ${status === undefined ? 'no answer' : `${status.role} of epoch ${status.epoch}${status.serving ? ', serving' : ''}`}`);
+      this.choosers[packet.frontend]!.pinged(packet.to, status === undefined ? undefined : { epoch: status.epoch, leaderId: status.leaderId, state: status.role, serving: status.serving }, this.time);
+      this.drainChooser(packet.frontend);
+      return;
+    }
     if (packet.type === 'frontend') {
       const node = this.node(packet.to);
       if (node.core === undefined || (faults && this.rng.chance(this.options.dropRate))) {
+        const sent = this.tickets.get(packet.ticket);
         this.tickets.delete(packet.ticket);
         this.say(`frontend -> ${packet.to}: ${packet.request.kind} lost`);
+        // The caller's connection failed or timed out: no answer at all.
+        if (sent !== undefined) this.frontendFailed(sent, { code: undefined, message: `replica ${packet.to} did not answer` });
         return;
       }
       this.say(`frontend -> ${packet.to}: ${packet.request.kind} ${JSON.stringify(packet.request.kind === 'place' ? packet.request.trade.key : (packet.request as { notice?: unknown }).notice)}`);
@@ -344,11 +429,22 @@ export class World {
   }
 
   private tick(): void {
+    this.time += REPLICA_TICK_MS;
     for (const node of this.nodes) this.deliverToCore(node, (core) => core.tick());
+    for (const [index, choice] of this.choosers.entries()) {
+      choice.tick(this.time);
+      this.drainChooser(index);
+    }
   }
 
   private sendTrade(): void {
-    if (this.leader === undefined) return;
+    // Through a chooser frontend (which chooses first if it has no leader), or the rogue.
+    const via = this.choosers.length > 0 && (this.leader === undefined || this.rng.chance(0.7)) ? this.rng.int(this.choosers.length) : undefined;
+    const to = via === undefined ? this.leader : this.choosers[via]!.leader;
+    if (to === undefined) {
+      if (via !== undefined) this.want(via);
+      return;
+    }
     let trade: KeyedTrade;
     if (this.unacked.length > 0 && this.rng.chance(0.4)) {
       trade = this.rng.pick(this.unacked);
@@ -362,8 +458,8 @@ export class World {
       this.unacked.push(trade);
     }
     const ticket = this.nextTicket++;
-    this.tickets.set(ticket, { kind: 'place', key: trade.key });
-    this.packets.push({ type: 'frontend', to: this.leader, request: { kind: 'place', trade }, ticket });
+    this.tickets.set(ticket, { kind: 'place', key: trade.key, frontend: via, to });
+    this.packets.push({ type: 'frontend', to, request: { kind: 'place', trade }, ticket });
   }
 
   /** What the frontend does: a new epoch above any it has seen, notices to every live replica. */
@@ -376,7 +472,7 @@ export class World {
     this.say(`frontend: epoch ${this.epoch}, leader ${leader}`);
     for (const node of live) {
       const ticket = this.nextTicket++;
-      this.tickets.set(ticket, { kind: 'notice' });
+      this.tickets.set(ticket, { kind: 'notice', frontend: undefined, to: node.id, epoch: this.epoch });
       this.packets.push({ type: 'frontend', to: node.id, request: { kind: 'notice', notice: { epoch: this.epoch, leaderId: leader } }, ticket });
     }
   }
@@ -384,7 +480,40 @@ export class World {
   private crash(): void {
     const live = this.nodes.filter((node) => node.core !== undefined);
     if (live.length === 0) return;
-    const node = this.rng.pick(live);
+    this.crashNode(this.rng.pick(live));
+  }
+
+  /** Crashes the serving leader, if every replica is up and one serves; whether it did. */
+  crashLeader(): boolean {
+    if (this.nodes.some((node) => node.core === undefined)) return false;
+    const leader = this.nodes.find((node) => node.core!.status().serving);
+    if (leader === undefined) return false;
+    this.crashNode(leader);
+    return true;
+  }
+
+  /** Restarts every crashed replica. */
+  restartAll(): void {
+    for (const node of this.nodes) {
+      if (node.core !== undefined) continue;
+      this.boot(node);
+      this.say(`RESTART ${node.id}`);
+    }
+  }
+
+  /** Whether some replica serves as leader. */
+  serving(): boolean {
+    return this.nodes.some((node) => node.core?.status().serving === true);
+  }
+
+  /** The highest epoch any replica has joined (on disk). */
+  maxEpoch(): number {
+    return Math.max(...this.nodes.map((node) => node.state.epoch));
+  }
+
+  private crashNode(node: SimNode): void {
+    const role = node.core?.status().role;
+    if (role === 'leader' || role === 'candidate') this.leaderFailures += 1;
     node.core = undefined;
     node.logQueue = [];
     node.stateQueue = [];
@@ -396,6 +525,12 @@ export class World {
       this.respond(packet, { ok: false, error: new Error(`replica ${node.id} did not answer`) });
     }
     this.say(`CRASH ${node.id} (log ${node.log.length}, state ${JSON.stringify(node.state)})`);
+    // Frontends' requests it had taken in and not answered: their connections drop.
+    for (const [ticket, sent] of this.tickets) {
+      if (sent.to !== node.id || this.packets.some((packet) => packet.type === 'frontend' && packet.ticket === ticket)) continue;
+      this.tickets.delete(ticket);
+      this.frontendFailed(sent, { code: undefined, message: `replica ${node.id} closed the connection` });
+    }
   }
 
   private restart(): void {

@@ -18,6 +18,7 @@ const SETTLE_STEPS = 40_000;
 function run(seed: number, options: WorldOptions): World {
   const world = new World(seed, options);
   try {
+    world.chooseAtStart();
     world.elect(world.rng.int(options.replicas) + 1);
     for (let step = 0; step < FAULT_STEPS; step += 1) world.randomStep(true);
     world.settle(SETTLE_STEPS);
@@ -37,7 +38,7 @@ const seeds = Number(process.env.SIM_SEEDS ?? 3_000);
 
 describe('the replica core in a simulated world', () => {
   for (const replicas of [3, 5]) {
-    const options: WorldOptions = { replicas, batchEntries: 3, dropRate: 0.1, duplicateRate: 0.05 };
+    const options: WorldOptions = { replicas, batchEntries: 3, dropRate: 0.1, duplicateRate: 0.05, frontends: 2 };
     // Five replicas cost about twice as much a step; they get a quarter of the seeds.
     const count = single === undefined ? (replicas === 3 ? seeds : Math.ceil(seeds / 4)) : 1;
     test(`${single === undefined ? `${count} seeds` : `seed ${single}`}, ${replicas} replicas: safe after every step, converged at the end`, () => {
@@ -54,4 +55,40 @@ describe('the replica core in a simulated world', () => {
       assert.ok(applied >= acked);
     });
   }
+});
+
+describe('frontends choosing the leader in a simulated world', () => {
+  // Three frontends run the real leader choice (src/frontend/choice.ts) against the replicas' real
+  // machines; the network loses nothing, and the only failures are crashes of the serving leader, one
+  // at a time, each restarted once a new leader serves and before the next crash. However the frontends' pings, notices and
+  // failovers interleave, each failure costs one election: the highest epoch any replica joins is
+  // never more than one (the choice at start) plus the leader failures so far.
+  const count = single === undefined ? Math.ceil(seeds / 6) : 1;
+  test(`${single === undefined ? `${count} seeds` : `seed ${single}`}, 3 replicas, 3 frontends: one election per leader failure, and trades go on`, () => {
+    const first = single ?? 1;
+    let failures = 0;
+    let acked = 0;
+    for (let seed = first; seed < first + count; seed += 1) {
+      const world = new World(seed, { replicas: 3, batchEntries: 3, dropRate: 0, duplicateRate: 0, frontends: 3, rogue: false });
+      try {
+        world.chooseAtStart();
+        for (let step = 0; step < FAULT_STEPS; step += 1) {
+          if (world.rng.chance(0.004) && world.crashLeader()) world.say(`the serving leader crashed (failure ${world.leaderFailures})`);
+          else if (world.rng.chance(0.01) && world.serving()) world.restartAll();
+          else world.randomStep(false);
+          assert.ok(world.maxEpoch() <= 1 + world.leaderFailures, `epoch ${world.maxEpoch()} after ${world.leaderFailures} leader failures: the frontends held more than one election for a failure`);
+        }
+      } catch (error) {
+        throw new Error(
+          `seed ${seed} failed at step ${world.step}: ${(error as Error).message}\n` +
+            `replay: SIM_SEED=${seed} node --import tsx --test test/unit/simulator.test.ts\nlast steps:\n${world.trace.join('\n')}`,
+          { cause: error },
+        );
+      }
+      failures += world.leaderFailures;
+      acked += world.acked.size;
+    }
+    assert.ok(failures > count / 2, `only ${failures} leader failures over ${count} seeds`);
+    assert.ok(acked > count * 5, `only ${acked} orders acknowledged over ${count} seeds`);
+  });
 });

@@ -67,13 +67,15 @@ class LeadWork implements SerialWork {
     }
     this.stage = 'joining';
     joinEpoch(replica, epoch, replica.id, this);
+    // A candidate from the moment it stands: a frontend that pings it now must tell it from a leader
+    // of this epoch that restarted (a follower with itself as leader), and wait for its election.
+    replica.role = 'candidate';
   }
 
   resume(outcome: Outcome<unknown>): void {
     const { replica, epoch } = this;
     replica.finishSerial(this);
     if (!outcome.ok) return abandon(replica, epoch, outcome.error);
-    replica.role = 'candidate';
     replica.note(`epoch ${epoch}: standing as leader, polling ${replica.peers.length} peers`);
     startPoll(replica, epoch);
   }
