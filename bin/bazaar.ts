@@ -8,7 +8,7 @@ import * as dashboard from '../src/dashboard/server.ts';
 import { baseUrl, type Config, loadConfig, parseStocks, resolveConfigPath } from '../src/core/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { type Handle, idempotent, runUntilSignal } from '../src/core/lifecycle.ts';
-import { CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX, CLIENT_SKEW_MAX } from '../src/core/limits.ts';
+import { CACHE_ENTRIES_MAX, CLIENT_DURATION_S_MAX, CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX, CLIENT_SKEW_MAX, FRONTENDS_MAX, REPLICA_ID_MAX } from '../src/core/limits.ts';
 import { createLogger } from '../src/core/logger.ts';
 import * as frontend from '../src/frontend/index.ts';
 import * as order from '../src/order/index.ts';
@@ -82,7 +82,7 @@ program
 program
   .command('order')
   .description('run order replica N: assigns transaction numbers and keeps the append-only order log')
-  .requiredOption('--id <n>', 'which replica of the config to run', integer(1, 1_000_000))
+  .requiredOption('--id <n>', 'which replica of the config to run', integer(1, REPLICA_ID_MAX))
   .addOption(configOption())
   .action(
     action('order', async (options: { id: number; config?: string }) => {
@@ -101,7 +101,7 @@ function addCacheOptions(command: Command): Command {
   return command
     .option('--cache', 'cache lookups even if the config turns caching off')
     .option('--no-cache', 'do not cache lookups (every lookup goes to the catalog), whatever the config says')
-    .option('--cache-size <n>', 'entries the cache holds at most (overrides cache.max)', integer(1, 1_000_000));
+    .option('--cache-size <n>', 'entries the cache holds at most (overrides cache.max)', integer(1, CACHE_ENTRIES_MAX));
 }
 
 function cacheArgs(flags: CacheFlags): string[] {
@@ -113,7 +113,7 @@ addCacheOptions(
     .command('frontend')
     .description('run the public REST gateway (GET /stocks/{name}, POST /orders, GET /orders/{number}) with its LRU cache of lookups'),
 )
-  .option('--index <n>', 'which frontend of the config\'s "frontends" list this is, from 1', integer(1, 1_000), 1)
+  .option('--index <n>', 'which frontend of the config\'s "frontends" list this is, from 1', integer(1, FRONTENDS_MAX), 1)
   .addOption(configOption())
   .action(
     action('frontend', async (options: CacheFlags & { config?: string; index: number }) => {
@@ -127,7 +127,7 @@ program
   .description('drive the service: each session looks up a random stock, trades it with probability p, and verifies every order it placed')
   .option('--p <probability>', 'probability of a trade after each lookup', probability, 0.4)
   .option('--iterations <n>', 'lookups per session', integer(1, CLIENT_ITERATIONS_MAX), 100)
-  .option('--duration <seconds>', 'stop starting new iterations after this long (the orders placed are still verified)', integer(1, 86_400))
+  .option('--duration <seconds>', 'stop starting new iterations after this long (the orders placed are still verified)', integer(1, CLIENT_DURATION_S_MAX))
   .option('--clients <n>', 'concurrent sessions', integer(1, CLIENT_SESSIONS_MAX), 5)
   .option('--frontend <urls>', 'frontend to drive, or several separated by commas: sessions are spread over them and a retry goes to the next (default: every frontend of the config)')
   .option('--seed <n>', 'seed of the random choices, to replay a run (default: random, printed)', integer(0, 2 ** 32 - 1))
@@ -209,7 +209,7 @@ adminCommand
 adminCommand
   .command('crash')
   .description('crash order replica N for real: it sends itself SIGKILL (no flush, no cleanup)')
-  .requiredOption('--id <n>', 'which replica', integer(1, 1_000_000))
+  .requiredOption('--id <n>', 'which replica', integer(1, REPLICA_ID_MAX))
   .addOption(configOption())
   .action(
     action('admin crash', async (options: { id: number; config?: string }) => {
@@ -221,7 +221,7 @@ adminCommand
 adminCommand
   .command('recover')
   .description('start order replica N again under the local `bazaar up`; it reads its log and catches up from the leader')
-  .requiredOption('--id <n>', 'which replica', integer(1, 1_000_000))
+  .requiredOption('--id <n>', 'which replica', integer(1, REPLICA_ID_MAX))
   .addOption(configOption())
   .addHelpText('after', '\nWithout `bazaar up` (one systemd unit per role), run on the replica\'s host: systemctl start bazaar-order@N')
   .action(

@@ -1,8 +1,8 @@
 // `bazaar admin status | crash | recover`: operate a running cluster from its config.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { baseUrl, type Config, type Endpoint, findReplica, frontendLabel } from '../core/config.ts';
+import { baseUrl, type Config, type Endpoint, findReplica, frontendLabel, replicaName } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { ADMIN_CALL_TIMEOUT_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
+import { ADMIN_CALL_TIMEOUT_MS, ADMIN_CRASH_POLL_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { dataOf, Upstream } from '../http/client.ts';
 import { recoverRole } from '../protocol/control.ts';
 import { send } from '../http/message.ts';
@@ -104,7 +104,7 @@ export async function crash(config: Config, id: number): Promise<void> {
   const deadline = Date.now() + CHILD_READY_TIMEOUT_MS;
   while ((await health(`order ${id}`, replica, config.token, parseOrderHealth)).up) {
     if (Date.now() > deadline) throw new Error(`order replica ${id} still answers after the crash request`);
-    await sleep(20);
+    await sleep(ADMIN_CRASH_POLL_MS);
   }
 }
 
@@ -112,7 +112,7 @@ export async function crash(config: Config, id: number): Promise<void> {
 export async function recover(config: Config, id: number): Promise<number> {
   findReplica(config, id);
   try {
-    return await recoverRole(config, `order-${id}`);
+    return await recoverRole(config, replicaName(id));
   } catch (error) {
     if (error instanceof BazaarError && error.code === 'UPSTREAM_UNAVAILABLE') throw new Error(`${error.message}: systemctl start bazaar-order@${id}`);
     throw error;

@@ -5,7 +5,9 @@ import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
 import {
+  CLIENT_ERROR_SAMPLES_MAX,
   CLIENT_RETRY_DELAY_MS_MAX,
+  CLIENT_RETRY_DELAY_MS_MIN,
   UPSTREAM_KEEP_ALIVE_MS,
   CLIENT_ATTEMPTS_MAX,
   UPSTREAM_REQUEST_TIMEOUT_MS,
@@ -33,9 +35,6 @@ export interface ClientOptions {
 
 export type { ClientReport, RequestKind } from '../protocol/report.ts';
 
-const ERROR_SAMPLES_MAX = 20;
-/** The first pause before a retry; it doubles with each attempt, up to CLIENT_RETRY_DELAY_MS_MAX. */
-const RETRY_DELAY_MS_MIN = 50;
 
 interface Reply {
   readonly status: number;
@@ -62,11 +61,11 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
   const fail = (kind: RequestKind, message: string): void => {
     errors += 1;
     errorsByKind[kind] += 1;
-    if (errorSamples.length < ERROR_SAMPLES_MAX) errorSamples.push(message);
+    if (errorSamples.length < CLIENT_ERROR_SAMPLES_MAX) errorSamples.push(message);
   };
   const mismatch = (message: string): void => {
     mismatches += 1;
-    if (mismatchSamples.length < ERROR_SAMPLES_MAX) mismatchSamples.push(message);
+    if (mismatchSamples.length < CLIENT_ERROR_SAMPLES_MAX) mismatchSamples.push(message);
   };
 
   const request = async (via: number, method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
@@ -101,7 +100,7 @@ export async function run(options: ClientOptions): Promise<ClientReport> {
   const send = async (home: number, method: 'GET' | 'POST', path: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> => {
     let last = 'no attempt';
     for (let attempt = 1; attempt <= CLIENT_ATTEMPTS_MAX; attempt += 1) {
-      let delayMs = RETRY_DELAY_MS_MIN * 2 ** (attempt - 1);
+      let delayMs = CLIENT_RETRY_DELAY_MS_MIN * 2 ** (attempt - 1);
       try {
         const reply = await request(home + attempt - 1, method, path, body, headers);
         if (reply.status !== 503) return reply;

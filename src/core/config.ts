@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import defaultStocks from '../../config/stocks.json' with { type: 'json' };
 import { ConfigError } from './errors.ts';
+import { CACHE_ENTRIES_DEFAULT, CACHE_ENTRIES_MAX, FRONTENDS_MAX, REPLICA_ID_MAX, STOCK_NAME_LENGTH_MAX } from './limits.ts';
 import { isValidStockName } from './trade.ts';
 
 export interface Endpoint {
@@ -43,8 +44,6 @@ export interface Config {
 
 export const DEFAULT_CONFIG_PATH = 'config/bazaar.json';
 /** Entries the frontend cache holds when the config does not say (the lab's setting). */
-const CACHE_MAX_DEFAULT = 100;
-const CACHE_MAX_LIMIT = 1_000_000;
 /** The dashboard when the config does not place it: loopback only. */
 const DASHBOARD_DEFAULT: Endpoint = { host: '127.0.0.1', port: 8080, bind: '127.0.0.1' };
 
@@ -124,7 +123,7 @@ export function parseStocks(value: unknown, key: string): StockSeed[] {
     rejectUnknownKeys(object, ['name', 'price', 'quantity'], at);
     const name = expectString(object.name, `${at}.name`);
     if (!isValidStockName(name)) {
-      throw new ConfigError(`config key "${at}.name" must be at most 64 letters, digits, "_", "." or "-", starting with a letter or digit`);
+      throw new ConfigError(`config key "${at}.name" must be at most ${STOCK_NAME_LENGTH_MAX} letters, digits, "_", "." or "-", starting with a letter or digit`);
     }
     if (names.has(name)) throw new ConfigError(`config key "${at}.name": stock ${name} is listed twice`);
     names.add(name);
@@ -155,7 +154,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   if (root.frontend !== undefined && root.frontends !== undefined) throw new ConfigError('config keys "frontend" and "frontends" cannot both be given; list every frontend under "frontends"');
   let frontends: Endpoint[];
   if (root.frontends !== undefined) {
-    if (!Array.isArray(root.frontends) || root.frontends.length === 0) throw new ConfigError('config key "frontends" must be a non-empty array of frontends');
+    if (!Array.isArray(root.frontends) || root.frontends.length === 0 || root.frontends.length > FRONTENDS_MAX) throw new ConfigError(`config key "frontends" must be a non-empty array of at most ${FRONTENDS_MAX} frontends`);
     frontends = root.frontends.map((item, index) => {
       const { raw: _raw, ...endpoint } = parseEndpoint(item, `frontends[${index}]`);
       return endpoint;
@@ -187,7 +186,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   const orders = root.orders.map((item, index) => {
     const key = `orders[${index}]`;
     const { raw, ...endpoint } = parseEndpoint(item, key, ['id']);
-    return { id: expectInteger(raw.id, `${key}.id`, 1, 1_000_000), ...endpoint };
+    return { id: expectInteger(raw.id, `${key}.id`, 1, REPLICA_ID_MAX), ...endpoint };
   });
   const ids = new Set<number>();
   for (const [index, replica] of orders.entries()) {
@@ -216,7 +215,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
     seen.set(address, key);
   }
 
-  let cache = { enabled: true, max: CACHE_MAX_DEFAULT };
+  let cache = { enabled: true, max: CACHE_ENTRIES_DEFAULT };
   if (root.cache !== undefined) {
     const object = expectObject(root.cache, 'cache');
     rejectUnknownKeys(object, ['enabled', 'max'], 'cache');
@@ -225,7 +224,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
     }
     cache = {
       enabled: object.enabled ?? true,
-      max: object.max === undefined ? CACHE_MAX_DEFAULT : expectInteger(object.max, 'cache.max', 1, CACHE_MAX_LIMIT),
+      max: object.max === undefined ? CACHE_ENTRIES_DEFAULT : expectInteger(object.max, 'cache.max', 1, CACHE_ENTRIES_MAX),
     };
   }
 
@@ -273,6 +272,11 @@ export function baseUrl(endpoint: Endpoint): string {
  * A frontend's name for people (status tables, the dashboard): "frontend" when the config has one,
  * else "frontend N" from 1. `bazaar up` names its process the same, with a hyphen ("frontend-2").
  */
+/** Replica `id`'s process name: bazaar up's child, its data folder, and admin's and the dashboard's handle on it. */
+export function replicaName(id: number): string {
+  return `order-${id}`;
+}
+
 export function frontendLabel(config: Config, index: number): string {
   return config.frontends.length === 1 ? 'frontend' : `frontend ${index + 1}`;
 }

@@ -204,3 +204,24 @@ export const DASHBOARD_STREAM_BUFFER_BYTES_MAX = 1024 * 1024;
  * two health reads are not at one instant, and under load appends are always on their way.
  */
 export const DASHBOARD_IN_SYNC_LAG_MAX = 64;
+
+// ---- Bounds that were written where they were used, now named here --------------------------------
+
+/** How often `bazaar up` looks whether a starting role answers, and whether the frontends agree on a leader. */
+export const CHILD_READY_POLL_MS = 50;
+/** How often `bazaar admin crash` looks whether the replica it crashed has stopped answering. */
+export const ADMIN_CRASH_POLL_MS = 20;
+/** Error and mismatch messages the client keeps as samples for its report. */
+export const CLIENT_ERROR_SAMPLES_MAX = 20;
+/** The client's first pause before a retry; it doubles with each attempt, up to CLIENT_RETRY_DELAY_MS_MAX. */
+export const CLIENT_RETRY_DELAY_MS_MIN = 50;
+/** Longest client run by --duration: a day. */
+export const CLIENT_DURATION_S_MAX = 86_400;
+/** Cache entries when the config says nothing. */
+export const CACHE_ENTRIES_DEFAULT = 100;
+/** Most cache entries the config or --cache-size may ask for. */
+export const CACHE_ENTRIES_MAX = 1_000_000;
+/** Largest replica id the config and --id accept. */
+export const REPLICA_ID_MAX = 1_000_000;
+/** Most frontends a config may list (--index runs from 1 to this). */
+export const FRONTENDS_MAX = 1_000;

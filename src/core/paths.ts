@@ -1,5 +1,6 @@
 // Every on-disk path of the system, derived from dataDir here and nowhere else.
 import path from 'node:path';
+import { replicaName } from './config.ts';
 
 export interface DataPaths {
   readonly catalogJournal: string;
@@ -22,8 +23,8 @@ export function lockOwnerPath(filePath: string): string {
 export function dataPaths(dataDir: string): DataPaths {
   return {
     catalogJournal: path.join(dataDir, 'catalog', 'trades.jsonl'),
-    orderLog: (replicaId) => path.join(dataDir, `order-${replicaId}`, 'orders.jsonl'),
-    orderState: (replicaId) => path.join(dataDir, `order-${replicaId}`, 'state.json'),
+    orderLog: (replicaId) => path.join(dataDir, replicaName(replicaId), 'orders.jsonl'),
+    orderState: (replicaId) => path.join(dataDir, replicaName(replicaId), 'state.json'),
     upSocket: path.join(dataDir, 'up.sock'),
   };
 }

@@ -4,7 +4,7 @@
 // becomes a timeline event; a failure is also the action's error reply.
 import * as admin from '../admin/index.ts';
 import * as client from '../client/index.ts';
-import { baseUrl, type Config } from '../core/config.ts';
+import { baseUrl, type Config, replicaName } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LoadRequest, LoadState, Snapshot, TimelineEvent } from '../protocol/dashboard.ts';
@@ -81,7 +81,7 @@ export class Actions {
   hangLeader(seconds: number): Promise<{ id: number; pid: number }> {
     return this.act('hang of the leader', async () => {
       const id = this.leader();
-      return { id, pid: await hangRole(this.config, `order-${id}`, Math.round(seconds * 1000)) };
+      return { id, pid: await hangRole(this.config, replicaName(id), Math.round(seconds * 1000)) };
     }, ({ id, pid }) => `hung the leader, order replica ${id} (pid ${pid}), for ${seconds} s (SIGSTOP, then SIGCONT)`);
   }
 

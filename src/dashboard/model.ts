@@ -2,7 +2,7 @@
 // pair of readings, and the timeline's events, found by comparing each reading with the one before.
 // Pure: no I/O and no clock, so every rule here is a unit test away.
 import { type Conservation, type EventKind, type FrontendBox, type Point, type ReplicaBox, ROUTES, type RouteKind, type Snapshot, type TimelineEvent } from '../protocol/dashboard.ts';
-import { type Config, frontendLabel } from '../core/config.ts';
+import { type Config, frontendLabel, replicaName } from '../core/config.ts';
 import { DASHBOARD_IN_SYNC_LAG_MAX } from '../core/limits.ts';
 import { addBuckets, bucketIncrease, buckets, increase, quantile, type Sample, total } from './prometheus.ts';
 import type { Reading } from './reader.ts';
@@ -42,7 +42,7 @@ export function snapshot(config: Config, reading: Reading, conservation: Conserv
   const leader = leaderOf(reading);
   const replicas: ReplicaBox[] = reading.replicas.map(({ id, health }) => {
     const endpoint = config.orders.find((replica) => replica.id === id)!;
-    const base = { name: `order ${id}`, id, address: address(endpoint), up: health !== null, pid: pid(`order-${id}`) };
+    const base = { name: `order ${id}`, id, address: address(endpoint), up: health !== null, pid: pid(replicaName(id)) };
     if (health === null) return { ...base, role: null, serving: false, epoch: null, logEpoch: null, lastNumber: null, lag: null, sync: 'down', progress: null };
     const lag = leader === undefined ? null : Math.max(0, leader.lastNumber - health.lastNumber);
     const sync = leader?.id === id ? 'leader' : lag === null ? 'unknown' : lag <= DASHBOARD_IN_SYNC_LAG_MAX ? 'in sync' : 'catching up';
@@ -137,7 +137,7 @@ export function changes(config: Config, previous: Reading, next: Reading, catchU
   });
   for (const replica of next.replicas) {
     const before = previous.replicas.find((other) => other.id === replica.id);
-    upDown(`order replica ${replica.id}`, before?.health != null, replica.health !== null, next.supervised?.[`order-${replica.id}`]?.pid);
+    upDown(`order replica ${replica.id}`, before?.health != null, replica.health !== null, next.supervised?.[replicaName(replica.id)]?.pid);
   }
 
   // An election, as the frontends see it: the newest epoch any of them knows rose.

@@ -2,7 +2,7 @@
 // and what the page sends back (actions). The page is plain JavaScript; these types are the contract
 // both sides are written against, and the browser test reads the page as a user would.
 import type { ClientReport } from './report.ts';
-import type { CacheStats, Role } from './health.ts';
+import type { CacheStats, ReplicationRole } from './health.ts';
 
 /** The request types the lab measures, by the frontend's route names. */
 export const ROUTES = { lookup: 'GET /stocks/:name', trade: 'POST /orders', order_query: 'GET /orders/:number' } as const;
@@ -20,7 +20,7 @@ export type SyncState = 'leader' | 'in sync' | 'catching up' | 'down' | 'unknown
 
 export interface ReplicaBox extends RoleBox {
   readonly id: number;
-  readonly role: Role | null;
+  readonly role: ReplicationRole | null;
   readonly serving: boolean;
   readonly epoch: number | null;
   readonly logEpoch: number | null;

@@ -3,11 +3,12 @@
 // replica's health through `parseOrderHealth`; admin reads the others' through theirs.
 import { count, flag, object, oneOf } from './parse.ts';
 
-export type Role = 'follower' | 'candidate' | 'leader';
+/** A replica's part in replication; a process's role (catalog, order, frontend) is something else. */
+export type ReplicationRole = 'follower' | 'candidate' | 'leader';
 
 export interface ReplicaStatus {
   readonly id: number;
-  readonly role: Role;
+  readonly replicationRole: ReplicationRole;
   /** True when this replica is the leader and its starting log is on a majority. */
   readonly serving: boolean;
   readonly epoch: number;
@@ -42,10 +43,10 @@ interface Process {
   readonly pid: number | null;
 }
 
-export interface OrderHealth extends Omit<ReplicaStatus, 'role'>, Process {
+export interface OrderHealth extends Omit<ReplicaStatus, 'replicationRole'>, Process {
   readonly role: 'order';
   /** The replica's role in replication (follower, candidate, leader). */
-  readonly state: Role;
+  readonly state: ReplicationRole;
   readonly status: 'up';
 }
 
@@ -64,11 +65,12 @@ export interface FrontendHealth extends Process {
 }
 
 export function orderHealth(status: ReplicaStatus): OrderHealth {
-  return { ...status, role: 'order', state: status.role, status: 'up', pid: process.pid };
+  const { replicationRole, ...rest } = status;
+  return { ...rest, role: 'order', state: replicationRole, status: 'up', pid: process.pid };
 }
 
 const BAD = 'UPSTREAM_BAD_REPLY';
-const ROLES: readonly Role[] = ['follower', 'candidate', 'leader'];
+const ROLES: readonly ReplicationRole[] = ['follower', 'candidate', 'leader'];
 const nullable = <T>(value: unknown, parse: (value: unknown) => T): T | null => (value === null ? null : parse(value));
 const pidOf = (value: Record<string, unknown>): number | null => (value.pid === undefined ? null : count(value.pid, 'pid', 1, BAD));
 

@@ -6,10 +6,11 @@ import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
-import { baseUrl, type Config, type Endpoint, frontendLabel } from '../core/config.ts';
+import { baseUrl, type Config, type Endpoint, frontendLabel, replicaName } from '../core/config.ts';
 import { type Handle, SUPERVISED_ENV, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import {
   CHILD_OUTPUT_TAIL_LINES,
+  CHILD_READY_POLL_MS,
   CHILD_READY_TIMEOUT_MS,
   CHILD_STOP_GRACE_MS,
   RESTART_BACKOFF_MS_MAX,
@@ -81,7 +82,6 @@ function socketAnswers(socketPath: string): Promise<boolean> {
   });
 }
 
-const READY_POLL_MS = 50;
 
 /** The command that runs this very entry point again, under the same loader (tsx in development). */
 export function selfCommand(): string[] {
@@ -128,7 +128,7 @@ async function waitForLeader(frontends: readonly Endpoint[]): Promise<ChosenLead
     const leaders = await Promise.all(frontends.map(leaderOf));
     const first = leaders[0];
     if (first !== undefined && leaders.every((leader) => leader?.id === first.id && leader.epoch === first.epoch)) return first;
-    await sleep(READY_POLL_MS);
+    await sleep(CHILD_READY_POLL_MS);
   }
   return undefined;
 }
@@ -139,7 +139,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   const { fatal } = fatalSignal();
   const specs: ChildSpec[] = [
     { name: 'catalog', args: ['catalog'], endpoint: config.catalog },
-    ...config.orders.map((replica) => ({ name: `order-${replica.id}`, args: ['order', '--id', String(replica.id)], endpoint: replica })),
+    ...config.orders.map((replica) => ({ name: replicaName(replica.id), args: ['order', '--id', String(replica.id)], endpoint: replica })),
     ...config.frontends.map((endpoint, index) => ({
       name: frontendLabel(config, index).replace(' ', '-'),
       args: ['frontend', '--index', String(index + 1), ...(options.frontendArgs ?? [])],
@@ -243,7 +243,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
       const answer = await whoAnswers(running.spec.endpoint);
       if (answer !== undefined && answer === running.process.pid) return;
       if (answer !== undefined) stranger = answer;
-      await sleep(READY_POLL_MS);
+      await sleep(CHILD_READY_POLL_MS);
     }
     throw new Error(`${running.spec.name} (pid ${running.process.pid}) did not answer ${url} within ${CHILD_READY_TIMEOUT_MS} ms${strangerNote()}`);
   };

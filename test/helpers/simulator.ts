@@ -323,8 +323,8 @@ export class World {
     if (packet.type === 'ping') {
       const node = this.node(packet.to);
       const status = node.core === undefined || (faults && this.rng.chance(this.options.dropRate)) ? undefined : node.core.status();
-      this.say(`frontend ${packet.frontend} pings ${packet.to}: ${status === undefined ? 'no answer' : `${status.role} of epoch ${status.epoch}${status.serving ? ', serving' : ''}`}`);
-      this.choosers[packet.frontend]!.pinged(packet.to, status === undefined ? undefined : { epoch: status.epoch, leaderId: status.leaderId, state: status.role, serving: status.serving }, this.time);
+      this.say(`frontend ${packet.frontend} pings ${packet.to}: ${status === undefined ? 'no answer' : `${status.replicationRole} of epoch ${status.epoch}${status.serving ? ', serving' : ''}`}`);
+      this.choosers[packet.frontend]!.pinged(packet.to, status === undefined ? undefined : { epoch: status.epoch, leaderId: status.leaderId, state: status.replicationRole, serving: status.serving }, this.time);
       this.drainChooser(packet.frontend);
       return;
     }
@@ -512,7 +512,7 @@ export class World {
   }
 
   private crashNode(node: SimNode): void {
-    const role = node.core?.status().role;
+    const role = node.core?.status().replicationRole;
     if (role === 'leader' || role === 'candidate') this.leaderFailures += 1;
     node.core = undefined;
     node.logQueue = [];

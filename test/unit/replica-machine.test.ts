@@ -59,7 +59,7 @@ describe('the replica state machine', () => {
     const replies = settlePersists(machine).filter((action) => action.kind === 'reply');
     assert.equal(replies.length, 1);
     assert.ok(replies[0]!.kind === 'reply' && replies[0]!.outcome.ok);
-    assert.deepEqual([machine.status().role, machine.status().serving, machine.state.epoch, machine.state.logEpoch], ['leader', true, 1, 1]);
+    assert.deepEqual([machine.status().replicationRole, machine.status().serving, machine.state.epoch, machine.state.logEpoch], ['leader', true, 1, 1]);
     assert.equal(machine.serialWork, undefined);
   });
 

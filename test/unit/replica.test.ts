@@ -148,7 +148,7 @@ describe('replication (three replicas)', () => {
     // Replica 3 wakes up still thinking it leads epoch 1.
     await assert.rejects(cluster.node(3).replica.placeOrder(trade('from-the-past')), code('NOT_LEADER'));
     for (const id of [1, 2]) assert.ok(cluster.entries(id).every((entry) => entry.key !== 'from-the-past'), `replica ${id} refused it`);
-    assert.equal(cluster.node(3).replica.status().role, 'follower', 'the stale leader stepped down');
+    assert.equal(cluster.node(3).replica.status().replicationRole, 'follower', 'the stale leader stepped down');
     const reply = await cluster.node(1).replica.handleAppend({ epoch: 1, leaderId: 3, startLength: 0, from: 2, prev: cluster.node(1).log.read(1)!, entries: [] });
     assert.deepEqual(reply, { ok: false, reason: 'stale', epoch: 2 });
   });

@@ -4,7 +4,7 @@
 import { BazaarError } from '../../core/errors.ts';
 import { REPLICA_TICK_MS } from '../../core/limits.ts';
 import type { OrderEntry } from '../../core/trade.ts';
-import type { ReplicaStatus, Role } from '../../protocol/health.ts';
+import type { ReplicaStatus, ReplicationRole } from '../../protocol/health.ts';
 import type { ReplicaState } from '../state.ts';
 import { fail, type IoAction, type Outcome } from './messages.ts';
 import type { Election, Pending, SerialWork } from './pending.ts';
@@ -21,7 +21,7 @@ export interface Replica {
   readonly batchEntries: number;
   /** The state as this replica last decided it (persisted by a `persist` action). */
   state: ReplicaState;
-  role: Role;
+  replicationRole: ReplicationRole;
   /** The leader's state for its epoch, while it leads. */
   leading: LeaderEpoch | undefined;
   election: Election | undefined;

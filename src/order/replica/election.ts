@@ -43,7 +43,7 @@ export function standForElection(replica: Replica, request: number, notice: Lead
 
 /** The election for `epoch` failed: stand down from it. */
 function abandon(replica: Replica, epoch: number, error: Error): void {
-  if (replica.state.epoch === epoch && replica.role === 'candidate') replica.role = 'follower';
+  if (replica.state.epoch === epoch && replica.replicationRole === 'candidate') replica.replicationRole = 'follower';
   if (replica.leading?.epoch === epoch) stepDown(replica, replica.leading, error);
   finishElection(replica, epoch, fail(error));
 }
@@ -69,7 +69,7 @@ class LeadWork implements SerialWork {
     joinEpoch(replica, epoch, replica.id, this);
     // A candidate from the moment it stands: a frontend that pings it now must tell it from a leader
     // of this epoch that restarted (a follower with itself as leader), and wait for its election.
-    replica.role = 'candidate';
+    replica.replicationRole = 'candidate';
   }
 
   resume(outcome: Outcome<unknown>): void {

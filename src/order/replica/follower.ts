@@ -18,7 +18,7 @@ export function joinEpoch(replica: Replica, epoch: number, leaderId: number, wor
     replica.note(`epoch ${epoch} (leader ${leaderId}) replaces epoch ${replica.leading.epoch}: stepping down`);
     stepDown(replica, replica.leading);
   }
-  if (replica.role === 'candidate') replica.role = 'follower';
+  if (replica.replicationRole === 'candidate') replica.replicationRole = 'follower';
   replica.matched = 0;
   replica.state = { ...replica.state, epoch, leaderId };
   persistState(replica, work);

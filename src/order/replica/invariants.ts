@@ -29,7 +29,7 @@ export function checkInvariants(replica: Replica, seen: Seen): void {
   }
   const leader = replica.leading;
   if (leader === undefined) return;
-  invariant(replica.role === 'leader', 'a replica with a leader\'s epoch is the leader');
+  invariant(replica.replicationRole === 'leader', 'a replica with a leader\'s epoch is the leader');
   invariant(leader.epoch === state.epoch, 'the leader leads the current epoch');
   invariant(leader.commitLength <= length, 'the commit point never passes the log');
   for (const follower of leader.followers) invariant(follower.matchLength <= log.nextNumber, 'a follower never matches past the leader\'s log');

@@ -25,7 +25,7 @@ export function beginLeading(replica: Replica, epoch: number): LeaderEpoch {
   const length = replica.log.length;
   const leader = new LeaderEpoch(epoch, length, replica.peers.map((peer) => new FollowerProgress(peer, length)), replica.now + ticks(ELECTION_TIMEOUT_MS));
   replica.leading = leader;
-  replica.role = 'leader';
+  replica.replicationRole = 'leader';
   return leader;
 }
 
@@ -172,7 +172,7 @@ export function stepDown(replica: Replica, leader: LeaderEpoch, why?: Error): vo
   leader.serving = false;
   if (replica.leading === leader) {
     replica.leading = undefined;
-    replica.role = 'follower';
+    replica.replicationRole = 'follower';
   }
   for (const waiter of leader.waiters.splice(0)) settled(replica, waiter.settle, waiter.number, fail(notLeaderOf(replica)));
   finishElection(replica, leader.epoch, fail(why ?? notLeaderOf(replica)));

@@ -26,7 +26,7 @@ import assert from 'node:assert/strict';
 import { BazaarError } from '../../core/errors.ts';
 import { REPLICATION_BATCH_ENTRIES_MAX } from '../../core/limits.ts';
 import type { OrderEntry } from '../../core/trade.ts';
-import type { ReplicaStatus, Role } from '../../protocol/health.ts';
+import type { ReplicaStatus, ReplicationRole } from '../../protocol/health.ts';
 import type { ReadLog } from '../../storage/log.ts';
 import type { ReplicaState } from '../state.ts';
 import { fail, notLeaderOf, type Replica } from './context.ts';
@@ -59,7 +59,7 @@ export class ReplicaMachine implements Replica {
   readonly log: WrittenLog;
   readonly batchEntries: number;
   state: ReplicaState;
-  role: Role = 'follower';
+  replicationRole: ReplicationRole = 'follower';
   leading: LeaderEpoch | undefined;
   election: Election | undefined;
   readonly inFlight = new Map<string, Flight>();
@@ -152,7 +152,7 @@ export class ReplicaMachine implements Replica {
     const serving = this.leading?.serving === true;
     return {
       id: this.id,
-      role: this.role,
+      replicationRole: this.replicationRole,
       serving,
       epoch: this.state.epoch,
       leaderId: this.state.leaderId,
