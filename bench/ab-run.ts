@@ -3,7 +3,8 @@
 // run, and two throughputs (orders at 64 connections, with CPU per order; cached lookups at 16),
 // each paired with a bare floor measured just before it. Prints one JSON line.
 import { fsyncLatencyMs, load, measured, sequentialLatencyMs, startFloor } from './lib/measure.ts';
-import { type FilesCheck, lookupThroughput, orderThroughput, sweepPoint } from './lib/scenarios.ts';
+import type { FilesCheck } from './lib/fixture.ts';
+import { lookupThroughput, orderThroughput, sweepPoint } from './lib/scenarios.ts';
 import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
 
 const iterations = Number(process.env.AB_ITERATIONS ?? 200);

@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { median } from './lib/measure.ts';
+import { abba, median } from './lib/measure.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { base: { type: 'string' }, candidate: { type: 'string' }, 'base-label': { type: 'string' }, 'candidate-label': { type: 'string' }, pairs: { type: 'string', default: '4' }, help: { type: 'boolean', default: false } } });
@@ -27,7 +27,7 @@ for (const file of Object.values(sides)) {
   }
 }
 const pairs = Number(values.pairs);
-const order = Array.from({ length: pairs }, (_, index) => (index % 2 === 0 ? ['A', 'B'] : ['B', 'A'])).flat() as Array<'A' | 'B'>;
+const order = abba(pairs);
 type Run = Record<string, number | boolean | string | null>;
 const runs: Record<'A' | 'B', Run[]> = { A: [], B: [] };
 const started = Date.now();

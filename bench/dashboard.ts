@@ -9,9 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Browser } from 'playwright-core';
-import { launchChromium } from '../test/helpers/browser.ts';
-import { measured, median } from './lib/measure.ts';
-import { checkFiles, runClient, WARMUP_ITERATIONS, withCluster } from './lib/scenarios.ts';
+import { launchChromium } from '../harness/browser.ts';
+import { abba, measured, median } from './lib/measure.ts';
+import { checkFiles, runClient, withCluster } from './lib/fixture.ts';
+import { WARMUP_ITERATIONS } from './lib/scenarios.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { pairs: { type: 'string', default: '4' }, iterations: { type: 'string', default: '200' }, help: { type: 'boolean', default: false } } });
@@ -72,7 +73,7 @@ async function run(side: 'A' | 'B', seed: number): Promise<Run> {
   });
 }
 
-const order = Array.from({ length: pairs }, (_, index) => (index % 2 === 0 ? ['A', 'B'] : ['B', 'A'])).flat() as Array<'A' | 'B'>;
+const order = abba(pairs);
 const runs: Run[] = [];
 const started = new Date();
 for (const [index, side] of order.entries()) {

@@ -13,8 +13,8 @@ import { parseArgs, promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as admin from '../src/admin/index.ts';
 import { loadConfig } from '../src/core/config.ts';
-import { BUNDLE_COMMAND, type Proc, TestCluster } from '../test/helpers/cluster.ts';
-import { until } from '../test/helpers/wait.ts';
+import { BUNDLE_COMMAND, type Proc, TestCluster } from '../harness/cluster.ts';
+import { until } from '../harness/wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({ options: { out: { type: 'string', default: path.join(ROOT, 'docs', 'output.md') } } });

@@ -9,14 +9,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { TestCluster } from '../test/helpers/cluster.ts';
+import { TestCluster } from '../harness/cluster.ts';
 import { fsyncLatencyMs, load, lruHitNs, round3, sequentialLatencyMs, startFloor } from './lib/measure.ts';
 import { type CrashExperiment, crashExperiment } from './lib/crash-experiment.ts';
 import { measureRecovery, type RecoverySummary } from './lib/recovery.ts';
 import { replacement, type ReplacementPoint } from './lib/replacement.ts';
 import { computeTargets, latestAb, type Results, writeReport } from './lib/report.ts';
 import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
-import { catalogOutage, failover, type FailoverRun, lookupThroughput, type OutageRun, orderThroughput, paired, runClient, type SweepPoint, sweepPoint, tradeRequests } from './lib/scenarios.ts';
+import { runClient } from './lib/fixture.ts';
+import { catalogOutage, failover, type FailoverRun, lookupThroughput, type OutageRun, orderThroughput, paired, type SweepPoint, sweepPoint, tradeRequests } from './lib/scenarios.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({

@@ -13,7 +13,7 @@ import * as admin from '../src/admin/index.ts';
 import * as client from '../src/client/index.ts';
 import { seededRandom } from '../src/client/random.ts';
 import { median, trendMbPerMinute } from './lib/measure.ts';
-import { checkFiles, withCluster } from './lib/scenarios.ts';
+import { checkFiles, withCluster } from './lib/fixture.ts';
 
 const { values } = parseArgs({ options: { 'steady-s': { type: 'string', default: '120' }, 'chaos-s': { type: 'string', default: '60' }, seed: { type: 'string', default: '6' }, json: { type: 'string' } } });
 const STEADY_S = Number(values['steady-s']);

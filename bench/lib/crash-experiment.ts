@@ -15,10 +15,10 @@ import path from 'node:path';
 import * as admin from '../../src/admin/index.ts';
 import type { ClientReport } from '../../src/client/index.ts';
 import { type Random, seededRandom } from '../../src/client/random.ts';
-import { readOrderLog } from '../../test/helpers/checks.ts';
-import { until } from '../../test/helpers/wait.ts';
-import type { Proc } from '../../test/helpers/cluster.ts';
-import { checkFiles, type FilesCheck, type LocalCluster, withCluster } from './scenarios.ts';
+import { readOrderLog } from '../../harness/checks.ts';
+import { until } from '../../harness/wait.ts';
+import type { Proc } from '../../harness/cluster.ts';
+import { checkFiles, type FilesCheck, type LocalCluster, withCluster } from './fixture.ts';
 
 /** Orders that must commit while the victim is down, so that it comes back far behind ("a few hundred"). */
 export const MISSED_ORDERS_MIN = 400;

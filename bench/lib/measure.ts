@@ -139,6 +139,15 @@ export function round3(value: number): number {
   return Math.round(value * 1000) / 1000;
 }
 
+/**
+ * The order of 2 x `pairs` runs of two builds or settings: A B, B A, A B, … On a machine that warms
+ * up, the second run of a pair goes faster; alternating which side goes second keeps that from
+ * flattering either.
+ */
+export function abba(pairs: number): Array<'A' | 'B'> {
+  return Array.from({ length: pairs }, (_, index): Array<'A' | 'B'> => (index % 2 === 0 ? ['A', 'B'] : ['B', 'A'])).flat();
+}
+
 /** The middle value; with an even count, the mean of the two middle ones (an A/B has 2 x pairs runs). */
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
+import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
 import { jsonlLine } from '../../src/storage/jsonl.ts';
 import { median } from './measure.ts';
 

@@ -2,7 +2,8 @@
 // size and each choice of stock (uniform, or skewed toward a few popular stocks), five `bazaar client`
 // sessions only look up (p = 0, so no invalidation muddies the picture) and the frontend's own
 // counters say how often the cache answered and how many entries it had to evict.
-import { cacheStats, runClient, WARMUP_ITERATIONS, withCluster } from './scenarios.ts';
+import { runClient, withCluster } from './fixture.ts';
+import { cacheStats, WARMUP_ITERATIONS } from './scenarios.ts';
 
 /** Zipf exponent of the skewed choice: the first of 11 stocks gets about a third of the lookups. */
 export const REPLACEMENT_SKEW = 1;

@@ -4,7 +4,7 @@
 // the stage timings every role keeps in its /metrics. Run from the bundle, each role its own process.
 import { Client } from 'undici';
 import { percentile } from '../../src/client/stats.ts';
-import { BUNDLE_COMMAND, http, type Proc, TestCluster } from '../../test/helpers/cluster.ts';
+import { BUNDLE_COMMAND, http, type Proc, TestCluster } from '../../harness/cluster.ts';
 import { cpuMeter } from './cpu.ts';
 
 /**

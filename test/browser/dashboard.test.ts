@@ -12,9 +12,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from '../helpers/browser.ts';
-import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
-import { eventually, until } from '../helpers/wait.ts';
+import { launchChromium } from '../../harness/browser.ts';
+import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
+import { eventually, until } from '../../harness/wait.ts';
 
 const run = promisify(execFile);
 

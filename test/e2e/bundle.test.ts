@@ -4,8 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { BUNDLE_COMMAND, childPids, http, TestCluster } from '../helpers/cluster.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { BUNDLE_COMMAND, childPids, http, TestCluster } from '../../harness/cluster.ts';
 
 function alive(pid: number): boolean {
   try {

@@ -7,7 +7,7 @@ import { type CatalogPort, ReplicaNode } from '../../src/order/node.ts';
 import type { PeerTransport } from '../../src/order/transport.ts';
 import type { AppendReply, AppendRequest, PollReply, PollRequest } from '../../src/protocol/replication.ts';
 import { MemoryStateStore } from '../../src/order/state.ts';
-import { until } from './wait.ts';
+import { until } from '../../harness/wait.ts';
 
 /** A catalog that applies each key once, as the real one does, and counts what it applied. */
 export class RecordingCatalog implements CatalogPort {

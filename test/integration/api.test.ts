@@ -1,8 +1,8 @@
 // The public API, exactly as docs/design.md gives it, against real processes over real HTTP.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { http, postOrder, type JsonReply, TestCluster } from '../helpers/cluster.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { http, postOrder, type JsonReply, TestCluster } from '../../harness/cluster.ts';
 
 function assertError(reply: JsonReply, status: number, pattern: RegExp): void {
   assert.equal(reply.status, status, reply.text);

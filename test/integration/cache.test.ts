@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { seededRandom } from '../../src/client/random.ts';
-import { http, postOrder, type Proc, TestCluster, waitHealthy } from '../helpers/cluster.ts';
+import { http, postOrder, type Proc, TestCluster, waitHealthy } from '../../harness/cluster.ts';
 
 interface StockReply {
   data: { name: string; quantity: number; volume: number };

@@ -9,9 +9,9 @@ import * as admin from '../../src/admin/index.ts';
 import * as client from '../../src/client/index.ts';
 import { seededRandom } from '../../src/client/random.ts';
 import { type Config, loadConfig } from '../../src/core/config.ts';
-import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
-import { until } from '../helpers/wait.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
+import { until } from '../../harness/wait.ts';
 
 const SEED = 677;
 const ROUNDS = 6;

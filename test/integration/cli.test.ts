@@ -8,7 +8,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ClientReport } from '../../src/client/index.ts';
-import { freePorts, Proc, TestCluster } from '../helpers/cluster.ts';
+import { freePorts, Proc, TestCluster } from '../../harness/cluster.ts';
 
 async function run(cluster: TestCluster, args: string[]): Promise<{ code: number | null; output: string }> {
   const proc: Proc = cluster.spawn(args);

@@ -9,9 +9,9 @@ import * as client from '../../src/client/index.ts';
 import { seededRandom } from '../../src/client/random.ts';
 import { loadConfig } from '../../src/core/config.ts';
 import { jsonlLine } from '../../src/storage/jsonl.ts';
-import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
-import { eventually } from '../helpers/wait.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { http, postOrder, TestCluster } from '../../harness/cluster.ts';
+import { eventually } from '../../harness/wait.ts';
 
 const STOCKS = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'];
 const TRADES = 300;

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Snapshot } from '../../src/protocol/dashboard.ts';
-import { http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
-import { eventually } from '../helpers/wait.ts';
+import { http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
+import { eventually } from '../../harness/wait.ts';
 
 /** The first Server-Sent Event of the stream: its name and data. */
 async function firstEvent(url: string): Promise<{ event: string; data: unknown }> {

@@ -10,9 +10,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import * as client from '../../src/client/index.ts';
 import { loadConfig } from '../../src/core/config.ts';
-import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { TestCluster } from '../helpers/cluster.ts';
-import { eventually } from '../helpers/wait.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { TestCluster } from '../../harness/cluster.ts';
+import { eventually } from '../../harness/wait.ts';
 
 function mountUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'mounting a tmpfs needs root';

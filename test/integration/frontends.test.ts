@@ -7,8 +7,8 @@ import { after, before, describe, test } from 'node:test';
 import * as admin from '../../src/admin/index.ts';
 import { loadConfig } from '../../src/core/config.ts';
 import type { Snapshot } from '../../src/protocol/dashboard.ts';
-import { childPids, freePorts, http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
-import { until } from '../helpers/wait.ts';
+import { childPids, freePorts, http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
+import { until } from '../../harness/wait.ts';
 
 const FRONTENDS = 3;
 

@@ -10,8 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Pool } from 'undici';
 import { parseTradeRequest } from '../../src/core/trade.ts';
-import { catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { http, TestCluster } from '../helpers/cluster.ts';
+import { catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { http, TestCluster } from '../../harness/cluster.ts';
 
 const SEED = 20261121;
 const RUNS = 400;

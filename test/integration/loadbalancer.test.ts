@@ -8,9 +8,9 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { childPids, freePorts, http, type Proc, ROOT, TestCluster } from '../helpers/cluster.ts';
-import { until } from '../helpers/wait.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { childPids, freePorts, http, type Proc, ROOT, TestCluster } from '../../harness/cluster.ts';
+import { until } from '../../harness/wait.ts';
 
 const NGINX = process.env.BAZAAR_NGINX ?? '/usr/sbin/nginx';
 const HAPROXY = process.env.BAZAAR_HAPROXY ?? '/usr/sbin/haproxy';

@@ -13,10 +13,10 @@ import { after, before, describe, test } from 'node:test';
 import type { ClusterStatus } from '../../src/admin/index.ts';
 import type { ClientReport } from '../../src/client/index.ts';
 import type { Stock } from '../../src/core/trade.ts';
-import { assertConserved, readOrderLog } from '../helpers/checks.ts';
-import { ROOT } from '../helpers/cluster.ts';
+import { assertConserved, readOrderLog } from '../../harness/checks.ts';
+import { ROOT } from '../../harness/cluster.ts';
 import { NetLab, netnsUnavailable } from '../helpers/netlab.ts';
-import { until as waitUntil } from '../helpers/wait.ts';
+import { until as waitUntil } from '../../harness/wait.ts';
 
 const BUNDLE = path.join(ROOT, 'dist/bazaar.mjs');
 const TOKEN = 'multihost-test-token';

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseMetrics } from '../../src/dashboard/prometheus.ts';
-import { http, postOrder, ROOT, TestCluster } from '../helpers/cluster.ts';
+import { http, postOrder, ROOT, TestCluster } from '../../harness/cluster.ts';
 
 const PROMTOOL = process.env.BAZAAR_PROMTOOL ?? 'promtool';
 

@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { conformance, OPENAPI_PATH } from '../helpers/openapi.ts';
-import { http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
+import { conformance, OPENAPI_PATH } from '../../harness/openapi.ts';
+import { http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
 
 describe('the OpenAPI document of the public API', () => {
   let cluster: TestCluster;

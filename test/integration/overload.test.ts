@@ -9,9 +9,9 @@ import { Pool } from 'undici';
 import { FRONTEND_IN_FLIGHT_MAX } from '../../src/core/limits.ts';
 import { createLogger } from '../../src/core/logger.ts';
 import { createJsonServer } from '../../src/http/server.ts';
-import { assertConserved, catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { postOrder, TestCluster } from '../helpers/cluster.ts';
-import { eventually } from '../helpers/wait.ts';
+import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { postOrder, TestCluster } from '../../harness/cluster.ts';
+import { eventually } from '../../harness/wait.ts';
 
 const EXTRA = 300;
 

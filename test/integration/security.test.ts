@@ -6,8 +6,8 @@ import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import * as admin from '../../src/admin/index.ts';
 import { loadConfig } from '../../src/core/config.ts';
-import { catalogStocks, readOrderLog } from '../helpers/checks.ts';
-import { http, postOrder, TestCluster } from '../helpers/cluster.ts';
+import { catalogStocks, readOrderLog } from '../../harness/checks.ts';
+import { http, postOrder, TestCluster } from '../../harness/cluster.ts';
 import { LINK_PATH, LINK_PROTOCOL } from '../../src/protocol/link.ts';
 
 const TOKEN = 'test-token-7f3a9c';

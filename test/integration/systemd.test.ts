@@ -6,7 +6,7 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ROOT } from '../helpers/cluster.ts';
+import { ROOT } from '../../harness/cluster.ts';
 
 const ROLES = path.join(ROOT, 'roles');
 const available = spawnSync('systemd-analyze', ['--version']).status === 0;

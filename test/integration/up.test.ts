@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { childPids, http, postOrder, type Proc, TestCluster } from '../helpers/cluster.ts';
-import { until } from '../helpers/wait.ts';
+import { childPids, http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
+import { until } from '../../harness/wait.ts';
 
 /** The PID a role's health names, or undefined while it does not answer. */
 async function pidOf(url: string): Promise<number | undefined> {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { lockFile } from '../../src/storage/lock.ts';
 import { lockOwnerPath } from '../../src/core/paths.ts';
-import { Proc } from '../helpers/cluster.ts';
+import { Proc } from '../../harness/cluster.ts';
 
 const HOLDER = fileURLToPath(new URL('../helpers/hold-lock.ts', import.meta.url));
 const noLockLoss = (): void => assert.fail('the lock must not be lost in this test');

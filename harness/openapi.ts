@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 
-export const OPENAPI_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/frontend/openapi.json');
+export const OPENAPI_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../src/frontend/openapi.json');
 
 interface Operation {
   readonly responses: Record<string, { $ref?: string; content?: Record<string, { schema: object }>; headers?: Record<string, { required?: boolean }> }>;

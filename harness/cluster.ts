@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { conformance, PUBLIC_ORIGINS } from './openapi.ts';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Runs the TypeScript sources (integration tier). */
 export const SOURCE_COMMAND: readonly string[] = [process.execPath, '--import', 'tsx', path.join(ROOT, 'bin/bazaar.ts')];
 /** Runs the bundle, as a user does (e2e tier); BAZAAR_BUNDLE names another one (bench/ab.ts runs the previous build's). */

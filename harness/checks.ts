@@ -1,8 +1,8 @@
 // Checks of the guarantees from outside: what the files and the catalog say after a run.
 import { readFile } from 'node:fs/promises';
 import assert from 'node:assert/strict';
-import type { OrderEntry, Stock } from '../../src/core/trade.ts';
-import defaultStocks from '../../config/stocks.json' with { type: 'json' };
+import type { OrderEntry, Stock } from '../src/core/trade.ts';
+import defaultStocks from '../config/stocks.json' with { type: 'json' };
 import { http } from './cluster.ts';
 
 export async function readOrderLog(file: string): Promise<OrderEntry[]> {
