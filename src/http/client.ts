@@ -114,9 +114,9 @@ export function upstreamError(reply: UpstreamReply, fallback: string): BazaarErr
   return new BazaarError('UPSTREAM_BAD_REPLY', `${fallback} (status ${reply.status})`);
 }
 
-/** The `data` member of a successful reply, or the upstream's error rethrown. */
-export function dataOf(reply: UpstreamReply, what: string): unknown {
-  if (reply.status === 200) {
+/** The `data` member of a successful reply (`status`, 200 unless said), or the upstream's error rethrown. */
+export function dataOf(reply: UpstreamReply, what: string, status = 200): unknown {
+  if (reply.status === status) {
     const data = (reply.body as { data?: unknown } | undefined)?.data;
     if (data !== undefined) return data;
   }

@@ -1,7 +1,7 @@
 // The two ends of a declared message (protocol/message.ts): a route that parses the request and
 // wraps the reply, and a call that sends the request and parses the reply.
 import type { Message } from '../protocol/message.ts';
-import { type Caller, type CallOptions, upstreamError } from './client.ts';
+import { type Caller, type CallOptions, dataOf } from './client.ts';
 import type { Reply, Route } from './server.ts';
 
 /** The route serving `message`: internal (it needs the cluster token), its request parsed before `handler` sees it. */
@@ -26,7 +26,5 @@ export function serve<Request, Answer>(message: Message<Request, Answer>, handle
 /** Sends `request` as `message` and parses the reply; a refusal throws the upstream's error, `what` saying what was refused. */
 export async function send<Request, Answer>(caller: Caller, message: Message<Request, Answer>, request: Request, what: string, options?: CallOptions): Promise<Answer> {
   const reply = await caller.call(message.method, message.target(request), message.body?.(request), options);
-  const data = reply.status === (message.status ?? 200) ? (reply.body as { data?: unknown } | undefined)?.data : undefined;
-  if (data === undefined) throw upstreamError(reply, what);
-  return message.parseReply(data, request);
+  return message.parseReply(dataOf(reply, what, message.status), request);
 }

@@ -94,25 +94,28 @@ export function selfCommand(): string[] {
  * another process on that port must not make a role that failed to start look up.
  */
 async function whoAnswers(endpoint: Endpoint): Promise<number | null | undefined> {
-  try {
-    const reply = await request(`${baseUrl(endpoint)}/health`, { headersTimeout: 500, bodyTimeout: 500 });
-    const body = (await reply.body.json().catch(() => undefined)) as { data?: { pid?: unknown } } | undefined;
-    if (reply.statusCode !== 200) return null;
-    const pid = body?.data?.pid;
-    return typeof pid === 'number' ? pid : null;
-  } catch {
-    return undefined;
-  }
+  const data = await healthData(endpoint);
+  if (data === undefined) return undefined;
+  const pid = (data as { pid?: unknown } | null)?.pid;
+  return typeof pid === 'number' ? pid : null;
 }
 
 /** The leader a frontend follows, once it has chosen one; undefined while it has none (or does not answer). */
 async function leaderOf(endpoint: Endpoint): Promise<ChosenLeader | undefined> {
   try {
+    const health = parseFrontendHealth(await healthData(endpoint));
+    return health.leader === null ? undefined : { id: health.leader, epoch: health.epoch };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The `data` of a role's health reply: undefined when nothing answers, null when something else does (not 200, no data). */
+async function healthData(endpoint: Endpoint): Promise<unknown> {
+  try {
     const reply = await request(`${baseUrl(endpoint)}/health`, { headersTimeout: 500, bodyTimeout: 500 });
     const body = (await reply.body.json().catch(() => undefined)) as { data?: unknown } | undefined;
-    if (reply.statusCode !== 200) return undefined;
-    const health = parseFrontendHealth(body?.data);
-    return health.leader === null ? undefined : { id: health.leader, epoch: health.epoch };
+    return reply.statusCode === 200 ? (body?.data ?? null) : null;
   } catch {
     return undefined;
   }
