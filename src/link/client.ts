@@ -12,6 +12,11 @@
 // sends a probe (GET /health, which every role answers at once), and after LINK_SILENCE_MAX_MS
 // without one it gives the peer up as hung, like a closed connection: every open call fails at
 // once and callers move on. A peer that is merely busy answers the probe.
+//
+// Silence counts only time this end was listening. When this process itself stalls (a long turn, a
+// starved CPU), its deadline timer fires late, and it fires before the stalled loop reads the
+// frames waiting on the socket: the stall is not the peer's silence, so it is not counted, and a
+// verdict of "hung" waits one more turn of the loop (setImmediate runs after the socket is read).
 import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { BazaarError } from '../core/errors.ts';
@@ -43,7 +48,11 @@ export class LinkUpstream implements Caller {
   private closed = false;
   /** When the peer last said anything, or the link last became busy, whichever is later. */
   private heardAt = 0;
+  /** When the deadline timer last ran: a late run means this process stalled, not the peer. */
+  private checkedAt = 0;
   private probing = false;
+  /** A verdict of "hung" waiting for the loop to read what may be on the socket already. */
+  private verdict: NodeJS.Immediate | undefined;
 
   constructor(name: string, origin: string, options: { token?: string | undefined } = {}) {
     this.name = name;
@@ -88,6 +97,7 @@ export class LinkUpstream implements Caller {
   /** The first call opened: check deadlines, and keep the process alive for the reply. */
   private busy(): void {
     this.heardAt = performance.now();
+    this.checkedAt = this.heardAt;
     this.socket?.ref();
     this.deadlines ??= setInterval(() => this.expire(), LINK_DEADLINE_CHECK_MS);
   }
@@ -97,6 +107,8 @@ export class LinkUpstream implements Caller {
     this.socket?.unref();
     clearInterval(this.deadlines);
     this.deadlines = undefined;
+    clearImmediate(this.verdict);
+    this.verdict = undefined;
   }
 
   private settle(number: number): OpenCall | undefined {
@@ -112,14 +124,24 @@ export class LinkUpstream implements Caller {
     for (const [number, call] of this.open) {
       if (call.deadline <= now) this.settle(number)?.reject(this.unavailable(`no answer within ${call.timeoutMs} ms`));
     }
+    // Time this process spent stalled past the timer's period was not time spent listening.
+    const stalled = now - this.checkedAt - LINK_DEADLINE_CHECK_MS;
+    this.checkedAt = now;
+    if (stalled > LINK_DEADLINE_CHECK_MS) this.heardAt = Math.min(now, this.heardAt + stalled);
     const socket = this.socket;
     if (socket === undefined || this.open.size === 0) return;
     const silent = now - this.heardAt;
     if (silent >= LINK_SILENCE_MAX_MS) {
-      this.socket = undefined;
-      this.send = undefined;
-      socket.destroy();
-      this.failAll(`silent for ${Math.round(silent)} ms with calls open (hung?)`);
+      this.verdict ??= setImmediate(() => {
+        this.verdict = undefined;
+        // Frames read in this turn's poll phase are signs of life.
+        const heard = performance.now() - this.heardAt;
+        if (this.socket !== socket || this.open.size === 0 || heard < LINK_SILENCE_MAX_MS) return;
+        this.socket = undefined;
+        this.send = undefined;
+        socket.destroy();
+        this.failAll(`silent for ${Math.round(heard)} ms with calls open (hung?)`);
+      });
     } else if (silent >= LINK_PROBE_AFTER_MS && !this.probing) {
       this.probing = true;
       // Any frame back counts as a sign of life, the probe's reply included; its outcome is not needed.

@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 import { BazaarError } from '../../src/core/errors.ts';
+import { LINK_SILENCE_MAX_MS } from '../../src/core/limits.ts';
 import type { Logger } from '../../src/core/logger.ts';
 import { createJsonServer, type JsonServer, type Route } from '../../src/http/server.ts';
 import { LinkUpstream } from '../../src/link/client.ts';
@@ -104,6 +105,21 @@ describe('a link between two roles', () => {
     await again.listen('127.0.0.1', Number(new URL(origin).port));
     open.push(again);
     assert.equal((await link.call('GET', '/slow/0')).status, 200, 'the same link reaches the restarted peer');
+  });
+
+  test('a stall of this process is not the peer\'s silence: a call answered while this end was blocked succeeds', async () => {
+    const { server, origin } = await serve();
+    const link = new LinkUpstream('test', origin);
+    open.push(link, server);
+    assert.equal((await link.call('GET', '/slow/0')).status, 200);
+    const call = link.call('GET', '/slow/40', undefined, { timeoutMs: 5_000 });
+    // This process blocks for twice the silence limit while the peer (here, in the same process)
+    // would have answered; the link's timer then fires late, before the loop reads the reply.
+    await sleep(10);
+    const until = performance.now() + 2 * LINK_SILENCE_MAX_MS;
+    while (performance.now() < until);
+    const reply = await call;
+    assert.equal(reply.status, 200, 'the call was answered, not failed as hung');
   });
 
   test('needs the cluster token when one is set', async () => {
