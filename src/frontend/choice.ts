@@ -82,10 +82,13 @@ export class LeaderChoice {
   /**
    * Drops the choice after a call to it failed, so the next request chooses again. A leader that is
    * gone or hung (`suspect`) is waited for only briefly by the pings of the next LEADER_SUSPECT_MS:
-   * waiting out a hung one's ping timeout would hold the next election that long.
+   * waiting out a hung one's ping timeout would hold the next election that long. Only the chosen
+   * leader becomes suspect: a call to an earlier one that fails late says nothing of the failure at
+   * hand, and a suspicion of a replica that has since come back would have this frontend choose
+   * unlike the others.
    */
   forget(id: number, suspect: boolean, now: number): void {
-    if (suspect) this.suspects.set(id, now + LEADER_SUSPECT_MS);
+    if (suspect && this.leader === id) this.suspects.set(id, now + LEADER_SUSPECT_MS);
     if (this.leader === id) this.leader = undefined;
   }
 
