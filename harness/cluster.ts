@@ -165,6 +165,8 @@ export class TestCluster {
     const ids = [...this.ports.orders.keys()];
     const [catalog, ...orders] = await Promise.all([this.start('catalog'), ...ids.map((id) => this.start(id))]);
     const frontend = await this.start('frontend');
+    // The catalog serves once the leader the frontend chose has brought it level with the order log.
+    await waitCatalogReady(this.url('catalog'), catalog);
     return { catalog: catalog!, orders: new Map(ids.map((id, index) => [id, orders[index]!])), frontend };
   }
 
@@ -186,6 +188,23 @@ export async function waitHealthy(baseUrl: string, proc?: Proc, timeoutMs = READ
       // Not listening yet.
     }
     if (Date.now() > deadline) throw new Error(`${baseUrl} was not healthy within ${timeoutMs} ms${proc ? `:\n${proc.output}` : ''}`);
+    await sleep(50);
+  }
+}
+
+/** Waits until the catalog is level with the order log (its health says `ready`). */
+export async function waitCatalogReady(baseUrl: string, proc?: Proc, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc !== undefined && !proc.running) throw new Error(`${proc.name} exited while it rebuilt:\n${proc.output}`);
+    try {
+      const reply = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(500) });
+      // A build from before the catalog was derived from the log has no `ready`: it serves at once.
+      if (reply.ok && ((await reply.json()) as { data: { ready?: boolean } }).data.ready !== false) return;
+    } catch {
+      // Not answering yet.
+    }
+    if (Date.now() > deadline) throw new Error(`the catalog at ${baseUrl} was not level with the order log within ${timeoutMs} ms${proc ? `:\n${proc.output}` : ''}`);
     await sleep(50);
   }
 }

@@ -1,4 +1,5 @@
-// `bazaar catalog`: serves stock lookups and applies trades, durably and once per key.
+// `bazaar catalog`: serves stock lookups, approves trades before they are logged, and applies the
+// committed order log, from which its state is derived (state.ts).
 import type { AddressInfo } from 'node:net';
 import { type Config, frontendName, openInternalsWarning } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
@@ -17,11 +18,11 @@ export interface CatalogHandle extends Handle {
 
 export async function start(config: Config, logger: Logger = createLogger()): Promise<CatalogHandle> {
   const { fatal, fail } = fatalSignal();
-  const journalPath = dataPaths(config.dataDir).catalogJournal;
-  const store = await CatalogStore.open(journalPath, config.catalog.stocks, (error) =>
-    fail(new StorageError('LOCK_LOST', `lost the lock on ${journalPath}: ${error.message}`)),
+  const checkpointPath = dataPaths(config.dataDir).catalogCheckpoint;
+  const store = await CatalogStore.open(checkpointPath, config.catalog.stocks, logger, (error) =>
+    fail(new StorageError('LOCK_LOST', `lost the lock on ${checkpointPath}: ${error.message}`)),
   );
-  logger.info(`catalog: ${config.catalog.stocks.length} stocks, ${store.committedCount} trades replayed from ${journalPath}`);
+  logger.info(`catalog: ${config.catalog.stocks.length} stocks; checkpoint through ${store.state.applied} committed orders (${checkpointPath}); the order leader brings it level with the log`);
 
   // Every frontend of the config gets each change pushed; a trade waits for every one but its own.
   const deliveries = config.frontends.map((frontend) => ({ name: frontendName(frontend), ...linkDelivery(frontend, config.token) }));
@@ -29,7 +30,8 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
 
   const metrics = new Metrics();
   const countRequest = metrics.requests('bazaar_catalog');
-  metrics.counterOf('bazaar_catalog_trades_total', 'Trades committed.', () => store.committedCount);
+  metrics.counterOf('bazaar_catalog_trades_total', 'Committed orders applied.', () => store.state.applied);
+  metrics.gauge('bazaar_catalog_ready', '1 once the catalog is level with the order log (it serves); 0 while it rebuilds.', () => (store.state.ready ? 1 : 0));
 
   const openWarning = openInternalsWarning(config, config.catalog);
   if (openWarning !== undefined) logger.warn(`catalog: ${openWarning}`);
@@ -39,8 +41,6 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     logger,
     token: config.token,
     onReply: countRequest,
-    // As an order replica does: a catalog whose journal failed can no longer promise durability, so
-    // it stops, and its supervisor (bazaar up, systemd) starts it again on a journal read afresh.
     onStorageFailure: fail,
     routes: catalogRoutes(store, invalidator, metrics),
   });

@@ -1,13 +1,12 @@
-// The catalog's endpoints, one named handler each: lookups (for frontends), trades and the list of
-// applied trades (for the order leader).
+// The catalog's endpoints, one named handler each: lookups (for frontends and the dashboard), and
+// from the order leader, approvals of trades before they are logged and the committed entries to apply.
 import { BazaarError } from '../core/errors.ts';
 import { quoteForMessage, type Stock } from '../core/trade.ts';
 import { serve } from '../http/message.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Reply, Route } from '../http/server.ts';
-import { CATALOG_TRADE, type CatalogTradeReply, LIST_STOCKS, LIST_TRADES, LOOKUP_STOCK, type StockReply, type TradesReply } from '../protocol/catalog.ts';
+import { type ApplyReply, type ApplyRequest, type Approval, type ApproveCall, CATALOG_APPLY, CATALOG_APPROVE, LIST_STOCKS, LOOKUP_STOCK, type StockReply } from '../protocol/catalog.ts';
 import type { CatalogHealth } from '../protocol/health.ts';
-import type { OriginTrade } from '../protocol/orders.ts';
 import type { Invalidator } from './invalidator.ts';
 import type { CatalogStore } from './store.ts';
 
@@ -19,7 +18,7 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
   }
 
   function health(): Reply {
-    const data: CatalogHealth = { role: 'catalog', status: 'up', trades: store.committedCount, pid: process.pid };
+    const data: CatalogHealth = { role: 'catalog', status: 'up', trades: store.state.applied, ready: store.state.ready, pid: process.pid };
     return { body: { data } };
   }
 
@@ -27,27 +26,31 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
     return store.list();
   }
 
-  function lookupStock(name: string): StockReply {
-    const found = store.lookup(name);
+  async function lookupStock(name: string): Promise<StockReply> {
+    const found = await store.lookup(name);
     if (found === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
     return { ...found.stock, version: found.version };
   }
 
-  function listTrades({ from, limit }: { from: number; limit: number }): TradesReply {
-    return { trades: store.trades(from, limit), committed: store.committedCount };
+  async function approve(call: ApproveCall): Promise<Approval> {
+    const startedAt = performance.now();
+    const { name } = call.trade;
+    // The stock's version now: whatever this trade becomes, the state after it has a higher one.
+    const floor = (store.state.lookup(name)?.version ?? 0) + 1;
+    const approval = await store.approve(call);
+    const approvedAt = performance.now();
+    stage('approve', approvedAt - startedAt);
+    if (approval.status !== 'approved') return approval;
+    // Answered only once no other frontend can serve the stock from before the trade: each drops
+    // it and takes nothing older than `floor`. The trade's own frontend takes the version from the
+    // leader's reply, before it answers.
+    await invalidator.published({ name, version: floor }, call.origin);
+    stage('push', performance.now() - approvedAt);
+    return approval;
   }
 
-  async function trade({ trade: keyed, origin }: OriginTrade): Promise<CatalogTradeReply> {
-    const startedAt = performance.now();
-    const outcome = await store.trade(keyed);
-    const storedAt = performance.now();
-    stage('journal', storedAt - startedAt);
-    // The trade is answered only once no frontend can serve the stock's state from before it (a
-    // repeated key too: its first call may still be waiting for the push), except the trade's own
-    // frontend: the version rides back to it on the reply, and it applies it before it answers.
-    await invalidator.published({ name: outcome.stock.name, version: outcome.version }, origin);
-    stage('push', performance.now() - storedAt);
-    return outcome;
+  function apply(request: ApplyRequest): ApplyReply {
+    return store.apply(request);
   }
 
   return [
@@ -55,7 +58,7 @@ export function catalogRoutes(store: CatalogStore, invalidator: Invalidator, met
     { method: 'GET', path: '/health', handler: health },
     serve(LIST_STOCKS, listStocks),
     serve(LOOKUP_STOCK, lookupStock),
-    serve(LIST_TRADES, listTrades),
-    serve(CATALOG_TRADE, trade),
+    serve(CATALOG_APPROVE, approve),
+    serve(CATALOG_APPLY, apply),
   ];
 }

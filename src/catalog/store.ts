@@ -1,172 +1,193 @@
-// The catalog's state: every stock's price, quantity and volume. It is the initial stock list plus a
-// journal of applied trades (JSONL, group-committed with fdatasync, indexed by key on disk); a trade
-// is acknowledged only once its journal line is on disk, and a key is applied at most once, across
-// restarts too. Memory holds the stocks and the trades being written, not the journal.
-import assert from 'node:assert/strict';
+// The catalog's state machine (state.ts) driven for real: its checkpoint on disk, written now and
+// then and never on a trade's path; approvals held while the entries they need are applied; lookups
+// held while a trade on their stock is approved and its fate unknown (G5: it may be acknowledged
+// already; G8: it is not shown before it commits); a progress line while it rebuilds.
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import type { StockSeed } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { Journal } from '../storage/journal.ts';
-import type { Log } from '../storage/log.ts';
-import { type KeyedTrade, type Stock, quoteForMessage, sameTrade } from '../core/trade.ts';
+import { CATALOG_CATCH_UP_WAIT_MS, CATALOG_CHECKPOINT_MS } from '../core/limits.ts';
+import type { Logger } from '../core/logger.ts';
+import type { Stock } from '../core/trade.ts';
+import type { ApplyReply, ApplyRequest, Approval, ApproveRequest } from '../protocol/catalog.ts';
+import { lockFile } from '../storage/lock.ts';
+import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
+import { CatalogState } from './state.ts';
 
-/** One journal line: the trade and its position in the journal. */
-export interface JournalEntry extends KeyedTrade {
-  readonly seq: number;
-}
+/** How often, at most, a rebuild says how far it has got. */
+const PROGRESS_EVERY_MS = 1_000;
 
-export interface TradeOutcome {
-  /** False when the key had been applied before and this call changed nothing. */
-  readonly applied: boolean;
-  readonly stock: Stock;
-  /** The stock's version after the trade: how many trades it has seen. */
-  readonly version: number;
-}
-
-interface MutableStock {
-  name: string;
-  price: number;
-  quantity: number;
-  volume: number;
-  /** Trades applied to this stock; caches use it to refuse anything older than what they have seen. */
-  version: number;
-}
-
-function parseJournalEntry(record: unknown, index: number, file: string): JournalEntry {
-  const entry = record as Partial<JournalEntry> | null;
-  const valid =
-    entry !== null &&
-    typeof entry === 'object' &&
-    entry.seq === index &&
-    typeof entry.key === 'string' &&
-    typeof entry.name === 'string' &&
-    (entry.type === 'buy' || entry.type === 'sell') &&
-    Number.isInteger(entry.quantity) &&
-    (entry.quantity ?? 0) > 0;
-  if (!valid) throw new Error(`${file}: journal line ${index + 1} is not a valid trade with seq ${index}`);
-  const { seq, key, name, type, quantity } = entry as JournalEntry;
-  return { seq, key, name, type, quantity };
-}
-
-function applyTrade(stock: MutableStock, trade: KeyedTrade): void {
-  const delta = trade.type === 'buy' ? -trade.quantity : trade.quantity;
-  stock.quantity += delta;
-  stock.volume += trade.quantity;
-  stock.version += 1;
-  assert.ok(stock.quantity >= 0, `quantity of ${stock.name} must never go below zero`);
+interface Waiting {
+  readonly ready: () => boolean;
+  readonly resolve: () => void;
 }
 
 export class CatalogStore {
-  /** What lookups see: only trades whose journal line is on disk. */
-  private readonly committed: Map<string, MutableStock>;
-  /** What new trades are checked against: committed plus trades waiting for their fsync. */
-  private readonly working = new Map<string, MutableStock>();
-  /** Keys of trades waiting for their fsync; once durable, the journal finds a key on disk. */
-  private readonly writing = new Map<string, { trade: KeyedTrade; durable: Promise<void> }>();
-  private readonly journal: Log<JournalEntry>;
-  private nextSeq: number;
-  /** Trades whose journal line is on disk. */
-  private committedSeq: number;
+  readonly state: CatalogState;
+  private readonly file: string;
+  private readonly logger: Logger;
+  private readonly release: () => Promise<void>;
+  /** Callers waiting for the state to move (a reservation settled, entries applied). */
+  private waiting: Waiting[] = [];
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private saving: Promise<void> = Promise.resolve();
+  /** The checkpoint on disk is through this order. */
+  private savedThrough: number;
+  private readonly startedAt = performance.now();
+  private progressAt = 0;
+  private closed = false;
 
-  private constructor(journal: Log<JournalEntry>, committed: Map<string, MutableStock>) {
-    this.journal = journal;
-    this.committed = committed;
-    for (const stock of committed.values()) this.working.set(stock.name, { ...stock });
-    this.nextSeq = journal.length;
-    this.committedSeq = journal.length;
+  private constructor(state: CatalogState, file: string, logger: Logger, release: () => Promise<void>) {
+    this.state = state;
+    this.file = file;
+    this.logger = logger;
+    this.release = release;
+    this.savedThrough = state.applied;
   }
 
-  static async open(journalPath: string, seeds: readonly StockSeed[], onLockLost: (error: Error) => void): Promise<CatalogStore> {
-    const stocks = new Map<string, MutableStock>();
-    for (const seed of seeds) stocks.set(seed.name, { name: seed.name, price: seed.price, quantity: seed.quantity, volume: 0, version: 0 });
-    const { journal } = await Journal.open<JournalEntry>(journalPath, onLockLost, {
-      parse: (record, seq) => parseJournalEntry(record, seq, journalPath),
-      numberOf: (entry) => entry.seq,
-      replay: (entry) => {
-        const stock = stocks.get(entry.name);
-        if (stock === undefined) {
-          throw new Error(`${journalPath}: trade ${entry.seq} is for ${entry.name}, which is not in the stock list; restore the stock list it was made with`);
-        }
-        applyTrade(stock, entry);
-      },
-    });
-    return new CatalogStore(journal, stocks);
+  static async open(file: string, seeds: readonly StockSeed[], logger: Logger, onLockLost: (error: Error) => void): Promise<CatalogStore> {
+    await mkdir(path.dirname(file), { recursive: true });
+    const release = await lockFile(file, onLockLost);
+    let checkpoint;
+    try {
+      checkpoint = await loadCheckpoint(file);
+    } catch (error) {
+      logger.warn(`catalog: ${file} cannot be used (${(error as Error).message}); rebuilding from the order log`);
+    }
+    const state = new CatalogState(seeds, randomUUID(), checkpoint);
+    if (checkpoint !== undefined && state.applied === 0 && checkpoint.applied > 0) logger.warn(`catalog: ${file} was made with another stock list; rebuilding from the order log`);
+    return new CatalogStore(state, file, logger, release);
   }
 
-  /** Trades whose journal line is on disk. */
-  get committedCount(): number {
-    return this.committedSeq;
-  }
-
-  lookup(name: string): { stock: Stock; version: number } | undefined {
-    const stock = this.committed.get(name);
-    if (stock === undefined) return undefined;
-    const { version, ...fields } = stock;
-    return { stock: fields, version };
+  /** The committed state of a stock, once every trade on it that may be acknowledged has settled. */
+  async lookup(name: string): Promise<{ stock: Stock; version: number } | undefined> {
+    this.mustBeReady();
+    if (!this.state.has(name)) return undefined;
+    const keys = this.state.reservedOn(name);
+    if (keys.length > 0) {
+      const left = new Set(keys);
+      await this.until(() => {
+        for (const key of left) if (!this.state.reservations.has(key)) left.delete(key);
+        return left.size === 0;
+      }, `a trade of ${name} is still being committed`);
+    }
+    return this.state.lookup(name);
   }
 
   list(): Stock[] {
-    return [...this.committed.values()].map(({ version: _version, ...stock }) => stock);
+    this.mustBeReady();
+    return this.state.list();
   }
 
-  /** Committed trades from `from` on, at most `limit`: what order leaders reconcile their logs against. */
-  trades(from: number, limit: number): JournalEntry[] {
-    return this.journal.readRange(from, Math.min(from + limit, this.committedSeq));
-  }
-
-  /** Every stock's current version. */
   versions(): Array<{ name: string; version: number }> {
-    return [...this.committed.values()].map((stock) => ({ name: stock.name, version: stock.version }));
+    return this.state.versions();
   }
 
-  /** The trade a key was applied with, and when it is (or was) durable; undefined for a new key. */
-  private previous(key: string): { trade: KeyedTrade; durable: Promise<void> } | undefined {
-    const writing = this.writing.get(key);
-    if (writing !== undefined) return writing;
-    const seq = this.journal.find(key);
-    return seq === undefined ? undefined : { trade: this.journal.read(seq)!, durable: Promise.resolve() };
-  }
-
-  /**
-   * Applies a trade once per key and resolves when it is durable. A repeated key with the same trade
-   * changes nothing and reports `applied: false`; with a different trade it is refused.
-   */
-  async trade(trade: KeyedTrade): Promise<TradeOutcome> {
-    if (this.journal.failed !== undefined) throw this.journal.failed;
-    const previous = this.previous(trade.key);
-    if (previous !== undefined) {
-      if (!sameTrade(previous.trade, trade)) {
-        throw new BazaarError('IDEMPOTENCY_KEY_REUSED', `idempotency key ${quoteForMessage(trade.key)} was already used for a different trade`);
-      }
-      await previous.durable;
-      return { applied: false, ...this.lookup(trade.name)! };
+  /** Approves a trade (state.ts), holding it while the entries it needs first are applied. */
+  async approve(request: ApproveRequest): Promise<Approval> {
+    let approval = this.state.approve(request);
+    if (approval.status === 'behind') {
+      const needed = Math.max(request.since, request.startLength);
+      await this.until(() => this.state.applied >= needed, `it has not applied the order log through order ${needed - 1} yet`).catch(() => undefined);
+      approval = this.state.approve(request);
     }
-    const working = this.working.get(trade.name);
-    if (working === undefined) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(trade.name)}`);
-    if (trade.type === 'buy' && working.quantity < trade.quantity) {
-      throw new BazaarError(
-        'INSUFFICIENT_QUANTITY',
-        `cannot buy ${trade.quantity} of ${trade.name}: only ${working.quantity} available`,
+    // A newer epoch may have ended older reservations that lookups wait on.
+    this.wake();
+    return approval;
+  }
+
+  apply(request: ApplyRequest): ApplyReply {
+    const wasReady = this.state.ready;
+    const before = this.state.applied;
+    const resetsBefore = this.state.resets;
+    const violationsBefore = this.state.violations;
+    const reply = this.state.apply(request);
+    if (this.state.resets > resetsBefore) this.logger.warn(`catalog: the checkpoint (through order ${before - 1}) does not belong to the order log the leader holds; rebuilding from it`);
+    if (this.state.violations > violationsBefore) this.logger.error(`catalog: a committed order took a quantity below zero or named an unknown stock (${this.state.violations} so far); the stock list does not match the order log`);
+    if (!wasReady) this.progress();
+    if (this.state.applied !== before || this.state.reservations.size > 0) this.wake();
+    if (this.state.applied > this.savedThrough) this.scheduleCheckpoint();
+    return reply;
+  }
+
+  private progress(): void {
+    const { applied, committedKnown, ready } = this.state;
+    if (ready) {
+      const seconds = ((performance.now() - this.startedAt) / 1_000).toFixed(1);
+      this.logger.info(`catalog: level with the order log at ${applied} committed orders (${seconds} s after start); serving`);
+      return;
+    }
+    const now = performance.now();
+    if (now - this.progressAt < PROGRESS_EVERY_MS) return;
+    this.progressAt = now;
+    this.logger.info(`catalog: rebuilding from the order log: ${applied} of ${committedKnown} committed orders applied`);
+  }
+
+  private mustBeReady(): void {
+    if (!this.state.ready) {
+      throw new BazaarError('CATALOG_REBUILDING', `the catalog is being brought level with the order log (${this.state.applied} of ${this.state.committedKnown} committed orders applied); retry shortly`);
+    }
+  }
+
+  /** Resolves once `ready()` holds; 503 after CATALOG_CATCH_UP_WAIT_MS. */
+  private until(ready: () => boolean, why: string): Promise<void> {
+    if (ready()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiting = this.waiting.filter((waiting) => waiting !== entry);
+        reject(new BazaarError('CATALOG_REBUILDING', `the catalog waited ${CATALOG_CATCH_UP_WAIT_MS} ms: ${why}; retry shortly`));
+      }, CATALOG_CATCH_UP_WAIT_MS);
+      const entry: Waiting = {
+        ready,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+      };
+      this.waiting.push(entry);
+    });
+  }
+
+  private wake(): void {
+    if (this.waiting.length === 0) return;
+    const still: Waiting[] = [];
+    for (const waiting of this.waiting) {
+      if (waiting.ready()) waiting.resolve();
+      else still.push(waiting);
+    }
+    this.waiting = still;
+  }
+
+  private scheduleCheckpoint(): void {
+    if (this.checkpointTimer !== undefined || this.closed) return;
+    this.checkpointTimer = setTimeout(() => {
+      this.checkpointTimer = undefined;
+      void this.checkpoint();
+    }, CATALOG_CHECKPOINT_MS);
+    this.checkpointTimer.unref();
+  }
+
+  /** Writes the state as it is now; failures are logged (the checkpoint only saves time). */
+  checkpoint(): Promise<void> {
+    const snapshot = this.state.checkpoint();
+    if (snapshot.applied <= this.savedThrough) return this.saving;
+    this.saving = this.saving
+      .then(() => saveCheckpoint(this.file, snapshot))
+      .then(
+        () => {
+          this.savedThrough = Math.max(this.savedThrough, snapshot.applied);
+        },
+        (error: unknown) => this.logger.warn(`catalog: could not write the checkpoint ${this.file} (${(error as Error).message}); it rebuilds from the order log further back after a restart`),
       );
-    }
-    const entry: JournalEntry = { seq: this.nextSeq, key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity };
-    this.nextSeq += 1;
-    applyTrade(working, entry);
-    const durable = this.journal.append([entry]);
-    this.writing.set(trade.key, { trade: entry, durable });
-    // If the write fails, the working state is ahead of the disk for good; the journal refuses every
-    // later append too, so nothing is ever acknowledged on top of the lost trade.
-    try {
-      await durable;
-    } finally {
-      if (this.journal.failed === undefined) this.writing.delete(trade.key);
-    }
-    applyTrade(this.committed.get(trade.name)!, entry);
-    // Journal lines become durable in seq order, so every trade before this one is committed too.
-    this.committedSeq = Math.max(this.committedSeq, entry.seq + 1);
-    return { applied: true, ...this.lookup(trade.name)! };
+    return this.saving;
   }
 
-  close(): Promise<void> {
-    return this.journal.close();
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.checkpointTimer);
+    await this.checkpoint();
+    await this.release();
   }
 }

@@ -23,6 +23,8 @@ export const ERROR_STATUS = {
   UPSTREAM_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
   STORAGE_FAILED: 503,
+  /** The catalog is being brought level with the order log (after a restart or a lost disk). */
+  CATALOG_REBUILDING: 503,
   OVERLOADED: 503,
 } as const;
 

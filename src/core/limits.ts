@@ -36,6 +36,8 @@ export const LEADER_FOLLOW_ATTEMPTS_MAX = 10;
 export const LEADER_FOLLOW_WAIT_MS = 50;
 /** A frontend that found no leader to choose at start tries again after this long, until one leads. */
 export const LEADER_START_RETRY_MS = 1_000;
+/** How often, at most, a frontend looks in on its leader when the catalog says it waits for the order log. */
+export const LEADER_CHECK_MS = 500;
 /** How much longer than a role's start `admin recover` waits for up's answer. */
 export const RECOVER_REPLY_MARGIN_MS = 5_000;
 /** Time `bazaar admin` gives a role to answer a health check or a crash request. */
@@ -156,8 +158,14 @@ export const PUSH_INVALIDATIONS_MAX = 100_000;
 /** Time a frontend has to acknowledge an invalidation before the catalog stops waiting for it. */
 export const INVALIDATION_TIMEOUT_MS = 200;
 
-/** How often a serving leader compares the catalog's journal with its log (and logs applied trades it lacks). */
-export const RECONCILE_INTERVAL_MS = 1_000;
+/** How often a serving leader with nothing to send looks in on the catalog (a restarted one is level with the log again within this). */
+export const CATALOG_LOOK_IN_MS = 100;
+/** Approvals the leader asks of the catalog for one trade at most (a restarted catalog is asked again) before it answers 503. */
+export const CATALOG_APPROVE_ASKS_MAX = 4;
+/** Time the catalog holds an approval or a lookup while it applies the entries it needs first. */
+export const CATALOG_CATCH_UP_WAIT_MS = 1_000;
+/** Longest the catalog goes without writing a checkpoint while orders are applied (the write is off the trade's path). */
+export const CATALOG_CHECKPOINT_MS = 1_000;
 
 /** How often a server checks its connections against the header and request timeouts. */
 export const SERVER_TIMEOUT_CHECK_INTERVAL_MS = 1_000;

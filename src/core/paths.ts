@@ -3,7 +3,8 @@ import path from 'node:path';
 import { replicaName } from './config.ts';
 
 export interface DataPaths {
-  readonly catalogJournal: string;
+  /** The catalog's checkpoint of the state it derived from the order log. */
+  readonly catalogCheckpoint: string;
   orderLog(replicaId: number): string;
   orderState(replicaId: number): string;
   /** The control socket of `bazaar up`, through which `bazaar admin recover` restarts a role. */
@@ -22,7 +23,7 @@ export function lockOwnerPath(filePath: string): string {
 
 export function dataPaths(dataDir: string): DataPaths {
   return {
-    catalogJournal: path.join(dataDir, 'catalog', 'trades.jsonl'),
+    catalogCheckpoint: path.join(dataDir, 'catalog', 'checkpoint.json'),
     orderLog: (replicaId) => path.join(dataDir, replicaName(replicaId), 'orders.jsonl'),
     orderState: (replicaId) => path.join(dataDir, replicaName(replicaId), 'state.json'),
     upSocket: path.join(dataDir, 'up.sock'),

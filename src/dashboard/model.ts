@@ -182,11 +182,5 @@ export function changes(config: Config, previous: Reading, next: Reading, catchU
     if (count > 0) parts.push(`${count} × ${status} ${meaning}`);
   }
   if (parts.length > 0) event('refused', `${config.frontends.length === 1 ? 'frontend' : 'frontends'} refused ${parts.join(', ')}`);
-  for (const replica of next.replicas) {
-    const before = previous.replicas.find((other) => other.id === replica.id)?.health;
-    if (replica.health === null || before === null || before === undefined) continue;
-    const placed = increase(before.reconciledOrders, replica.health.reconciledOrders);
-    if (placed > 0) event('reconcile', `order replica ${replica.id} placed ${placed} order(s) for catalog trades that had none (reconciliation)`);
-  }
   return events;
 }

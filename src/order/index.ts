@@ -6,13 +6,12 @@ import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { LEADER_PING_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
-import type { KeyedTrade } from '../core/trade.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { send } from '../http/message.ts';
-import { CATALOG_TRADE, LIST_TRADES } from '../protocol/catalog.ts';
+import { CATALOG_APPLY, CATALOG_APPROVE } from '../protocol/catalog.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
 import { REJOIN } from '../protocol/replication.ts';
 import { StorageError } from '../storage/errors.ts';
@@ -28,11 +27,8 @@ export interface OrderHandle extends Handle {
 
 function catalogPort(upstream: Caller): CatalogPort {
   return {
-    trade: async (trade: KeyedTrade, origin: string | undefined) => {
-      const reply = await send(upstream, CATALOG_TRADE, { trade, origin }, 'the catalog refused the trade');
-      return { version: reply.version };
-    },
-    trades: async (from, limit) => (await send(upstream, LIST_TRADES, { from, limit }, 'the catalog could not list its trades')).trades,
+    approve: (call) => send(upstream, CATALOG_APPROVE, call, 'the catalog refused the trade'),
+    apply: (request) => send(upstream, CATALOG_APPLY, request, 'the catalog did not apply committed orders'),
   };
 }
 
@@ -74,7 +70,6 @@ export async function start(config: Config, id: number, logger: Logger = createL
   metrics.gauge('bazaar_order_log_entries', 'Entries in this replica\'s log.', () => replica.status().lastNumber + 1);
   metrics.gauge('bazaar_order_epoch', 'The epoch this replica is in.', () => replica.status().epoch);
   metrics.gauge('bazaar_order_leading', '1 while this replica is the serving leader, else 0.', () => (replica.status().serving ? 1 : 0));
-  metrics.counterOf('bazaar_order_reconciled_orders_total', 'Orders this replica placed for catalog trades that had none (reconciliation).', () => replica.status().reconciledOrders);
 
   const openWarning = openInternalsWarning(config, endpoint);
   if (openWarning !== undefined) logger.warn(`order: ${openWarning}`);

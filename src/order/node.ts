@@ -7,20 +7,18 @@ import type { KeyedTrade, OrderEntry } from '../core/trade.ts';
 import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
 import type { ReplicaStatus } from '../protocol/health.ts';
 import { ReplicaMachine } from './replica/machine.ts';
-import type { Action, Outcome, Placed, ReplyValue, Request, Traded } from './replica/messages.ts';
+import type { Action, Outcome, Placed, ReplyValue, Request } from './replica/messages.ts';
+import type { ApplyReply, ApplyRequest, Approval, ApproveCall } from '../protocol/catalog.ts';
 import type { OrderLog } from './log.ts';
 import type { ReplicaState, StateStore } from './state.ts';
 import type { PeerTransport } from './transport.ts';
 
-/** What the replica needs from the catalog. */
+/** What the replica needs from the catalog (catalog/state.ts says what each call means). */
 export interface CatalogPort {
-  /**
-   * Applies the trade once per key (a repeat is a no-op) and resolves, with the stock's version
-   * after it, once it is durable. `origin` is the frontend the trade came through.
-   */
-  trade(trade: KeyedTrade, origin: string | undefined): Promise<Traded>;
-  /** The catalog's applied trades in journal order, from position `from`, at most `limit`. */
-  trades(from: number, limit: number): Promise<KeyedTrade[]>;
+  /** Approves a trade before it is logged (a reservation); answered once no other frontend can serve the stock from before it. */
+  approve(call: ApproveCall): Promise<Approval>;
+  /** Applies committed entries; answers where the catalog stands. */
+  apply(request: ApplyRequest): Promise<ApplyReply>;
 }
 
 export interface ReplicaOptions {
@@ -157,7 +155,7 @@ export class ReplicaNode {
         return this.await(action.op, transport.entries(to, message.from, message.limit));
       }
       case 'catalog':
-        return this.await(action.op, action.call.kind === 'trade' ? this.timed('catalog', catalog.trade(action.call.trade, action.call.origin)) : catalog.trades(action.call.from, action.call.limit));
+        return this.await(action.op, action.call.kind === 'approve' ? this.timed('catalog', catalog.approve(action.call.call)) : catalog.apply(action.call.request));
       case 'reply': {
         const pending = this.pending.get(action.request);
         if (pending === undefined) return;

@@ -19,8 +19,6 @@ export interface ReplicaStatus {
   /** On the leader: orders below this number are on a majority and acknowledged. */
   readonly commitLength: number | null;
   readonly logBytes: number;
-  /** Orders this process placed by reconciliation (catalog trades that had no order), since it started. */
-  readonly reconciledOrders: number;
 }
 
 export interface CacheStats {
@@ -53,7 +51,10 @@ export interface OrderHealth extends Omit<ReplicaStatus, 'replicationRole'>, Pro
 export interface CatalogHealth extends Process {
   readonly role: 'catalog';
   readonly status: 'up';
+  /** Committed orders applied (the catalog is the order log's derived state). */
   readonly trades: number;
+  /** Level with the committed log since it started: lookups and approvals are served. False while it rebuilds. */
+  readonly ready: boolean;
 }
 
 export interface FrontendHealth extends Process {
@@ -87,7 +88,6 @@ export function parseOrderHealth(data: unknown): OrderHealth {
     lastNumber: count(value.lastNumber, 'lastNumber', -1, BAD),
     commitLength: nullable(value.commitLength, (item) => count(item, 'commitLength', 0, BAD)),
     logBytes: count(value.logBytes, 'logBytes', 0, BAD),
-    reconciledOrders: count(value.reconciledOrders, 'reconciledOrders', 0, BAD),
     state,
     status: oneOf(value.status, 'status', ['up'] as const, BAD),
     pid: pidOf(value),
@@ -96,7 +96,7 @@ export function parseOrderHealth(data: unknown): OrderHealth {
 
 export function parseCatalogHealth(data: unknown): CatalogHealth {
   const value = object(data, 'catalog health', BAD);
-  return { role: oneOf(value.role, 'role', ['catalog'] as const, BAD), status: oneOf(value.status, 'status', ['up'] as const, BAD), trades: count(value.trades, 'trades', 0, BAD), pid: pidOf(value) };
+  return { role: oneOf(value.role, 'role', ['catalog'] as const, BAD), status: oneOf(value.status, 'status', ['up'] as const, BAD), trades: count(value.trades, 'trades', 0, BAD), ready: flag(value.ready, 'ready', BAD), pid: pidOf(value) };
 }
 
 function parseCacheStats(data: unknown): CacheStats {

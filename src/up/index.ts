@@ -23,7 +23,7 @@ import { dataPaths } from '../core/paths.ts';
 import { createJsonServer, type JsonServer } from '../http/server.ts';
 import { serve } from '../http/message.ts';
 import { HANG, RECOVER, UP_HEALTH } from '../protocol/control.ts';
-import { parseFrontendHealth } from '../protocol/health.ts';
+import { type CatalogHealth, parseCatalogHealth, parseFrontendHealth } from '../protocol/health.ts';
 
 export interface UpOptions {
   /** Absolute path of the config file, passed on to every child. */
@@ -110,6 +110,15 @@ async function leaderOf(endpoint: Endpoint): Promise<ChosenLeader | undefined> {
   }
 }
 
+/** The catalog's health, once it answers as one. */
+async function catalogHealth(endpoint: Endpoint): Promise<CatalogHealth | undefined> {
+  try {
+    return parseCatalogHealth(await healthData(endpoint));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The `data` of a role's health reply: undefined when nothing answers, null when something else does (not 200, no data). */
 async function healthData(endpoint: Endpoint): Promise<unknown> {
   try {
@@ -134,6 +143,16 @@ async function waitForLeader(frontends: readonly Endpoint[]): Promise<ChosenLead
     await sleep(CHILD_READY_POLL_MS);
   }
   return undefined;
+}
+
+/** Waits until the catalog is level with the order log (the leader brings it there), at most CHILD_READY_TIMEOUT_MS; whether it is. */
+async function waitForCatalog(catalog: Endpoint): Promise<boolean> {
+  const deadline = performance.now() + CHILD_READY_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    if ((await catalogHealth(catalog))?.ready === true) return true;
+    await sleep(CHILD_READY_POLL_MS);
+  }
+  return false;
 }
 
 export async function start(config: Config, options: UpOptions, logger: Logger = createLogger()): Promise<UpHandle> {
@@ -340,6 +359,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   }
   const leader = await waitForLeader(config.frontends);
   if (leader === undefined) logger.warn(`up: the frontends have not agreed on an order leader within ${CHILD_READY_TIMEOUT_MS} ms; the first trade will choose one`);
+  else if (!(await waitForCatalog(config.catalog))) logger.warn(`up: the catalog is not level with the order log after ${CHILD_READY_TIMEOUT_MS} ms; it answers 503 until it is`);
 
   return {
     fatal,

@@ -2,36 +2,70 @@
 // disk, and faults (a replica down, a link dropping messages) set by the test.
 import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
-import type { Traded } from '../../src/order/replica/messages.ts';
+import { type Checkpoint, CatalogState } from '../../src/catalog/state.ts';
+import type { ApplyReply, ApplyRequest, Approval, ApproveCall } from '../../src/protocol/catalog.ts';
 import { type CatalogPort, ReplicaNode } from '../../src/order/node.ts';
 import type { PeerTransport } from '../../src/order/transport.ts';
 import type { AppendReply, AppendRequest, PollReply, PollRequest } from '../../src/protocol/replication.ts';
 import { MemoryStateStore } from '../../src/order/state.ts';
 import { until } from '../../harness/wait.ts';
 
-/** A catalog that applies each key once, as the real one does, and counts what it applied. */
-export class RecordingCatalog implements CatalogPort {
-  readonly applied = new Map<string, KeyedTrade>();
-  calls = 0;
-  /** The `from` of every read of the applied trades (what reconciliation asked for). */
-  readonly reads: number[] = [];
-  /** Runs after a trade is applied and before the call returns: a crash "right after the catalog trade". */
-  afterApply: ((trade: KeyedTrade) => void) | undefined;
+/**
+ * The catalog's real state machine (catalog/state.ts) behind the port, in memory: it approves and
+ * applies as the real one does, restarts as a new incarnation (`crash`), and can lose its checkpoint.
+ */
+export class MemoryCatalog implements CatalogPort {
+  state: CatalogState;
+  /** The checkpoint it would restart from: the state when `checkpoint()` was last called. */
+  private saved: Checkpoint | undefined;
+  private lives = 1;
+  approvals = 0;
+  /** Runs after a trade is approved and before the call returns: a crash "right after the approval". */
+  afterApprove: ((trade: KeyedTrade) => void) | undefined;
+  /** Down: every call fails. */
+  down = false;
 
-  async trade(trade: KeyedTrade): Promise<Traded> {
-    this.calls += 1;
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    if (!this.applied.has(trade.key)) this.applied.set(trade.key, trade);
-    this.afterApply?.(trade);
-    // The stock's version: how many trades of it the catalog has applied.
-    return { version: [...this.applied.values()].filter((applied) => applied.name === trade.name).length };
+  constructor() {
+    this.state = new CatalogState(MEMORY_STOCKS, 'life-1');
   }
 
-  async trades(from: number, limit: number): Promise<KeyedTrade[]> {
-    this.reads.push(from);
-    return [...this.applied.values()].slice(from, from + limit);
+  async approve(call: ApproveCall): Promise<Approval> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.down) throw new Error('the catalog is down');
+    const approval = this.state.approve(call);
+    if (approval.status === 'approved') {
+      this.approvals += 1;
+      this.afterApprove?.(call.trade);
+    }
+    return approval;
+  }
+
+  async apply(request: ApplyRequest): Promise<ApplyReply> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.down) throw new Error('the catalog is down');
+    return this.state.apply(request);
+  }
+
+  checkpoint(): void {
+    this.saved = this.state.checkpoint();
+  }
+
+  /** kill -9 and a restart: a new incarnation from the last checkpoint (or from nothing, with `lostDisk`). */
+  restart(lostDisk = false): void {
+    this.lives += 1;
+    if (lostDisk) this.saved = undefined;
+    this.state = new CatalogState(MEMORY_STOCKS, `life-${this.lives}`, this.saved);
+  }
+
+  quantity(name = 'FishCo'): number {
+    return this.state.lookup(name)!.stock.quantity;
   }
 }
+
+export const MEMORY_STOCKS = [
+  { name: 'FishCo', price: 1, quantity: 1_000_000 },
+  { name: 'Scarce', price: 1, quantity: 5 },
+];
 
 export interface Node {
   replica: ReplicaNode;
@@ -43,7 +77,7 @@ type Message = { kind: 'poll'; request: PollRequest } | { kind: 'append'; reques
 
 export class MemoryCluster {
   readonly nodes = new Map<number, Node>();
-  readonly catalog = new RecordingCatalog();
+  readonly catalog = new MemoryCatalog();
   /** Replicas that are down: every message to or from them fails. */
   readonly down = new Set<number>();
   /** Return false to drop a message (the sender sees a failure). */

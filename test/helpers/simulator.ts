@@ -11,7 +11,9 @@ import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
 import { REPLICA_TICK_MS } from '../../src/core/limits.ts';
 import { LeaderChoice } from '../../src/frontend/choice.ts';
 import { ReplicaMachine } from '../../src/order/replica/machine.ts';
-import type { Action, CatalogCall, Outcome, PeerMessage, ReplyValue, Request } from '../../src/order/replica/messages.ts';
+import type { Action, Outcome, PeerMessage, ReplyValue, Request } from '../../src/order/replica/messages.ts';
+import type { StockSeed } from '../../src/core/config.ts';
+import { SimCatalog } from './sim-catalog.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
 import { INITIAL_STATE, type ReplicaState } from '../../src/order/state.ts';
 
@@ -76,6 +78,8 @@ export interface WorldOptions {
   readonly duplicateRate: number;
   /** Frontends running the real leader choice. */
   readonly frontends?: number;
+  /** The catalog's stocks (default: small limits, sim-catalog.ts). */
+  readonly stocks?: readonly StockSeed[];
   /** Whether the rogue frontend stands random replicas for new epochs (default true). */
   readonly rogue?: boolean;
 }
@@ -86,12 +90,12 @@ export class World {
   private readonly options: WorldOptions;
   private readonly majority: number;
   private packets: Packet[] = [];
-  private readonly catalogCalls: Array<{ node: number; life: number; op: number; call: CatalogCall }> = [];
-  /** The catalog: keys applied once, in order. */
-  readonly applied: KeyedTrade[] = [];
-  private readonly appliedKeys = new Map<string, KeyedTrade>();
-  /** The stock's version right after each key was applied. */
-  private readonly versionOf = new Map<string, number>();
+  /** The catalog: the real state machine, with lives and a disk (sim-catalog.ts). */
+  readonly catalog: SimCatalog;
+  /** What the catalog check last looked at (it runs again only when that changed). */
+  private catalogSeen = '';
+  /** Every trade sent, by key (a late retry sends the same). */
+  private readonly sent = new Map<string, KeyedTrade>();
   /** Acknowledged orders: key -> number, and number -> key; and the epoch of the leader that acknowledged each first. */
   readonly acked = new Map<string, number>();
   private readonly ackedIn = new Map<string, number>();
@@ -125,6 +129,7 @@ export class World {
   constructor(seed: number, options: WorldOptions) {
     this.rng = new Rng(seed);
     this.options = options;
+    this.catalog = new SimCatalog((text) => this.say(text), options.stocks);
     this.majority = Math.floor(options.replicas / 2) + 1;
     for (let id = 1; id <= options.replicas; id += 1) {
       const node: SimNode = { id, core: undefined, life: 0, log: new MemoryOrderLog(), state: INITIAL_STATE, logQueue: [], stateQueue: [], completions: [] };
@@ -232,7 +237,7 @@ export class World {
           this.packets.push({ type: 'request', from: node.id, life: node.life, to: action.to, toLife: this.node(action.to).life, op: action.op, message: action.message });
           break;
         case 'catalog':
-          this.catalogCalls.push({ node: node.id, life: node.life, op: action.op, call: action.call });
+          this.catalog.call(node.id, node.life, action.op, action.call);
           break;
         case 'reply':
           this.replied(node, action.request, action.outcome);
@@ -269,12 +274,17 @@ export class World {
     const key = sent.key;
     if (!outcome.ok) {
       this.say(`  ${node.id}: trade ${key} failed: ${outcome.error.message}`);
+      const code = (outcome.error as { code?: string }).code;
+      if (code === 'INSUFFICIENT_QUANTITY' || code === 'IDEMPOTENCY_KEY_REUSED') {
+        assert.ok(!this.acked.has(key), `key ${key} was acknowledged as order ${this.acked.get(key)}, and a retry got ${code}`);
+        const index = this.unacked.findIndex((trade) => trade.key === key);
+        if (index !== -1) this.unacked.splice(index, 1);
+      }
       this.frontendFailed(sent, { code: (outcome.error as { code?: string }).code ?? 'UNKNOWN', message: outcome.error.message });
       return;
     }
     const { number, version } = outcome.value as ReplyValue['place'];
-    const applied = this.appliedKeys.get(key);
-    assert.ok(applied !== undefined && version >= this.versionOf.get(key)!, `trade ${key} acknowledged with version ${version}, before the catalog's ${this.versionOf.get(key)}`);
+    assert.equal(version, number + 1, 'a stock\'s version after an order is the order\'s number + 1');
     this.say(`  ${node.id}: trade ${key} acknowledged as order ${number}`);
     const before = this.acked.get(key);
     assert.ok(before === undefined || before === number, `key ${key} was acknowledged as order ${before}, now as ${number} (G2)`);
@@ -310,6 +320,8 @@ export class World {
     else if (roll < 0.95 && faults) this.restart();
     else if (roll < 0.96 && faults) this.partition();
     else if (roll < 0.97) this.rejoin();
+    else if (roll < 0.98 && faults) this.catalogFault();
+    else if (!this.catalog.up) this.catalog.restart();
     else this.tick();
     this.check();
   }
@@ -404,28 +416,20 @@ export class World {
   }
 
   private completeCatalogCall(faults: boolean): void {
-    if (this.catalogCalls.length === 0) return;
-    const [call] = this.catalogCalls.splice(this.rng.int(this.catalogCalls.length), 1);
-    const { node: id, life, op } = call!;
-    let outcome: Outcome<unknown>;
-    if (call!.call.kind === 'trade') {
-      const trade = call!.call.trade;
-      const lostBefore = faults && this.rng.chance(0.03);
-      if (!lostBefore && !this.appliedKeys.has(trade.key)) {
-        this.appliedKeys.set(trade.key, trade);
-        this.applied.push(trade);
-        this.versionOf.set(trade.key, this.applied.length);
-        this.say(`catalog applied ${trade.key}`);
-      }
-      const lostAfter = faults && this.rng.chance(0.03);
-      // One stock: its version is the number of trades applied so far.
-      outcome = lostBefore || lostAfter ? { ok: false, error: new Error('the catalog did not answer') } : { ok: true, value: { version: this.applied.length } };
-    } else {
-      outcome = { ok: true, value: this.applied.slice(call!.call.from, call!.call.from + call!.call.limit) };
-    }
-    const node = this.node(id);
-    if (node.life !== life) return;
-    this.deliverToCore(node, (core) => core.complete(op, outcome));
+    if (this.rng.chance(0.5)) return this.catalog.takeCall(this.rng, faults);
+    const answer = this.catalog.takeAnswer(this.rng, faults);
+    if (answer === undefined) return;
+    const node = this.node(answer.node);
+    if (node.life !== answer.nodeLife) return;
+    this.deliverToCore(node, (core) => core.complete(answer.op, answer.outcome));
+  }
+
+  /** Catalog faults: a crash (what it applied since its checkpoint is lost), a lost disk, a restart, a checkpoint written. */
+  private catalogFault(): void {
+    const roll = this.rng.next();
+    if (roll < 0.6) this.catalog.saveCheckpoint();
+    else if (roll < 0.88) this.catalog.crash(false);
+    else this.catalog.crash(true);
   }
 
   private tick(): void {
@@ -450,11 +454,13 @@ export class World {
       trade = this.rng.pick(this.unacked);
     } else if (this.acked.size > 0 && this.rng.chance(0.05)) {
       // A late retry of a key already acknowledged: it must get the same number.
-      const key = this.rng.pick([...this.acked.keys()]);
-      trade = { key, name: 'FishCo', type: 'buy', quantity: 1 + (Number(key.slice(1)) % 5) };
+      trade = this.sent.get(this.rng.pick([...this.acked.keys()]))!;
     } else {
+      // Several stocks with small limits: buys are refused when they would take more than there is.
       this.nextKey += 1;
-      trade = { key: `k${this.nextKey}`, name: 'FishCo', type: 'buy', quantity: 1 + (this.nextKey % 5) };
+      const stock = this.rng.pick(this.catalog.stocks);
+      trade = { key: `k${this.nextKey}`, name: stock.name, type: this.rng.chance(0.6) ? 'buy' : 'sell', quantity: 1 + this.rng.int(3) };
+      this.sent.set(trade.key, trade);
       this.unacked.push(trade);
     }
     const ticket = this.nextTicket++;
@@ -564,6 +570,17 @@ export class World {
 
   /** Safety, after every step. */
   check(): void {
+    this.catalog.check();
+    // G5 and G8 at the catalog: once it serves, every acknowledged order is applied there, or is
+    // reserved there (a lookup of its stock waits for it); nothing uncommitted is applied.
+    const { state } = this.catalog;
+    const seen = `${this.catalog.life}/${state.applied}/${state.reservations.size}/${this.acked.size}/${state.ready}`;
+    if (seen !== this.catalogSeen && this.catalog.up && state.ready) {
+      this.catalogSeen = seen;
+      for (const [key, number] of this.acked) {
+        assert.ok(state.applied > number || state.reservations.has(key), `the serving catalog (life ${this.catalog.life}) neither applied nor holds acknowledged order ${number} (${key})`);
+      }
+    }
     // Every acknowledged order is durable, unchanged, on a majority of replicas (crashed ones count:
     // they keep their disk). Checked when an acknowledgement or a log changed.
     if (this.logsChanged || this.ackedChecked !== this.acked.size) {
@@ -603,6 +620,7 @@ export class World {
   /** Faults stop, everyone is back, a leader is chosen; then the cluster must converge (G3) and conserve (G4). */
   settle(maxSteps: number): void {
     this.island = new Set();
+    if (!this.catalog.up) this.catalog.restart();
     for (const node of this.nodes) if (node.core === undefined) {
       this.boot(node);
       this.say(`RESTART ${node.id} to settle`);
@@ -619,24 +637,25 @@ export class World {
       const roll = this.rng.next();
       if (roll < 0.5) this.deliverPacket(false);
       else if (roll < 0.75) this.completeWrite();
-      else if (roll < 0.85) this.completeCatalogCall(false);
+      else if (roll < 0.87) this.completeCatalogCall(false);
       else if (roll < 0.95) this.tick();
       else if (this.unacked.length > 0) this.sendTrade();
       else this.tick();
       this.check();
     }
-    assert.fail(`the cluster did not converge within ${maxSteps} steps after faults stopped: logs ${this.nodes.map((node) => node.log.length).join(', ')}, catalog ${this.applied.length}`);
+    assert.fail(`the cluster did not converge within ${maxSteps} steps after faults stopped: logs ${this.nodes.map((node) => node.log.length).join(', ')}, catalog ${this.catalog.state.applied}`);
   }
 
   private converged(leader: SimNode): boolean {
     const length = leader.log.length;
-    if (length !== this.applied.length) return false;
+    if (this.catalog.state.applied !== length || !this.catalog.state.ready) return false;
     if (this.nodes.some((node) => node.log.length !== length || node.logQueue.length > 0 || node.completions.length > 0)) return false;
     // Equal lengths and an equal last entry: with log matching (checked after every change), equal logs.
     const last = leader.log.read(length - 1);
     if (length > 0 && !this.nodes.every((node) => same(node.log.read(length - 1), last))) return false;
-    // G4: every trade the catalog applied is an order, once.
-    return this.applied.every((trade) => leader.log.find(trade.key) !== undefined);
+    // G4: the catalog is the initial stock list plus the committed log.
+    this.catalog.assertEquals(leader.log.readRange(0, length));
+    return true;
   }
 }
 

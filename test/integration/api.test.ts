@@ -124,7 +124,7 @@ describe('public API', () => {
     // The stage timings a trade's latency breakdown is built from, in every role that has them.
     const stages: Array<[string, RegExp[]]> = [
       [api, [/bazaar_frontend_stage_total\{stage="leader"\} [1-9]/, /bazaar_frontend_request_duration_seconds_count\{route="POST \/orders"\} [1-9]/]],
-      [cluster.url('catalog'), [/bazaar_catalog_stage_total\{stage="journal"\} [1-9]/, /bazaar_catalog_request_duration_seconds_count\{route="POST \/trades"\} [1-9]/]],
+      [cluster.url('catalog'), [/bazaar_catalog_stage_total\{stage="approve"\} [1-9]/, /bazaar_catalog_request_duration_seconds_count\{route="POST \/internal\/approve"\} [1-9]/, /bazaar_catalog_request_duration_seconds_count\{route="POST \/internal\/apply"\} [1-9]/]],
       [cluster.url(1), [/bazaar_order_stage_total\{stage="catalog"\} [1-9]/, /bazaar_order_stage_total\{stage="log_append"\} [1-9]/, /bazaar_order_request_duration_seconds_count\{route="POST \/orders"\} [1-9]/]],
     ];
     for (const [url, patterns] of stages) {

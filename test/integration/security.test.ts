@@ -57,8 +57,8 @@ describe('internal endpoints with a cluster token', () => {
     const internal: Array<[string, string, string?]> = [
       ['GET', `${catalog}/stocks`],
       ['GET', `${catalog}/stocks/FishCo`],
-      ['GET', `${catalog}/trades?from=0`],
-      ['POST', `${catalog}/trades`, JSON.stringify({ key: 'x', name: 'FishCo', type: 'buy', quantity: 1 })],
+      ['POST', `${catalog}/internal/approve`, JSON.stringify({ trade: { key: 'x', name: 'FishCo', type: 'buy', quantity: 1 }, epoch: 99, startLength: 0, incarnation: null, since: 0 })],
+      ['POST', `${catalog}/internal/apply`, JSON.stringify({ epoch: 99, startLength: 0, commitLength: 0, from: 0, prev: null, entries: [], incarnation: null, since: 0 })],
       ['POST', `${leader}/orders`, JSON.stringify({ key: 'y', name: 'FishCo', type: 'buy', quantity: 1 })],
       ['GET', `${leader}/orders/0`],
       ['POST', `${leader}/internal/leader`, JSON.stringify({ epoch: 99, leaderId: 1 })],
@@ -97,7 +97,7 @@ describe('internal endpoints with a cluster token', () => {
     }
     const api = cluster.url('frontend');
     assert.equal((await http(`${api}/orders/0`)).status, 200);
-    for (const path of ['/internal/entries?from=0', '/internal/leader', '/trades', '/stocks', '/internal/crash']) {
+    for (const path of ['/internal/entries?from=0', '/internal/leader', '/internal/approve', '/internal/apply', '/stocks', '/internal/crash']) {
       const reply = await http(`${api}${path}`);
       assert.equal(reply.status, 404, `${path} is not a public endpoint: ${reply.text}`);
     }

@@ -22,7 +22,7 @@ const config = parseConfig(
 );
 
 function replica(id: number, lastNumber: number, state: OrderHealth['state'] = 'follower', epoch = 1): OrderHealth {
-  return { id, role: 'order', state, status: 'up', serving: state === 'leader', epoch, leaderId: 3, logEpoch: epoch, lastNumber, commitLength: state === 'leader' ? lastNumber + 1 : null, logBytes: 0, reconciledOrders: 0, pid: 1000 + id };
+  return { id, role: 'order', state, status: 'up', serving: state === 'leader', epoch, leaderId: 3, logEpoch: epoch, lastNumber, commitLength: state === 'leader' ? lastNumber + 1 : null, logBytes: 0, pid: 1000 + id };
 }
 
 function frontend(epoch: number, leader: number, resets = 1): FrontendHealth {
@@ -30,7 +30,7 @@ function frontend(epoch: number, leader: number, resets = 1): FrontendHealth {
 }
 
 function reading(at: number, parts: Partial<Reading>): Reading {
-  return { at, catalog: { role: 'catalog', status: 'up', trades: 0, pid: 998 }, stocks: [], frontends: [{ health: frontend(1, 3), metrics: null }], replicas: [1, 2, 3].map((id) => ({ id, health: replica(id, 10, id === 3 ? 'leader' : 'follower') })), supervised: undefined, ...parts };
+  return { at, catalog: { role: 'catalog', status: 'up', trades: 0, ready: true, pid: 998 }, stocks: [], frontends: [{ health: frontend(1, 3), metrics: null }], replicas: [1, 2, 3].map((id) => ({ id, health: replica(id, 10, id === 3 ? 'leader' : 'follower') })), supervised: undefined, ...parts };
 }
 
 describe('dashboard', () => {

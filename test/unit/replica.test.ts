@@ -8,7 +8,8 @@ import { REPLICATION_BATCH_ENTRIES_MAX } from '../../src/core/limits.ts';
 import { MemoryOrderLog } from '../../src/order/log.ts';
 import { ReplicaNode } from '../../src/order/node.ts';
 import { MemoryStateStore } from '../../src/order/state.ts';
-import { MemoryCluster, RecordingCatalog, trade } from '../helpers/memory-cluster.ts';
+import { until } from '../../harness/wait.ts';
+import { MemoryCatalog, MemoryCluster, trade } from '../helpers/memory-cluster.ts';
 
 function code(expected: string) {
   return (error: unknown) => error instanceof BazaarError && error.code === expected;
@@ -44,11 +45,11 @@ async function divergedLogs(staleId: number): Promise<{ shared: OrderEntry[]; mo
   const others = [1, 2, 3].filter((id) => id !== staleId);
   for (const id of others) {
     await cluster.node(id).log.append([...shared, ...moved]);
-    cluster.node(id).store.state = { epoch: 2, leaderId: others[0]!, logEpoch: 2, reconciled: 0 };
+    cluster.node(id).store.state = { epoch: 2, leaderId: others[0]!, logEpoch: 2 };
   }
   const log = cluster.node(staleId).log;
   await log.append([...shared, ...stale]);
-  cluster.node(staleId).store.state = { epoch: 1, leaderId: staleId, logEpoch: 1, reconciled: 0 };
+  cluster.node(staleId).store.state = { epoch: 1, leaderId: staleId, logEpoch: 1 };
   const cuts: number[] = [];
   const truncate = log.truncate.bind(log);
   log.truncate = (length: number) => {
@@ -62,7 +63,7 @@ async function divergedLogs(staleId: number): Promise<{ shared: OrderEntry[]; mo
 
 describe('a single replica (no peers)', () => {
   test('numbers concurrent orders from 0 without gaps, and a repeated key yields the same number once', async (t) => {
-    const catalog = new RecordingCatalog();
+    const catalog = new MemoryCatalog();
     const store = new MemoryStateStore();
     const replica = new ReplicaNode({ id: 1, peers: [], log: new MemoryOrderLog(), stateStore: store, state: store.state, catalog, transport: { poll: unreachable, append: unreachable, entries: unreachable } });
     t.after(() => replica.close());
@@ -70,8 +71,10 @@ describe('a single replica (no peers)', () => {
     const numbers = await Promise.all(Array.from({ length: 50 }, (_, index) => replica.placeOrder(trade(`k${index}`))));
     assert.deepEqual([...numbers].sort((a, b) => a - b), Array.from({ length: 50 }, (_, index) => index));
     assert.deepEqual(await Promise.all([replica.placeOrder(trade('k7')), replica.placeOrder(trade('k7'))]), [numbers[7], numbers[7]]);
-    // A repeated key is asked of the catalog again (for the stock's version); it is applied once.
-    assert.equal(catalog.applied.size, 50);
+    // A repeated key whose order is logged is answered from the log: the catalog is not asked again.
+    assert.equal(catalog.approvals, 50);
+    await until('the catalog applied the 50 orders', () => (catalog.state.applied === 50 ? true : undefined), 5_000, 2);
+    assert.equal(catalog.quantity(), 1_000_000 - 50);
     await assert.rejects(replica.placeOrder(trade('k7', 2)), code('IDEMPOTENCY_KEY_REUSED'));
   });
 });
@@ -166,75 +169,85 @@ describe('replication (three replicas)', () => {
     assert.equal(cluster.node(3).log.read(2)?.key, 'orphan', 'the orphan is in replica 3\'s own log');
     await cluster.elect(2);
     for (const key of ['c', 'd']) await cluster.node(2).replica.placeOrder(trade(key));
-    // The catalog had applied the orphan, so the new leader reconciles it into its log (at its own
-    // number, in its own epoch) alongside c and d.
-    await cluster.until(() => cluster.node(2).log.length === 5, 'the leader logged c, d and the reconciled orphan');
     cluster.restart(3);
     cluster.node(2).replica.rejoin(3);
-    await cluster.until(() => cluster.node(3).log.length === 5 && sameKeys(cluster.entries(3), cluster.entries(2)), 'replica 3 holds the leader\'s log');
+    await cluster.until(() => cluster.node(3).log.length === 4 && sameKeys(cluster.entries(3), cluster.entries(2)), 'replica 3 holds the leader\'s log');
     assertConverged(cluster);
-    assert.deepEqual(cluster.entries(3).slice(0, 2).map((entry) => entry.key), ['a', 'b'], 'the shared prefix is kept');
-    const orphans = cluster.entries(3).filter((entry) => entry.key === 'orphan');
-    assert.equal(orphans.length, 1);
-    assert.equal(orphans[0]!.epoch, 2, 'replica 3\'s own epoch-1 entry was replaced by the leader\'s');
+    assert.deepEqual(cluster.entries(3).map((entry) => entry.key), ['a', 'b', 'c', 'd'], 'the shared prefix is kept, the orphan replaced');
+    // The orphan was approved, never committed: the catalog never shows it (G8) and the quantities are the log's (G4).
+    await cluster.until(() => cluster.catalog.state.applied === 4, 'the catalog applied the four committed orders');
+    assert.equal(cluster.catalog.quantity(), 1_000_000 - 4);
+    assert.equal(cluster.catalog.state.reservations.size, 0, 'the orphan\'s reservation ended with its epoch');
   });
 
-  test('the leader dies right after the catalog trade: a retry with the same key on the new leader trades once (G2)', async () => {
+  test('the leader dies right after the catalog approved: a retry with the same key on the new leader trades once (G2)', async () => {
     cluster = new MemoryCluster(3);
     await cluster.elect(3);
-    cluster.catalog.afterApply = (applied) => {
-      if (applied.key === 'k') cluster.crash(3);
+    cluster.catalog.afterApprove = (approved) => {
+      if (approved.key === 'k') cluster.crash(3);
     };
     await assert.rejects(cluster.node(3).replica.placeOrder(trade('k', 5)), code('NOT_LEADER'));
-    cluster.catalog.afterApply = undefined;
+    cluster.catalog.afterApprove = undefined;
     await cluster.elect(2);
     assert.equal(await cluster.node(2).replica.placeOrder(trade('k', 5)), 0);
-    assert.equal(cluster.catalog.applied.size, 1);
     assert.deepEqual(cluster.entries(1).map((entry) => entry.key), ['k']);
+    await cluster.until(() => cluster.catalog.state.applied === 1, 'the catalog applied the order');
+    assert.equal(cluster.catalog.quantity(), 1_000_000 - 5, 'traded once');
   });
 
-  test('a trade the catalog applied whose leader died before logging it, never retried, is logged by the next leader (G4)', async () => {
+  test('a trade approved whose leader died before logging it, never retried, is never applied: its reservation ends with its epoch (G4, G8)', async () => {
     cluster = new MemoryCluster(3);
     await cluster.elect(3);
-    await cluster.node(3).replica.placeOrder(trade('before'));
-    cluster.catalog.afterApply = (applied) => {
-      if (applied.key === 'orphaned') cluster.crash(3);
+    cluster.catalog.afterApprove = (approved) => {
+      if (approved.key === 'orphaned') cluster.crash(3);
     };
-    await assert.rejects(cluster.node(3).replica.placeOrder(trade('orphaned', 7)));
-    cluster.catalog.afterApply = undefined;
-    // Nobody retries 'orphaned': the client and the frontend are gone too.
+    // It reserves all five of Scarce, and its leader dies before logging it.
+    await assert.rejects(cluster.node(3).replica.placeOrder(trade('orphaned', 5, 'Scarce')));
+    cluster.catalog.afterApprove = undefined;
+    assert.equal(cluster.catalog.state.available('Scarce'), 0, 'reserved while its fate is unknown');
+    assert.equal(cluster.catalog.quantity('Scarce'), 5, 'but never shown (G8)');
     await cluster.elect(2);
-    await cluster.until(() => cluster.node(2).log.find('orphaned') !== undefined, 'the new leader logged the orphaned trade');
-    assert.deepEqual(cluster.entries(2).map((entry) => [entry.key, entry.quantity]), [['before', 1], ['orphaned', 7]]);
-    assert.equal(cluster.catalog.applied.size, 2, 'the catalog applied it once');
-    assert.equal(await cluster.node(2).replica.placeOrder(trade('orphaned', 7)), 1, 'a late retry gets the reconciled number');
+    // The new epoch's starting log is applied, so the old reservation can never commit: the five are free.
+    assert.equal(await cluster.node(2).replica.placeOrder(trade('other', 5, 'Scarce')), 0);
+    await cluster.until(() => cluster.catalog.state.applied === 1, 'the catalog applied the order');
+    assert.equal(cluster.catalog.quantity('Scarce'), 0);
+    assert.equal(cluster.node(2).log.find('orphaned'), undefined);
   });
 
-  test('reconciliation remembers, durably, how far every trade has a committed order, and a later term starts there', async () => {
+  test('the catalog applies every committed order once, in number order; restarted from nothing, it is brought level with the log', async () => {
     cluster = new MemoryCluster(3);
     await cluster.elect(3);
-    for (const key of ['a', 'b', 'c']) await cluster.node(3).replica.placeOrder(trade(key));
-    await cluster.until(() => cluster.node(3).store.state.reconciled === 3, 'leader 3 checked the three trades', 5_000);
-    await cluster.elect(2);
-    await cluster.node(2).replica.placeOrder(trade('d'));
-    await cluster.until(() => cluster.node(2).store.state.reconciled === 4, 'leader 2, which never led, checked from the start', 5_000);
-    cluster.catalog.reads.length = 0;
-    await cluster.elect(3);
-    await cluster.until(() => cluster.catalog.reads.length > 0, 'leader 3 reconciles again');
-    assert.equal(cluster.catalog.reads[0], 3, 'a later term of leader 3 reads on from its checked prefix, not from 0');
-    await cluster.until(() => cluster.node(3).store.state.reconciled === 4, 'and checks the trade made meanwhile');
+    for (const key of ['a', 'b', 'c']) await cluster.node(3).replica.placeOrder(trade(key, 2));
+    await cluster.until(() => cluster.catalog.state.applied === 3 && cluster.catalog.state.ready, 'the catalog applied three');
+    const before = cluster.catalog.state.checkpoint();
+    cluster.catalog.restart(true);
+    assert.equal(cluster.catalog.state.ready, false, 'a catalog that lost its disk serves nothing until it is level');
+    await cluster.until(() => cluster.catalog.state.ready, 'the leader brought the empty catalog level with the log');
+    assert.deepEqual(cluster.catalog.state.checkpoint(), before, 'the same state, versions included');
+    assert.equal(await cluster.node(3).replica.placeOrder(trade('d')), 3, 'and trades go on');
   });
 
-  test('a trade whose order is not committed ends the checked prefix', async () => {
+  test('a restarted catalog approves nothing before it holds every entry the leader logged with the old one\'s approval (incarnation fence)', async () => {
     cluster = new MemoryCluster(3);
     await cluster.elect(3);
-    await cluster.node(3).replica.placeOrder(trade('committed'));
+    // Three of Scarce's five are approved by the first incarnation and logged, not yet committed.
     cluster.crash(1);
     cluster.crash(2);
-    // Applied by the catalog and logged by the leader, but no majority holds it.
-    await assert.rejects(cluster.node(3).replica.placeOrder(trade('uncommitted')), code('NO_QUORUM'));
-    await cluster.until(() => cluster.catalog.reads.length >= 3, 'two more reconciliation passes ran', 5_000);
-    assert.equal(cluster.node(3).store.state.reconciled, 1, 'the uncommitted order is checked again later');
+    await assert.rejects(cluster.node(3).replica.placeOrder(trade('first', 3, 'Scarce')), code('NO_QUORUM'));
+    assert.equal(cluster.node(3).log.find('first'), 0);
+    // The catalog restarts: its reservation of the three is gone.
+    cluster.catalog.restart();
+    await assert.rejects(cluster.node(3).replica.placeOrder(trade('second', 3, 'Scarce')), code('UPSTREAM_UNAVAILABLE'), 'not approved against a state that lacks "first"');
+    for (const id of [1, 2]) {
+      cluster.restart(id);
+      cluster.node(3).replica.rejoin(id);
+    }
+    await cluster.until(() => cluster.catalog.state.applied === 1, '"first" committed and applied');
+    await assert.rejects(cluster.node(3).replica.placeOrder(trade('third', 3, 'Scarce')), code('INSUFFICIENT_QUANTITY'));
+    assert.equal(await cluster.node(3).replica.placeOrder(trade('fourth', 2, 'Scarce')), 1);
+    await cluster.until(() => cluster.catalog.state.applied === 2, 'applied');
+    assert.equal(cluster.catalog.quantity('Scarce'), 0);
+    assert.equal(cluster.catalog.state.violations, 0);
   });
 
   test('the leader dies half-way through propagation: the new leader adopts the order and the retry gets its number (G2)', async () => {
@@ -252,7 +265,8 @@ describe('replication (three replicas)', () => {
     cluster.filter = () => true;
     await cluster.elect(2);
     assert.equal(await cluster.node(2).replica.placeOrder(trade('half')), 1, 'same number as the half-propagated entry');
-    assert.equal(cluster.catalog.applied.size, 2, 'the catalog applied the key once');
+    await cluster.until(() => cluster.catalog.state.applied === 2, 'the catalog applied both orders');
+    assert.equal(cluster.catalog.quantity(), 1_000_000 - 2, 'the catalog traded the key once');
     assertConverged(cluster, [1, 2]);
   });
 

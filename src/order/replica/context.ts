@@ -26,8 +26,6 @@ export interface Replica {
   leading: LeaderEpoch | undefined;
   election: Election | undefined;
   readonly inFlight: Map<string, Flight>;
-  /** Orders this process placed for catalog trades that had none (reconciliation), since it started. */
-  reconciledOrders: number;
   /**
    * Follower: this log equals the current epoch's leader's below this length, as this replica has
    * told the leader. Reset with each new epoch. After a restart, a log whose logEpoch is the current

@@ -1,16 +1,16 @@
-// The leader's side of the machine: the write path (a trade's catalog call, its own append, the
-// commit), keeping each follower's log equal to its own, and stepping down. Each function runs on an
+// The leader's side of the machine: the write path (a trade's approval, its own append, the commit),
+// keeping each follower's log equal to its own, and stepping down. The catalog's part is catalog.ts. Each function runs on an
 // event; what it waits for is a `Pending` record, resumed by the matching function here.
 import { BazaarError } from '../../core/errors.ts';
-import { COMMIT_TIMEOUT_MS, ELECTION_TIMEOUT_MS, RECONCILE_INTERVAL_MS, REPLICATION_RETRY_MS } from '../../core/limits.ts';
+import { COMMIT_TIMEOUT_MS, ELECTION_TIMEOUT_MS, REPLICATION_RETRY_MS } from '../../core/limits.ts';
 import { type KeyedTrade, type OrderEntry, quoteForMessage, sameTrade } from '../../core/trade.ts';
 import type { AppendReply, AppendRequest } from '../../protocol/replication.ts';
 import { entryRef, fail, finishElection, notLeaderOf, type Replica, ticks } from './context.ts';
 import { committedLength } from './majority.ts';
-import type { Outcome, Placed, Traded } from './messages.ts';
+import { type ApprovalHost, applyAnswered, approvalAnswered, askApproval, pumpCatalog } from './catalog.ts';
+import type { Outcome, Placed } from './messages.ts';
 import type { Pending } from './pending.ts';
 import { type Flight, FollowerProgress, LeaderEpoch, type Settle, type Waiter } from './progress.ts';
-import { type ReconcileHost, Reconciler } from './reconcile.ts';
 
 type PendingOf<K extends Pending['kind']> = Extract<Pending, { kind: K }>;
 
@@ -32,18 +32,16 @@ export function beginLeading(replica: Replica, epoch: number): LeaderEpoch {
 // ---- The write path ----------------------------------------------------------------------------
 
 /**
- * Places an order once per idempotency key; the waiter gets its number, and the stock's version the
- * catalog answered with, once it is on a majority. `origin` is the frontend the trade came through.
+ * Places an order once per idempotency key; the waiter gets its number, and the stock's version after
+ * it (number + 1), once it is on a majority. `origin` is the frontend the trade came through.
  */
 export function placeOrder(replica: Replica, trade: KeyedTrade, origin: string | undefined, waiter: Waiter): void {
   const leader = servingLeader(replica);
   if (leader === undefined) return answer(replica, waiter, fail(notLeaderOf(replica)));
   const logged = replica.log.find(trade.key);
   if (logged !== undefined) {
-    if (!sameTradeOr(replica, replica.log.read(logged)!, trade, waiter)) return;
-    // A retry of a logged order. Its frontend must still learn the stock's version before it
-    // answers: ask the catalog again (it applies a key once, and answers with the version).
-    replica.io({ kind: 'catalog', call: { kind: 'trade', trade, origin } }, { kind: 'trade-retry', leader, waiter, number: logged });
+    // A retry of a logged order: the same answer once it is acknowledged, the catalog not asked again.
+    if (sameTradeOr(replica, replica.log.read(logged)!, trade, waiter)) whenCommitted(replica, leader, logged, { kind: 'retry', waiter });
     return;
   }
   const pending = replica.inFlight.get(trade.key);
@@ -51,41 +49,49 @@ export function placeOrder(replica: Replica, trade: KeyedTrade, origin: string |
     if (sameTradeOr(replica, pending.trade, trade, waiter)) pending.waiters.push(waiter);
     return;
   }
-  const flight: Flight = { trade, origin, waiters: [waiter] };
+  const flight: Flight = { trade, origin, waiters: [waiter], asks: 0 };
   replica.inFlight.set(trade.key, flight);
-  replica.io({ kind: 'catalog', call: { kind: 'trade', trade, origin } }, { kind: 'trade', leader, flight });
+  askApproval(replica, leader, flight);
 }
 
-export function retryTraded(replica: Replica, pending: PendingOf<'trade-retry'>, outcome: Outcome<unknown>): void {
-  if (!outcome.ok) return answer(replica, pending.waiter, outcome);
-  whenCommitted(replica, pending.leader, pending.number, { kind: 'retry', waiter: pending.waiter, version: (outcome.value as Traded).version });
+/** The catalog's answer to an approval. */
+export function approvalCompleted(replica: Replica, pending: PendingOf<'approve'>, outcome: Outcome<unknown>): void {
+  approvalAnswered(replica, pending, outcome, writePath);
 }
 
-export function traded(replica: Replica, { leader, flight }: PendingOf<'trade'>, outcome: Outcome<unknown>): void {
-  if (!outcome.ok) return finishFlight(replica, flight, outcome);
-  // The catalog applied the key; if this replica lost the lead meanwhile, the frontend retries on
-  // the new leader with the same key, and the catalog will not apply it again.
-  if (replica.leading !== leader || leader.stopped) return finishFlight(replica, flight, fail(notLeaderOf(replica)));
+/** The catalog's answer to committed entries. */
+export function applyCompleted(replica: Replica, pending: PendingOf<'catalog-apply'>, outcome: Outcome<unknown>): void {
+  applyAnswered(replica, pending, outcome, writePath);
+}
+
+const writePath: ApprovalHost = {
+  approved: logApproved,
+  refused: (replica, flight, outcome) => finishFlight(replica, flight, outcome),
+  stepDown: (replica, leader, why) => stepDown(replica, leader, why),
+};
+
+/** An approved trade becomes the next entry of the log. */
+function logApproved(replica: Replica, leader: LeaderEpoch, flight: Flight): void {
   // Taking the number and queueing the append happen in one step, so log order is number order
-  // however the catalog calls interleave.
+  // however the approvals interleave.
   const { trade } = flight;
   const entry: OrderEntry = { number: replica.log.nextNumber, epoch: leader.epoch, key: trade.key, name: trade.name, type: trade.type, quantity: trade.quantity };
   replica.log.beginAppend([entry]);
-  replica.io({ kind: 'append', entries: [entry] }, { kind: 'own-append', leader, flight, number: entry.number, version: (outcome.value as Traded).version });
+  replica.io({ kind: 'append', entries: [entry] }, { kind: 'own-append', leader, flight, number: entry.number });
   // The followers' appends run alongside the leader's own: the entry is acknowledged only once it
   // is durable here and on a majority either way, so one fsync stage leaves the serial path.
   pumpAll(replica, leader);
 }
 
 /** The leader's own append completed (the written log has already settled it). */
-export function ownAppended(replica: Replica, { leader, flight, number, version }: PendingOf<'own-append'>, outcome: Outcome<unknown>): void {
+export function ownAppended(replica: Replica, { leader, flight, number }: PendingOf<'own-append'>, outcome: Outcome<unknown>): void {
   if (!outcome.ok) {
     // Followers may hold entries this log could not take: this epoch cannot go on.
     stepDown(replica, leader);
     return finishFlight(replica, flight, outcome);
   }
   advanceCommit(replica, leader);
-  whenCommitted(replica, leader, number, { kind: 'flight', flight, version });
+  whenCommitted(replica, leader, number, { kind: 'flight', flight });
 }
 
 function sameTradeOr(replica: Replica, previous: KeyedTrade, trade: KeyedTrade, waiter: Waiter): boolean {
@@ -102,7 +108,8 @@ function whenCommitted(replica: Replica, leader: LeaderEpoch, number: number, se
 }
 
 function settled(replica: Replica, settle: Settle, number: number, outcome: Outcome<void>): void {
-  const placed: Outcome<Placed> = outcome.ok ? { ok: true, value: { number, version: settle.version } } : outcome;
+  // A stock's version is one more than the number of the last committed order on it (catalog/state.ts).
+  const placed: Outcome<Placed> = outcome.ok ? { ok: true, value: { number, version: number + 1 } } : outcome;
   if (settle.kind === 'flight') finishFlight(replica, settle.flight, placed);
   else answer(replica, settle.waiter, placed);
 }
@@ -113,9 +120,7 @@ function finishFlight(replica: Replica, flight: Flight, outcome: Outcome<Placed>
 }
 
 function answer(replica: Replica, waiter: Waiter, outcome: Outcome<Placed>): void {
-  if (waiter.kind === 'request') return replica.reply(waiter.request, outcome);
-  if (outcome.ok) replica.reconciledOrders += 1;
-  waiter.reconciler.resume(outcome.ok ? { ok: true, value: outcome.value.number } : outcome);
+  replica.reply(waiter.request, outcome);
 }
 
 /** Moves the commit point, settles what waited for it, and starts serving once a majority holds the starting log. */
@@ -131,6 +136,7 @@ export function advanceCommit(replica: Replica, leader: LeaderEpoch): void {
         settled(replica, waiter.settle, waiter.number, { ok: true, value: undefined });
       }
     }
+    pumpCatalog(replica, leader);
   }
   // Serve only once a majority holds the whole starting log: from then on everything in it is
   // acknowledged, including orders whose clients will retry their keys here.
@@ -141,11 +147,10 @@ function startServing(replica: Replica, leader: LeaderEpoch): void {
   leader.serving = true;
   replica.note(`epoch ${leader.epoch}: leading with ${leader.startLength} orders`);
   finishElection(replica, leader.epoch, { ok: true, value: undefined });
-  leader.reconciler = new Reconciler(new LeaderReconcileHost(replica, leader), ticks(RECONCILE_INTERVAL_MS));
-  leader.reconciler.start(replica.now);
+  pumpCatalog(replica, leader);
 }
 
-/** A tick: commit deadlines, the deadline to serve, follower retries, reconciliation. */
+/** A tick: commit deadlines, the deadline to serve, follower retries, the catalog. */
 export function tickLeader(replica: Replica, leader: LeaderEpoch): void {
   for (let index = leader.waiters.length - 1; index >= 0; index -= 1) {
     const waiter = leader.waiters[index]!;
@@ -163,7 +168,7 @@ export function tickLeader(replica: Replica, leader: LeaderEpoch): void {
       pump(replica, leader, follower);
     }
   }
-  leader.reconciler?.tick(replica.now);
+  pumpCatalog(replica, leader);
 }
 
 export function stepDown(replica: Replica, leader: LeaderEpoch, why?: Error): void {
@@ -254,41 +259,4 @@ export function rejoin(replica: Replica, peer: number): void {
   follower.backoff = 1;
   follower.retryAt = undefined;
   pump(replica, leader, follower);
-}
-
-/** What the reconciler sees of one epoch's leadership. */
-class LeaderReconcileHost implements ReconcileHost {
-  constructor(
-    private readonly replica: Replica,
-    private readonly leader: LeaderEpoch,
-  ) {}
-
-  active(): boolean {
-    return !this.leader.stopped && !this.replica.closed;
-  }
-  reconciled(): number {
-    return this.replica.state.reconciled;
-  }
-  commitLength(): number {
-    return this.leader.commitLength;
-  }
-  numberForKey(key: string): number | undefined {
-    return this.replica.log.find(key);
-  }
-  inFlight(key: string): boolean {
-    return this.replica.inFlight.has(key);
-  }
-  place(trade: KeyedTrade, reconciler: Reconciler): void {
-    placeOrder(this.replica, trade, undefined, { kind: 'reconcile', reconciler });
-  }
-  readTrades(from: number, limit: number, reconciler: Reconciler): void {
-    this.replica.io({ kind: 'catalog', call: { kind: 'trades', from, limit } }, { kind: 'reconcile', reconciler });
-  }
-  saveReconciled(checked: number, reconciler: Reconciler): void {
-    this.replica.state = { ...this.replica.state, reconciled: checked };
-    this.replica.io({ kind: 'persist', state: this.replica.state }, { kind: 'reconcile', reconciler });
-  }
-  note(message: string): void {
-    this.replica.note(message);
-  }
 }

@@ -33,7 +33,7 @@ import { fail, notLeaderOf, type Replica } from './context.ts';
 import { polled, standForElection, tickElection } from './election.ts';
 import { AppendWork, NoticeWork, PollWork } from './follower.ts';
 import { checkInvariants, type Seen } from './invariants.ts';
-import { ownAppended, placeOrder, rejoin, replicated, retryTraded, servingLeader, stepDown, tickLeader, traded } from './leader.ts';
+import { applyCompleted, approvalCompleted, ownAppended, placeOrder, rejoin, replicated, servingLeader, stepDown, tickLeader } from './leader.ts';
 import { majorityOf } from './majority.ts';
 import type { Action, IoAction, Outcome, Request } from './messages.ts';
 import type { Election, Pending, SerialWork } from './pending.ts';
@@ -63,7 +63,6 @@ export class ReplicaMachine implements Replica {
   leading: LeaderEpoch | undefined;
   election: Election | undefined;
   readonly inFlight = new Map<string, Flight>();
-  reconciledOrders = 0;
   matched: number;
   now = 0;
   closed = false;
@@ -122,7 +121,7 @@ export class ReplicaMachine implements Replica {
     this.event(() => this.dispatch(pending, outcome));
   }
 
-  /** One tick of time: retries, deadlines and reconciliation move on. */
+  /** One tick of time: retries, deadlines and the catalog's upkeep move on. */
   tick(): void {
     if (this.closed) return;
     this.event(() => {
@@ -160,7 +159,6 @@ export class ReplicaMachine implements Replica {
       lastNumber: this.log.length - 1,
       commitLength: serving ? this.leading!.commitLength : null,
       logBytes: this.log.sizeBytes,
-      reconciledOrders: this.reconciledOrders,
     };
   }
 
@@ -224,16 +222,14 @@ export class ReplicaMachine implements Replica {
       case 'own-append':
         this.log.endAppend(1);
         return ownAppended(this, pending, outcome);
-      case 'trade':
-        return traded(this, pending, outcome);
-      case 'trade-retry':
-        return retryTraded(this, pending, outcome);
+      case 'approve':
+        return approvalCompleted(this, pending, outcome);
+      case 'catalog-apply':
+        return applyCompleted(this, pending, outcome);
       case 'replicate':
         return replicated(this, pending, outcome);
       case 'poll':
         return polled(this, pending.round, pending.peer, outcome);
-      case 'reconcile':
-        return pending.reconciler.resume(outcome);
       case 'serial':
         assert.equal(this.serialWork, pending.work, 'only the running serial work waits for I/O');
         if (pending.write?.kind === 'append') this.log.endAppend(pending.write.count);
@@ -280,7 +276,6 @@ export class ReplicaMachine implements Replica {
     };
     for (const flight of this.inFlight.values()) flight.waiters.forEach(waiter);
     for (const item of this.leading?.waiters ?? []) if (item.settle.kind === 'retry') waiter(item.settle.waiter);
-    for (const item of this.pending.values()) if (item.kind === 'trade-retry') waiter(item.waiter);
     for (const request of this.election?.requests ?? []) held.add(request);
     for (const work of [this.serialWork, ...this.serialQueue]) if (work?.request !== undefined) held.add(work.request);
     return held;

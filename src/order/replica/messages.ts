@@ -1,6 +1,7 @@
 // What goes in and out of the replica's state machine (machine.ts): requests from outside, the
 // actions it asks its driver to carry out, and the outcomes that complete them. No logic here.
 import type { KeyedTrade, OrderEntry } from '../../core/trade.ts';
+import type { ApplyRequest, ApproveCall } from '../../protocol/catalog.ts';
 import type { ReplicaStatus } from '../../protocol/health.ts';
 import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../../protocol/replication.ts';
 import type { ReplicaState } from '../state.ts';
@@ -17,14 +18,9 @@ export type Request =
   | { readonly kind: 'poll'; readonly request: PollRequest }
   | { readonly kind: 'append'; readonly request: AppendRequest };
 
-/** A placed order: its number, and its stock's version after the trade (for the frontend's cache). */
+/** A placed order: its number, and its stock's version after the trade (number + 1; for the frontend's cache). */
 export interface Placed {
   readonly number: number;
-  readonly version: number;
-}
-
-/** What the catalog answers a trade with: the stock's version after it. */
-export interface Traded {
   readonly version: number;
 }
 
@@ -43,8 +39,10 @@ export type PeerMessage =
   | { readonly kind: 'entries'; readonly from: number; readonly limit: number };
 
 export type CatalogCall =
-  | { readonly kind: 'trade'; readonly trade: KeyedTrade; readonly origin: string | undefined }
-  | { readonly kind: 'trades'; readonly from: number; readonly limit: number };
+  /** Approve a trade before it is logged; answered with an `Approval`. */
+  | { readonly kind: 'approve'; readonly call: ApproveCall }
+  /** Apply committed entries; answered with an `ApplyReply`. */
+  | { readonly kind: 'apply'; readonly request: ApplyRequest };
 
 /** Work for the driver. Each with an `op` must be completed once, with its outcome, unless the replica crashes first. */
 export type Action =

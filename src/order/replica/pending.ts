@@ -3,8 +3,7 @@
 // records; no continuation waits in a closure, so the invariants and a trace can read all of it.
 import type { PollReply } from '../../protocol/replication.ts';
 import type { Outcome } from './messages.ts';
-import type { Flight, FollowerProgress, LeaderEpoch, Waiter } from './progress.ts';
-import type { Reconciler } from './reconcile.ts';
+import type { CatalogProgress, Flight, FollowerProgress, LeaderEpoch } from './progress.ts';
 
 /**
  * Work that changes the log or the state outside the leader's own appends: one at a time, in arrival
@@ -39,16 +38,14 @@ export interface Election {
 
 export type Pending =
   /** The leader's own append of a new order. */
-  | { readonly kind: 'own-append'; readonly leader: LeaderEpoch; readonly flight: Flight; readonly number: number; readonly version: number }
-  /** The catalog's answer to a new trade. */
-  | { readonly kind: 'trade'; readonly leader: LeaderEpoch; readonly flight: Flight }
-  /** The catalog's answer to a retried key whose order is logged already. */
-  | { readonly kind: 'trade-retry'; readonly leader: LeaderEpoch; readonly waiter: Waiter; readonly number: number }
+  | { readonly kind: 'own-append'; readonly leader: LeaderEpoch; readonly flight: Flight; readonly number: number }
+  /** The catalog's approval of a new trade, asked of the incarnation the leader named. */
+  | { readonly kind: 'approve'; readonly leader: LeaderEpoch; readonly flight: Flight; readonly asked: string | null }
+  /** Committed entries sent to the catalog to apply. */
+  | { readonly kind: 'catalog-apply'; readonly leader: LeaderEpoch; readonly catalog: CatalogProgress }
   /** An append message to a follower. */
   | { readonly kind: 'replicate'; readonly leader: LeaderEpoch; readonly follower: FollowerProgress; readonly from: number }
   /** A peer's answer to a candidate's poll. */
   | { readonly kind: 'poll'; readonly round: PollRound; readonly peer: number }
   /** I/O of the serial work in progress; an append or truncate of the log also settles the written log. */
-  | { readonly kind: 'serial'; readonly work: SerialWork; readonly write?: { readonly kind: 'append'; readonly count: number } | { readonly kind: 'truncate' } }
-  /** I/O of the reconciler. */
-  | { readonly kind: 'reconcile'; readonly reconciler: Reconciler };
+  | { readonly kind: 'serial'; readonly work: SerialWork; readonly write?: { readonly kind: 'append'; readonly count: number } | { readonly kind: 'truncate' } };

@@ -2,7 +2,6 @@
 // follower, what waits for the commit point, and the trades between their key check and their
 // acknowledgement. Plain data: the machine and the simulator's trace can read every field.
 import type { KeyedTrade } from '../../core/trade.ts';
-import type { Reconciler } from './reconcile.ts';
 
 /** What the leader knows of one follower during its epoch. */
 export class FollowerProgress {
@@ -26,20 +25,47 @@ export class FollowerProgress {
   }
 }
 
-/** Who waits for a placed order's outcome: a request from outside, or the reconciler. */
-export type Waiter = { readonly kind: 'request'; readonly request: number } | { readonly kind: 'reconcile'; readonly reconciler: Reconciler };
+/**
+ * What the leader knows of the catalog, which applies the committed log (catalog/state.ts): which
+ * incarnation it is, from where that incarnation approved every entry, and how far it has applied.
+ */
+export class CatalogProgress {
+  /** The incarnation named in approvals; undefined until one answers. */
+  incarnation: string | undefined;
+  /** The first incarnation to answer this epoch. */
+  first: string | undefined;
+  /** Entries from here on were approved by `incarnation`; it approves nothing until it has applied those before. */
+  since: number;
+  /** Entries before this are applied there (as far as the leader has heard); undefined until it answers. */
+  applied: number | undefined;
+  /** An apply message is on its way. */
+  sending = false;
+  /** After a failure: the tick before which nothing is sent. */
+  retryAt: number | undefined;
+  /** While it is level: the tick at which to look in on it (an empty message) again. */
+  lookInAt = 0;
+
+  constructor(since: number) {
+    this.since = since;
+  }
+}
+
+/** Who waits for a placed order's outcome: a request from outside. */
+export type Waiter = { readonly kind: 'request'; readonly request: number };
 
 /** A trade between its key check and its acknowledgement; every request for its key waits on it. */
 export interface Flight {
   readonly trade: KeyedTrade;
   readonly origin: string | undefined;
   readonly waiters: Waiter[];
+  /** Approvals asked so far (a restarted or lagging catalog is asked again, a bounded number of times). */
+  asks: number;
 }
 
 /** What happens once an entry is acknowledged: a flight finishes, or a retry of a logged key is answered. */
 export type Settle =
-  | { readonly kind: 'flight'; readonly flight: Flight; readonly version: number }
-  | { readonly kind: 'retry'; readonly waiter: Waiter; readonly version: number };
+  | { readonly kind: 'flight'; readonly flight: Flight }
+  | { readonly kind: 'retry'; readonly waiter: Waiter };
 
 export interface CommitWaiter {
   readonly number: number;
@@ -59,12 +85,13 @@ export class LeaderEpoch {
   serving = false;
   stopped = false;
   readonly waiters: CommitWaiter[] = [];
-  reconciler: Reconciler | undefined;
+  readonly catalog: CatalogProgress;
 
   constructor(epoch: number, startLength: number, followers: FollowerProgress[], serveBy: number) {
     this.epoch = epoch;
     this.startLength = startLength;
     this.followers = followers;
     this.serveBy = serveBy;
+    this.catalog = new CatalogProgress(startLength);
   }
 }
