@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplicaEndpoint } from '../core/config.ts';
 import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CONTROL_CONNECTIONS_MAX, LEADER_START_RETRY_MS } from '../core/limits.ts';
+import { CONTROL_CONNECTIONS_MAX, LEADER_CHECK_MS, LEADER_PING_TIMEOUT_MS, LEADER_START_RETRY_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { type Caller, dataOf, Upstream } from '../http/client.ts';
 import { LinkUpstream } from '../link/client.ts';
@@ -40,6 +40,8 @@ export class LeaderChooser {
   private readonly choice: LeaderChoice;
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** When the leader was last looked in on (checkLeader). */
+  private checkedAt = -Infinity;
   /** Ends the choice made at start (its retries) when the frontend closes. */
   private readonly closing = new AbortController();
 
@@ -100,6 +102,32 @@ export class LeaderChooser {
         await sleep(LEADER_START_RETRY_MS, undefined, { signal }).catch(() => undefined);
       }
     }
+  }
+
+  /**
+   * Looks in on the leader when something says it may be gone without a trade to notice it (the
+   * catalog answers that it waits for the order log to be brought to it): a leader that does not
+   * answer, or no longer serves, is dropped and another chosen. At most once per LEADER_CHECK_MS.
+   */
+  async checkLeader(): Promise<void> {
+    const now = performance.now();
+    if (now < this.checkedAt + LEADER_CHECK_MS || this.closing.signal.aborted) return;
+    this.checkedAt = now;
+    const id = this.choice.leader;
+    if (id !== undefined) {
+      const replica = this.replicas.get(id)!;
+      let serving: boolean | undefined;
+      try {
+        const reply = await replica.control.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
+        if (reply.status === 200) serving = parseOrderHealth(dataOf(reply, 'health')).serving;
+      } catch {
+        // No answer: gone or hung.
+      }
+      if (serving === true) return;
+      this.logger.warn(`frontend: order replica ${id} ${serving === undefined ? 'does not answer' : 'no longer serves'}; choosing the leader again`);
+      this.forget(replica, serving === undefined);
+    }
+    await this.current().catch(() => undefined);
   }
 
   /**

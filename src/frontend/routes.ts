@@ -47,7 +47,15 @@ export function frontendRoutes({ origin, cache, catalog, leaders, callLeader, me
     if (!isValidStockName(name)) throw new BazaarError('STOCK_NOT_FOUND', `no stock named ${quoteForMessage(name)}`);
     const cached = cache.get(name);
     if (cached !== undefined) return { json: cached.body };
-    const found = await send(catalog, LOOKUP_STOCK, name, 'the catalog could not look the stock up');
+    let found;
+    try {
+      found = await send(catalog, LOOKUP_STOCK, name, 'the catalog could not look the stock up');
+    } catch (error) {
+      // The catalog waits for the order leader to bring it the log; a leader that died with no
+      // trade to notice it would keep it waiting: look in on it.
+      if (error instanceof BazaarError && error.code === 'CATALOG_REBUILDING') void leaders.checkLeader();
+      throw error;
+    }
     const stock: Stock = { name: found.name, price: found.price, quantity: found.quantity, volume: found.volume };
     cache.fill(stock, found.version);
     return { body: { data: stock } };
