@@ -9,10 +9,10 @@ import { cpuMeter } from './cpu.ts';
 
 /**
  * What a trade cannot do without, as docs/design.md counts it: four round trips (client -> frontend,
- * frontend -> leader, leader -> catalog, leader -> followers) and two fsync stages (the catalog's;
- * the leader's and the followers', which run side by side).
+ * frontend -> leader, leader -> catalog, leader -> followers) and one fsync stage (the leader's and
+ * the followers', side by side; the catalog's approval has none, and it applies after the reply).
  */
-export const CRITICAL_PATH = { roundTrips: 4, fsyncStages: 2 } as const;
+export const CRITICAL_PATH = { roundTrips: 4, fsyncStages: 1 } as const;
 
 /** One line of the breakdown: mean milliseconds per trade; `depth` nests a part under its whole. */
 export interface Stage {
@@ -64,7 +64,7 @@ function breakdown(before: Scrape, after: Scrape, clientMeanMs: number, leader: 
   const toLeader = stage('frontend', 'bazaar_frontend', 'leader');
   const atLeader = route(leader, 'bazaar_order', 'POST /orders');
   const toCatalog = stage(leader, 'bazaar_order', 'catalog');
-  const atCatalog = route('catalog', 'bazaar_catalog', 'POST /trades');
+  const atCatalog = route('catalog', 'bazaar_catalog', 'POST /internal/approve');
   const followerAppend = stage(leader, 'bazaar_order', 'follower_append');
   const atFollower = mean(followers.map((id) => route(id, 'bazaar_order', 'POST /internal/append')));
   const round = (value: number): number => Math.round(value * 1000) / 1000;
@@ -76,16 +76,17 @@ function breakdown(before: Scrape, after: Scrape, clientMeanMs: number, leader: 
     { stage: 'call to the leader, there and back', mean_ms: toLeader, depth: 2 },
     { stage: 'link transit, frontend ↔ leader', mean_ms: round(toLeader - atLeader), depth: 3 },
     { stage: 'leader, request in to reply out', mean_ms: atLeader, depth: 3 },
-    { stage: 'call to the catalog, there and back', mean_ms: toCatalog, depth: 4 },
+    { stage: 'call to the catalog for its approval, there and back', mean_ms: toCatalog, depth: 4 },
     { stage: 'link transit, leader ↔ catalog', mean_ms: round(toCatalog - atCatalog), depth: 5 },
     { stage: 'catalog, request in to reply out', mean_ms: atCatalog, depth: 5 },
-    { stage: 'journal append + fdatasync', mean_ms: stage('catalog', 'bazaar_catalog', 'journal'), depth: 6 },
+    { stage: 'approval (a reservation in memory; no fsync)', mean_ms: stage('catalog', 'bazaar_catalog', 'approve'), depth: 6 },
     { stage: 'wait for other frontends\' push', mean_ms: stage('catalog', 'bazaar_catalog', 'push'), depth: 6 },
     { stage: 'after the catalog: log, replicate, commit', mean_ms: round(atLeader - toCatalog), depth: 4 },
     { stage: 'own log append + fdatasync', mean_ms: stage(leader, 'bazaar_order', 'log_append'), depth: 5 },
     { stage: 'append to a follower, there and back (alongside)', mean_ms: followerAppend, depth: 5 },
     { stage: 'follower, request in to reply out', mean_ms: atFollower, depth: 6 },
     { stage: 'follower\'s log append + fdatasync', mean_ms: mean(followers.map((id) => stage(id, 'bazaar_order', 'log_append'))), depth: 7 },
+    { stage: 'off the path: the catalog applies committed orders (per message)', mean_ms: route('catalog', 'bazaar_catalog', 'POST /internal/apply'), depth: 1 },
   ];
 }
 
