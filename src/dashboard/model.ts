@@ -118,8 +118,8 @@ export function point(previous: Reading, next: Reading): Point | null {
 
 /**
  * What changed between two readings, as timeline events: roles that went down or came back,
- * elections, replicas that finished catching up (from `catchUps`, which this updates), cache
- * resets, and requests the frontend refused, by kind.
+ * elections, replicas that finished catching up (from `catchUps`, which this updates), the
+ * catalog rebuilding from the order log, cache resets, and requests the frontend refused, by kind.
  */
 export function changes(config: Config, previous: Reading, next: Reading, catchUps: Map<number, CatchUp>): TimelineEvent[] {
   const events: TimelineEvent[] = [];
@@ -131,6 +131,14 @@ export function changes(config: Config, previous: Reading, next: Reading, catchU
     if (!was && is) event('restart', `${name} is up${pid === undefined ? '' : ` (pid ${pid})`}`);
   };
   upDown('catalog', previous.catalog !== null, next.catalog !== null, next.supervised?.catalog?.pid);
+  // The catalog is derived from the order log: after a restart it is brought level before it serves.
+  const wasReady = previous.catalog?.ready === true && previous.catalog.pid === next.catalog?.pid;
+  if (next.catalog !== null && !next.catalog.ready && (previous.catalog === null || wasReady || previous.catalog.pid !== next.catalog.pid)) {
+    event('rebuild', `the catalog is being brought level with the order log (${next.catalog.trades} orders applied so far)`);
+  }
+  if (next.catalog?.ready === true && previous.catalog !== null && !previous.catalog.ready && previous.catalog.pid === next.catalog.pid) {
+    event('rebuild', `the catalog is level with the order log at ${next.catalog.trades} orders; it serves`);
+  }
   next.frontends.forEach(({ health }, index) => {
     const name = frontendLabel(config, index);
     upDown(name, previous.frontends[index]?.health != null, health !== null, next.supervised?.[name.replace(' ', '-')]?.pid);

@@ -89,7 +89,7 @@ export interface Point {
   readonly hitRatio: number | null;
 }
 
-export type EventKind = 'election' | 'crash' | 'restart' | 'catch-up' | 'reconcile' | 'cache-reset' | 'refused' | 'action' | 'load';
+export type EventKind = 'election' | 'crash' | 'restart' | 'catch-up' | 'rebuild' | 'cache-reset' | 'refused' | 'action' | 'load';
 
 export interface TimelineEvent {
   readonly at: number;

@@ -85,6 +85,15 @@ describe('dashboard', () => {
     assert.match(done[0]!.text, /order replica 3 caught up: 5\d\d orders behind at most, in sync after 1\.5 s/);
   });
 
+  test('the timeline: a catalog that restarted and is rebuilt from the order log, then serves', () => {
+    const first = reading(1_000, {});
+    const restarted = reading(2_000, { catalog: { role: 'catalog', status: 'up', trades: 40, ready: false, pid: 1234 } });
+    assert.deepEqual(changes(config, first, restarted, new Map()).map((event) => event.text), ['the catalog is being brought level with the order log (40 orders applied so far)']);
+    const level = reading(3_000, { catalog: { role: 'catalog', status: 'up', trades: 90, ready: true, pid: 1234 } });
+    assert.deepEqual(changes(config, restarted, level, new Map()).map((event) => event.text), ['the catalog is level with the order log at 90 orders; it serves']);
+    assert.deepEqual(changes(config, level, level, new Map()), []);
+  });
+
   test('refusals are counted by kind, and rates and hit ratio come from counter increases', () => {
     const metrics = new Metrics();
     const observe = metrics.requests('bazaar_frontend');
