@@ -13,6 +13,7 @@ import { TestCluster } from '../harness/cluster.ts';
 import { fsyncLatencyMs, load, lruHitNs, round3, sequentialLatencyMs, startFloor } from './lib/measure.ts';
 import { type CrashExperiment, crashExperiment } from './lib/crash-experiment.ts';
 import { measureRecovery, type RecoverySummary } from './lib/recovery.ts';
+import { type CatalogRebuild, measureCatalogRebuild } from './lib/catalog-rebuild.ts';
 import { replacement, type ReplacementPoint } from './lib/replacement.ts';
 import { computeTargets, latestAb, type Results, writeReport } from './lib/report.ts';
 import { CRITICAL_PATH, sequentialTrades } from './lib/trade-path.ts';
@@ -27,11 +28,13 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '677' },
     report: { type: 'string', default: path.join(ROOT, 'docs', 'evaluation.md') },
     results: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
+    /** The A/B the report shows beside the run (a file in the results folder); the newest by default. */
+    ab: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
 if (values.help) {
-  process.stdout.write('npm run bench [-- --quick] [-- --frontend URL] [--seed N] [--report FILE] [--results DIR]\n');
+  process.stdout.write('npm run bench [-- --quick] [-- --frontend URL] [--seed N] [--report FILE] [--results DIR] [--ab FILE]\n  --ab: the A/B (a bench/results/ab-*.json) the report shows and judges the A/B goals on; the newest by default\n');
   process.exit(0);
 }
 
@@ -40,11 +43,11 @@ const remote = values.frontend === undefined ? undefined : new URL(values.fronte
 const seed = Number(values.seed);
 // Lookups are loaded with the floor's 16 connections; orders with 64, where batching on every hop shows.
 const plan = quick
-  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, orderConnections: 64, sequentialTrades: 200, pairs: 1, failoverRounds: 2, crashRounds: 2, cacheSizes: [2, 11], recovery: [{ orders: 10_000, runs: 1 }] }
-  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, orderConnections: 64, sequentialTrades: 1_000, pairs: 3, failoverRounds: 5, crashRounds: 6, cacheSizes: [2, 5, 11], recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }] };
+  ? { ps: [0, 0.4, 0.8], iterations: 60, durationS: 2, connections: 16, orderConnections: 64, sequentialTrades: 200, pairs: 1, failoverRounds: 2, crashRounds: 2, cacheSizes: [2, 11], recovery: [{ orders: 10_000, runs: 1 }], rebuild: [10_000] }
+  : { ps: [0, 0.2, 0.4, 0.6, 0.8], iterations: 300, durationS: 6, connections: 16, orderConnections: 64, sequentialTrades: 1_000, pairs: 3, failoverRounds: 5, crashRounds: 6, cacheSizes: [2, 5, 11], recovery: [{ orders: 10_000, runs: 3 }, { orders: 100_000, runs: 3 }], rebuild: [100_000, 1_000_000] };
 
 const caches = remote === undefined ? [true, false] : [true];
-const totalSteps = 1 + (remote === undefined ? 1 : 0) + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 5 + plan.recovery.length : 0);
+const totalSteps = 1 + (remote === undefined ? 1 : 0) + caches.length * plan.ps.length + (remote === undefined ? 3 : 2) + (remote === undefined ? 5 + plan.recovery.length + plan.rebuild.length : 0);
 let step = 0;
 const startedAt = Date.now();
 function progress(message: string, advance = true): void {
@@ -133,6 +136,7 @@ let failoverRun: FailoverRun | null = null;
 let hangRun: FailoverRun | null = null;
 let outageRun: OutageRun | null = null;
 const recovery: RecoverySummary[] = [];
+const catalogRebuild: CatalogRebuild[] = [];
 let crash: CrashExperiment | null = null;
 let replacementPoints: ReplacementPoint[] | null = null;
 if (remote === undefined) {
@@ -150,6 +154,10 @@ if (remote === undefined) {
     progress(`recovery: a replica that missed ${orders} orders, ${runs} run(s)`);
     recovery.push(await measureRecovery(orders, runs, (message) => progress(`  ${message}`, false)));
   }
+  for (const orders of plan.rebuild) {
+    progress(`catalog rebuild: ${orders} committed orders, the catalog's disk lost`);
+    catalogRebuild.push(await measureCatalogRebuild(orders, (message) => progress(`  ${message}`, false)));
+  }
 }
 
 const partial: Omit<Results, 'targets'> = {
@@ -157,7 +165,7 @@ const partial: Omit<Results, 'targets'> = {
   finished_at: new Date().toISOString(),
   quick,
   target: remote ?? 'a local cluster per scenario (bazaar up, 3 replicas)',
-  command: `npm run bench${quick ? ' -- --quick' : ''}${remote === undefined ? '' : ` -- --frontend ${remote}`}`,
+  command: `npm run bench${quick ? ' -- --quick' : ''}${remote === undefined ? '' : ` -- --frontend ${remote}`}${values.ab === undefined ? '' : ` -- --ab ${path.basename(values.ab)}`}`,
   machine: {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.cpus().length,
@@ -168,13 +176,14 @@ const partial: Omit<Results, 'targets'> = {
   floors,
   trade_path: tradePath,
   order_connections: plan.orderConnections,
-  ab: await latestAb(values.results!),
+  ab: await latestAb(values.results!, values.ab),
   sweep,
   throughput,
   failover: failoverRun,
   hang: hangRun,
   catalog_outage: outageRun,
   recovery,
+  catalog_rebuild: catalogRebuild,
   crash_experiment: crash,
   replacement: replacementPoints,
 };

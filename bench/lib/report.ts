@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { CrashExperiment } from './crash-experiment.ts';
 import { table } from './markdown.ts';
 import type { RecoverySummary } from './recovery.ts';
+import type { CatalogRebuild } from './catalog-rebuild.ts';
 import type { ReplacementPoint } from './replacement.ts';
 import { cacheSection, KINDS, ms, replacementSection } from './report-cache.ts';
 import { crashSection } from './report-crash.ts';
@@ -47,14 +48,15 @@ export interface AbResults {
 }
 
 /** The newest A/B results file in `dir` (bench:ab writes `ab-<time>.json` there), if any. */
-export async function latestAb(dir: string): Promise<AbResults | null> {
+export async function latestAb(dir: string, chosen?: string): Promise<AbResults | null> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((name) => /^ab-.*\.json$/.test(name)).sort();
   } catch {
     return null;
   }
-  const newest = names.at(-1);
+  if (chosen !== undefined && !names.includes(path.basename(chosen))) throw new Error(`no A/B results ${chosen} in ${dir}`);
+  const newest = chosen === undefined ? names.at(-1) : path.basename(chosen);
   if (newest === undefined) return null;
   const stored = JSON.parse(await readFile(path.join(dir, newest), 'utf8')) as Omit<AbResults, 'file'>;
   return {
@@ -91,6 +93,8 @@ export interface Results {
   /** kill -9 of the catalog under bazaar up, which restarts it. */
   readonly catalog_outage?: OutageRun | null;
   readonly recovery: readonly RecoverySummary[];
+  /** The catalog rebuilt from the order log after its disk is lost; absent from results before one truth. */
+  readonly catalog_rebuild?: readonly CatalogRebuild[];
   /** The handout's crash experiment; absent from results before it was measured. */
   readonly crash_experiment?: CrashExperiment | null;
   /** The cache smaller than the catalog; absent from results before it was measured. */
@@ -409,6 +413,19 @@ export async function writeReport(results: Results, reportPath: string, resultsP
       String(summary.median_trades_during_catchup),
       String(summary.median_trade_max_ms_during_catchup),
       summary.all_logs_identical ? 'yes' : '**no**',
+    ])), '');
+  }
+
+  if (results.catalog_rebuild !== undefined && results.catalog_rebuild.length > 0) {
+    out.push('## The catalog rebuilt from the order log', '');
+    out.push('Three replicas\' logs seeded with N committed orders; the catalog started with no data folder at all. Timed from its spawn until its health says it is level with the log and serves; then restarted from the checkpoint its clean stop wrote, and again with its folder deleted.', '');
+    out.push(table(['committed orders', 'rebuild from nothing ms', 'catalog peak RSS MB', 'restart with checkpoint ms', 'restart with folder deleted ms', 'catalog = log'], results.catalog_rebuild.map((run) => [
+      formatNumber(run.orders),
+      String(run.rebuild_ms),
+      String(run.catalog_peak_rss_mb),
+      String(run.restart_with_checkpoint_ms),
+      String(run.restart_without_checkpoint_ms),
+      run.conserved ? 'yes' : '**no**',
     ])), '');
   }
 
