@@ -177,35 +177,38 @@ export class TestCluster {
   }
 }
 
-export async function waitHealthy(baseUrl: string, proc?: Proc, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+/**
+ * Waits until a role's health endpoint answers 200 and, with `accept`, says what it is waited for;
+ * fails at once if `proc` exits meanwhile.
+ */
+export async function waitHealthy(baseUrl: string, proc?: Proc, timeoutMs = READY_TIMEOUT_MS, accept: (data: Record<string, unknown>) => boolean = () => true, what = 'healthy'): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (proc !== undefined && !proc.running) throw new Error(`${proc.name} exited during start:\n${proc.output}`);
+    if (proc !== undefined && !proc.running) throw new Error(`${proc.name} exited before it was ${what}:\n${proc.output}`);
     try {
       const reply = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(500) });
-      if (reply.ok) return;
+      if (reply.ok && accept(((await reply.json()) as { data: Record<string, unknown> }).data)) return;
     } catch {
       // Not listening yet.
     }
-    if (Date.now() > deadline) throw new Error(`${baseUrl} was not healthy within ${timeoutMs} ms${proc ? `:\n${proc.output}` : ''}`);
+    if (Date.now() > deadline) throw new Error(`${baseUrl} was not ${what} within ${timeoutMs} ms${proc ? `:\n${proc.output}` : ''}`);
     await sleep(50);
   }
 }
 
 /** Waits until the catalog is level with the order log (its health says `ready`). */
-export async function waitCatalogReady(baseUrl: string, proc?: Proc, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (proc !== undefined && !proc.running) throw new Error(`${proc.name} exited while it rebuilt:\n${proc.output}`);
-    try {
-      const reply = await fetch(`${baseUrl}/health`, { signal: AbortSignal.timeout(500) });
-      // A build from before the catalog was derived from the log has no `ready`: it serves at once.
-      if (reply.ok && ((await reply.json()) as { data: { ready?: boolean } }).data.ready !== false) return;
-    } catch {
-      // Not answering yet.
-    }
-    if (Date.now() > deadline) throw new Error(`the catalog at ${baseUrl} was not level with the order log within ${timeoutMs} ms${proc ? `:\n${proc.output}` : ''}`);
-    await sleep(50);
+export function waitCatalogReady(baseUrl: string, proc?: Proc, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  // A build from before the catalog was derived from the log has no `ready`: it serves at once.
+  return waitHealthy(baseUrl, proc, timeoutMs, (data) => data.ready !== false, 'level with the order log');
+}
+
+/** The PID a role's health reports; undefined while nothing answers. */
+export async function pidOf(url: string): Promise<number | undefined> {
+  try {
+    const reply = await http(`${url}/health`, { timeoutMs: 1_000 });
+    return reply.status === 200 ? (reply.body as { data: { pid: number } }).data.pid : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import type { OrderEntry } from '../../src/core/trade.ts';
 import { jsonlLine } from '../../src/storage/jsonl.ts';
 import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
-import { http, postOrder, type Proc, TestCluster, waitCatalogReady } from '../../harness/cluster.ts';
+import { http, pidOf, postOrder, type Proc, TestCluster, waitCatalogReady } from '../../harness/cluster.ts';
 import { eventually, until } from '../../harness/wait.ts';
 
 const WATCHED = 'GameStart';
@@ -60,15 +60,6 @@ function assertExplained(seen: readonly Seen[], log: readonly OrderEntry[]): voi
     assert.ok(found !== -1, `lookup ${index} showed ${WATCHED} at ${JSON.stringify(state)}, a state the committed log never passes through (G8)`);
     assert.ok(found >= at, `lookup ${index} showed an older state than lookup before it (G5)`);
     at = found;
-  }
-}
-
-async function pidOf(url: string): Promise<number | undefined> {
-  try {
-    const reply = await http(`${url}/health`, { timeoutMs: 1_000 });
-    return reply.status === 200 ? (reply.body as { data: { pid: number } }).data.pid : undefined;
-  } catch {
-    return undefined;
   }
 }
 

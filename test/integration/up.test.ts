@@ -6,19 +6,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { after, afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { childPids, http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
+import { childPids, http, pidOf, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
 import { until } from '../../harness/wait.ts';
 
 /** The PID a role's health names, or undefined while it does not answer. */
-async function pidOf(url: string): Promise<number | undefined> {
-  try {
-    const reply = await http(`${url}/health`, { timeoutMs: 1_000 });
-    return reply.status === 200 ? (reply.body as { data: { pid: number } }).data.pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A trade retried on 503 (as the client does, with Retry-After), at most `attempts` times. */
 async function tradeWithRetries(frontend: string, attempts: number): Promise<{ status: number; refused: number }> {
   let refused = 0;
