@@ -1,34 +1,13 @@
 // The recovery scenario: a replica that missed N orders comes back; how long until it holds the
 // leader's whole log, how much memory it used, and whether the leader kept serving. See bench/README.md.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BUNDLE_COMMAND, http, postOrder, type Proc, TestCluster } from '../../harness/cluster.ts';
-import { jsonlLine } from '../../src/storage/jsonl.ts';
 import { median } from './measure.ts';
+import { peakRssMb, seedLogs } from './seeded-logs.ts';
 
-const STOCKS = ['GameStart', 'FishCo', 'BoarCo', 'MenhirCo'];
 const WAIT_MS_MAX = 120_000;
-
-async function peakRssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
-}
-
-async function seed(cluster: TestCluster, orders: number): Promise<void> {
-  const lines: string[] = [];
-  for (let number = 0; number < orders; number += 1) {
-    // Sells only, so the seeded orders never run a stock out; fields in the log's canonical order.
-    lines.push(jsonlLine({ number, epoch: 1, key: `seed-${number}`, name: STOCKS[number % STOCKS.length], type: 'sell', quantity: 1 }));
-  }
-  const text = lines.join('');
-  for (const id of [2, 3]) {
-    await mkdir(path.dirname(cluster.orderLogPath(id)), { recursive: true });
-    await writeFile(cluster.orderLogPath(id), text);
-    await writeFile(path.join(path.dirname(cluster.orderLogPath(id)), 'state.json'), `${JSON.stringify({ epoch: 1, leaderId: 3, logEpoch: 1 })}\n`);
-  }
-}
 
 export interface RecoveryRun {
   readonly catchup_ms: number;
@@ -42,7 +21,7 @@ export interface RecoveryRun {
 async function run(orders: number): Promise<RecoveryRun> {
   const cluster = await TestCluster.create({ replicas: 3, command: BUNDLE_COMMAND });
   try {
-    await seed(cluster, orders);
+    await seedLogs(cluster, [2, 3], orders);
     const [, , leader] = await Promise.all([cluster.start('catalog'), cluster.start(2), cluster.start(3)]);
     await cluster.start('frontend');
     const api = cluster.url('frontend');
