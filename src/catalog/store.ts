@@ -7,16 +7,13 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { StockSeed } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
-import { CATALOG_CATCH_UP_WAIT_MS, CATALOG_CHECKPOINT_MS } from '../core/limits.ts';
+import { CATALOG_CATCH_UP_WAIT_MS, CATALOG_CHECKPOINT_MS, CATALOG_PROGRESS_EVERY_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import type { Stock } from '../core/trade.ts';
 import type { ApplyReply, ApplyRequest, Approval, ApproveRequest } from '../protocol/catalog.ts';
 import { lockFile } from '../storage/lock.ts';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { CatalogState } from './state.ts';
-
-/** How often, at most, a rebuild says how far it has got. */
-const PROGRESS_EVERY_MS = 1_000;
 
 interface Waiting {
   readonly ready: () => boolean;
@@ -106,7 +103,7 @@ export class CatalogStore {
     if (this.state.resets > resetsBefore) this.logger.warn(`catalog: the checkpoint (through order ${before - 1}) does not belong to the order log the leader holds; rebuilding from it`);
     if (this.state.violations > violationsBefore) this.logger.error(`catalog: a committed order took a quantity below zero or named an unknown stock (${this.state.violations} so far); the stock list does not match the order log`);
     if (!wasReady) this.progress();
-    if (this.state.applied !== before || this.state.reservations.size > 0) this.wake();
+    this.wake();
     if (this.state.applied > this.savedThrough) this.scheduleCheckpoint();
     return reply;
   }
@@ -119,7 +116,7 @@ export class CatalogStore {
       return;
     }
     const now = performance.now();
-    if (now - this.progressAt < PROGRESS_EVERY_MS) return;
+    if (now - this.progressAt < CATALOG_PROGRESS_EVERY_MS) return;
     this.progressAt = now;
     this.logger.info(`catalog: rebuilding from the order log: ${applied} of ${committedKnown} committed orders applied`);
   }

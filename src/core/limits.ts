@@ -166,6 +166,8 @@ export const CATALOG_APPROVE_ASKS_MAX = 4;
 export const CATALOG_CATCH_UP_WAIT_MS = 1_000;
 /** Longest the catalog goes without writing a checkpoint while orders are applied (the write is off the trade's path). */
 export const CATALOG_CHECKPOINT_MS = 1_000;
+/** How often, at most, a catalog rebuilding from the order log says how far it has got. */
+export const CATALOG_PROGRESS_EVERY_MS = 1_000;
 
 /** How often a server checks its connections against the header and request timeouts. */
 export const SERVER_TIMEOUT_CHECK_INTERVAL_MS = 1_000;

@@ -116,13 +116,7 @@ export class LeaderChooser {
     const id = this.choice.leader;
     if (id !== undefined) {
       const replica = this.replicas.get(id)!;
-      let serving: boolean | undefined;
-      try {
-        const reply = await replica.control.call('GET', '/health', undefined, { timeoutMs: LEADER_PING_TIMEOUT_MS });
-        if (reply.status === 200) serving = parseOrderHealth(dataOf(reply, 'health')).serving;
-      } catch {
-        // No answer: gone or hung.
-      }
+      const serving = (await this.health(id, LEADER_PING_TIMEOUT_MS))?.serving;
       if (serving === true) return;
       this.logger.warn(`frontend: order replica ${id} ${serving === undefined ? 'does not answer' : 'no longer serves'}; choosing the leader again`);
       this.forget(replica, serving === undefined);
@@ -177,14 +171,18 @@ export class LeaderChooser {
     }
   }
 
-  private async ping(id: number, timeoutMs: number): Promise<void> {
-    let answer: Ping | undefined;
+  /** A replica's health; undefined when it is down, hung or not a replica. */
+  private async health(id: number, timeoutMs: number): Promise<Ping | undefined> {
     try {
       const reply = await this.replicas.get(id)!.control.call('GET', '/health', undefined, { timeoutMs });
-      if (reply.status === 200) answer = parseOrderHealth(dataOf(reply, 'health'));
+      return reply.status === 200 ? parseOrderHealth(dataOf(reply, 'health')) : undefined;
     } catch {
-      // Down, hung or not a replica: no answer.
+      return undefined;
     }
+  }
+
+  private async ping(id: number, timeoutMs: number): Promise<void> {
+    const answer = await this.health(id, timeoutMs);
     this.choice.pinged(id, answer, performance.now());
     this.carryOut();
   }

@@ -134,12 +134,20 @@ async function healthData(endpoint: Endpoint): Promise<unknown> {
  * Waits until every frontend follows one leader (each chooses it when it starts), at most
  * CHILD_READY_TIMEOUT_MS; the leader, or undefined if they did not agree on one in time.
  */
-async function waitForLeader(frontends: readonly Endpoint[]): Promise<ChosenLeader | undefined> {
-  const deadline = performance.now() + CHILD_READY_TIMEOUT_MS;
-  while (performance.now() < deadline) {
+function waitForLeader(frontends: readonly Endpoint[]): Promise<ChosenLeader | undefined> {
+  return pollUntil(async () => {
     const leaders = await Promise.all(frontends.map(leaderOf));
     const first = leaders[0];
-    if (first !== undefined && leaders.every((leader) => leader?.id === first.id && leader.epoch === first.epoch)) return first;
+    return first !== undefined && leaders.every((leader) => leader?.id === first.id && leader.epoch === first.epoch) ? first : undefined;
+  });
+}
+
+/** What `probe` finds, asked every CHILD_READY_POLL_MS for at most CHILD_READY_TIMEOUT_MS; undefined if it found nothing. */
+async function pollUntil<T>(probe: () => Promise<T | undefined>): Promise<T | undefined> {
+  const deadline = performance.now() + CHILD_READY_TIMEOUT_MS;
+  while (performance.now() < deadline) {
+    const found = await probe();
+    if (found !== undefined) return found;
     await sleep(CHILD_READY_POLL_MS);
   }
   return undefined;
@@ -147,12 +155,7 @@ async function waitForLeader(frontends: readonly Endpoint[]): Promise<ChosenLead
 
 /** Waits until the catalog is level with the order log (the leader brings it there), at most CHILD_READY_TIMEOUT_MS; whether it is. */
 async function waitForCatalog(catalog: Endpoint): Promise<boolean> {
-  const deadline = performance.now() + CHILD_READY_TIMEOUT_MS;
-  while (performance.now() < deadline) {
-    if ((await catalogHealth(catalog))?.ready === true) return true;
-    await sleep(CHILD_READY_POLL_MS);
-  }
-  return false;
+  return (await pollUntil(async () => ((await catalogHealth(catalog))?.ready === true ? true : undefined))) === true;
 }
 
 export async function start(config: Config, options: UpOptions, logger: Logger = createLogger()): Promise<UpHandle> {

@@ -67,7 +67,7 @@ export function applyCompleted(replica: Replica, pending: PendingOf<'catalog-app
 const writePath: ApprovalHost = {
   approved: logApproved,
   refused: (replica, flight, outcome) => finishFlight(replica, flight, outcome),
-  stepDown: (replica, leader, why) => stepDown(replica, leader, why),
+  stepDown,
 };
 
 /** An approved trade becomes the next entry of the log. */
