@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertConserved, catalogStocks, readOrderLog } from '../../harness/checks.ts';
-import { http, postOrder, type JsonReply, TestCluster } from '../../harness/cluster.ts';
+import { http, postOrder, type JsonReply, TestCluster, waitHealthy } from '../../harness/cluster.ts';
 
 function assertError(reply: JsonReply, status: number, pattern: RegExp): void {
   assert.equal(reply.status, status, reply.text);
@@ -151,6 +151,9 @@ describe('public API without an order replica', () => {
     await cluster.start('frontend');
     const api = cluster.url('frontend');
     assert.equal((await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' })).status, 200);
+    // The catalog hears the trade committed just after the reply; until then it holds it as a
+    // reservation, and a lookup of FishCo waits for its fate (G8), which no replica could tell.
+    await waitHealthy(cluster.url('catalog'), undefined, 5_000, (data) => (data.trades as number) >= 1, 'applied the trade');
     await replica.crash();
 
     const trade = await postOrder(api, { name: 'FishCo', quantity: 1, type: 'buy' });
