@@ -5,6 +5,7 @@ import * as admin from '../src/admin/index.ts';
 import * as catalog from '../src/catalog/index.ts';
 import * as client from '../src/client/index.ts';
 import * as dashboard from '../src/dashboard/server.ts';
+import { initDisks } from '../src/disk/init.ts';
 import { baseUrl, type Config, loadConfig, parseStocks, resolveConfigPath } from '../src/core/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { type Handle, idempotent, runUntilSignal } from '../src/core/lifecycle.ts';
@@ -88,6 +89,26 @@ program
     action('order', async (options: { id: number; config?: string }) => {
       const handle = await order.start(readConfig(options.config), options.id, logger);
       await runUntilSignal(`order ${options.id}`, handle, logger);
+    }),
+  );
+
+program
+  .command('init')
+  .description('initialise the disks of a new cluster\'s order replicas (an identity, an empty log, a first state) before their first start; `up` does this itself for a new cluster. Never for a lost disk: a replica started on an empty disk recovers from its peers')
+  .option('--id <n...>', 'only these replicas (those whose data folder is on this host); default every replica of the config')
+  .addOption(configOption())
+  .action(
+    action('init', async (options: { id?: string[]; config?: string }) => {
+      const config = readConfig(options.config);
+      const parse = integer(1, REPLICA_ID_MAX);
+      let ids: number[];
+      try {
+        ids = options.id === undefined ? config.orders.map((replica) => replica.id) : options.id.map((text) => parse(text));
+      } catch (error) {
+        throw new ConfigError(`--id ${(error as Error).message}`);
+      }
+      await initDisks(config, ids);
+      process.stdout.write(`initialised the disks of order replica${ids.length === 1 ? '' : 's'} ${ids.join(', ')} of cluster "${config.cluster}" in ${config.dataDir}\n`);
     }),
   );
 

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { conformance, PUBLIC_ORIGINS } from './openapi.ts';
+import { loadConfig } from '../src/core/config.ts';
+import { initDisks } from '../src/disk/init.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Runs the TypeScript sources (integration tier). */
@@ -87,6 +89,8 @@ export interface ClusterOptions {
   readonly token?: string;
   readonly extra?: Record<string, unknown>;
   readonly command?: readonly string[];
+  /** Initialise the replicas' disks as a new cluster, as `bazaar up` and `bazaar init` do (default true). */
+  readonly init?: boolean;
 }
 
 export class TestCluster {
@@ -124,6 +128,7 @@ export class TestCluster {
       ...options.extra,
     };
     await writeFile(cluster.configPath, JSON.stringify(config, null, 2));
+    if (options.init !== false) await initDisks(loadConfig(cluster.configPath), [...ports.orders.keys()]);
     // Every reply from a frontend of this cluster is checked against the OpenAPI document (http()).
     const frontends = (config as { frontends?: Array<{ host: string; port: number }> }).frontends ?? [config.frontend];
     for (const endpoint of frontends) if (endpoint !== undefined) PUBLIC_ORIGINS.add(`http://${endpoint.host}:${endpoint.port}`);

@@ -28,6 +28,8 @@ export interface StockSeed {
 export interface Config {
   /** Absolute path of the file this came from, or '<inline>' for configs built in code. */
   readonly configPath: string;
+  /** The cluster's name, written on every replica's disk: a disk from another cluster is refused (default "bazaar"). */
+  readonly cluster: string;
   readonly dataDir: string;
   /** The first frontend: where `bazaar client` and the dashboard go unless told otherwise. */
   readonly frontend: Endpoint;
@@ -43,6 +45,8 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG_PATH = 'config/bazaar.json';
+/** The cluster's name when the config does not give one. */
+const CLUSTER_DEFAULT = 'bazaar';
 /** Entries the frontend cache holds when the config does not say (the lab's setting). */
 /** The dashboard when the config does not place it: loopback only. */
 const DASHBOARD_DEFAULT: Endpoint = { host: '127.0.0.1', port: 8080, bind: '127.0.0.1' };
@@ -148,7 +152,9 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   const env = options.env ?? process.env;
   const configDir = path.dirname(options.configPath);
   const root = expectObject(raw, '(root)');
-  rejectUnknownKeys(root, ['dataDir', 'frontend', 'frontends', 'catalog', 'orders', 'cache', 'token', 'dashboard'], '');
+  rejectUnknownKeys(root, ['cluster', 'dataDir', 'frontend', 'frontends', 'catalog', 'orders', 'cache', 'token', 'dashboard'], '');
+  const cluster = root.cluster === undefined ? CLUSTER_DEFAULT : expectString(root.cluster, 'cluster');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cluster)) throw new ConfigError('config key "cluster" must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit');
 
   const dataDir = path.resolve(configDir, root.dataDir === undefined ? 'data' : expectString(root.dataDir, 'dataDir'));
   if (root.frontend !== undefined && root.frontends !== undefined) throw new ConfigError('config keys "frontend" and "frontends" cannot both be given; list every frontend under "frontends"');
@@ -234,6 +240,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
 
   return deepFreeze({
     configPath: options.configPath,
+    cluster,
     dataDir,
     frontend,
     frontends,

@@ -25,6 +25,8 @@ export const ERROR_STATUS = {
   STORAGE_FAILED: 503,
   /** The catalog is being brought level with the order log (after a restart or a lost disk). */
   CATALOG_REBUILDING: 503,
+  /** An order replica recovering from a lost or damaged disk: it neither leads nor votes yet. */
+  RECOVERING: 503,
   OVERLOADED: 503,
 } as const;
 

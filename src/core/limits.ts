@@ -138,6 +138,10 @@ export const REPLICATION_RETRY_MS = 100;
 export const COMMIT_TIMEOUT_MS = 1_500;
 /** Time a new leader has to bring a majority up to its starting log before it gives up the epoch. */
 export const ELECTION_TIMEOUT_MS = 10_000;
+/** Pause before a recovering replica asks its peers again where the cluster stands (too few answered, or no leader serves). */
+export const RECOVERY_RETRY_MS = 500;
+/** A recovering replica copying the leader's log that hears nothing from it for this long asks its peers again. */
+export const RECOVERY_STALL_MS = 3_000;
 /** A candidate that a majority has joined waits this long for the other peers' polls, no longer (a hung one must not hold the election). */
 export const ELECTION_POLL_GRACE_MS = 50;
 /** Time the frontend waits for a trade or order query at the leader before it fails over. */

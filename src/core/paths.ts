@@ -7,6 +7,8 @@ export interface DataPaths {
   readonly catalogCheckpoint: string;
   orderLog(replicaId: number): string;
   orderState(replicaId: number): string;
+  /** Whose disk a replica's data folder is (disk/identity.ts). */
+  orderIdentity(replicaId: number): string;
   /** The control socket of `bazaar up`, through which `bazaar admin recover` restarts a role. */
   upSocket: string;
 }
@@ -26,6 +28,7 @@ export function dataPaths(dataDir: string): DataPaths {
     catalogCheckpoint: path.join(dataDir, 'catalog', 'checkpoint.json'),
     orderLog: (replicaId) => path.join(dataDir, replicaName(replicaId), 'orders.jsonl'),
     orderState: (replicaId) => path.join(dataDir, replicaName(replicaId), 'state.json'),
+    orderIdentity: (replicaId) => path.join(dataDir, replicaName(replicaId), 'identity.json'),
     upSocket: path.join(dataDir, 'up.sock'),
   };
 }

@@ -164,9 +164,9 @@ export class LeaderChoice {
     for (const id of this.ids) this.emit({ kind: 'ping', id, timeoutMs: LEADER_PING_TIMEOUT_MS });
   }
 
-  /** Live replicas, highest id first. */
+  /** Live replicas that can lead, highest id first: a recovering one (a lost disk) neither leads nor votes. */
   private alive(answers: Answers): number[] {
-    return this.ids.filter((id) => answers.has(id));
+    return this.ids.filter((id) => answers.has(id) && answers.get(id)!.state !== 'recovering');
   }
 
   /** A live replica that leads the newest epoch this frontend knows, and serves. */

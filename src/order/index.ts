@@ -15,10 +15,9 @@ import { CATALOG_APPLY, CATALOG_APPROVE } from '../protocol/catalog.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
 import { REJOIN } from '../protocol/replication.ts';
 import { StorageError } from '../storage/errors.ts';
-import { openOrderLog } from './log.ts';
+import { openReplicaDisk } from '../disk/open.ts';
 import { type CatalogPort, ReplicaNode } from './node.ts';
 import { orderRoutes } from './routes.ts';
-import { FileStateStore } from './state.ts';
 import { LinkTransport } from './transport.ts';
 
 export interface OrderHandle extends Handle {
@@ -37,19 +36,13 @@ export async function start(config: Config, id: number, logger: Logger = createL
   const endpoint = findReplica(config, id);
   const peers = config.orders.filter((replica) => replica.id !== id);
   const { fatal, fail } = fatalSignal();
-  const paths = dataPaths(config.dataDir);
-  const logPath = paths.orderLog(id);
-  const { log, cutBytes } = await openOrderLog(logPath, (error) => fail(new StorageError('LOCK_LOST', `lost the lock on ${logPath}: ${error.message}`)));
+  const logPath = dataPaths(config.dataDir).orderLog(id);
+  const disk = await openReplicaDisk(config, id, (error) => fail(new StorageError('LOCK_LOST', `lost the lock on ${logPath}: ${error.message}`)));
+  const { log, cutBytes, stateStore, state } = disk;
   if (cutBytes > 0) logger.warn(`order ${id}: cut a torn last line (${cutBytes} bytes) from ${logPath}`);
-  const stateStore = new FileStateStore(paths.orderState(id));
-  let state;
-  try {
-    state = await stateStore.load();
-  } catch (error) {
-    await log.close();
-    throw error;
-  }
-  logger.info(`order ${id}: ${log.length} orders in ${logPath}; epoch ${state.epoch}, log epoch ${state.logEpoch}`);
+  for (const note of disk.notes) logger.warn(`order ${id}: ${note}`);
+  logger.info(`order ${id}: ${log.length} orders in ${logPath}; epoch ${state.epoch}, log epoch ${state.logEpoch}; disk ${disk.identity.disk}`);
+  if (disk.recovering !== undefined) logger.warn(`order ${id}: ${disk.recovering}: recovering from its peers; it takes part in no election and no majority until it holds the leader's log`);
 
   const catalog = new LinkUpstream('catalog', baseUrl(config.catalog), { token: config.token });
   const transport = new LinkTransport(peers, config.token);
@@ -92,7 +85,8 @@ export async function start(config: Config, id: number, logger: Logger = createL
     throw error;
   }
   logger.info(`order ${id}: listening on ${endpoint.bind}:${address.port}`);
-  void askLeaderToCatchUp(id, peers, config.token, logger);
+  // A recovering replica finds its leader itself (replica/recovery.ts).
+  if (disk.recovering === undefined) void askLeaderToCatchUp(id, peers, config.token, logger);
 
   return {
     address,

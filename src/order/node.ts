@@ -4,13 +4,13 @@
 import { BazaarError } from '../core/errors.ts';
 import { REPLICA_TICK_MS } from '../core/limits.ts';
 import type { KeyedTrade, OrderEntry } from '../core/trade.ts';
-import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../protocol/replication.ts';
+import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest, RecoverReply } from '../protocol/replication.ts';
 import type { ReplicaStatus } from '../protocol/health.ts';
 import { ReplicaMachine } from './replica/machine.ts';
 import type { Action, Outcome, Placed, ReplyValue, Request } from './replica/messages.ts';
 import type { ApplyReply, ApplyRequest, Approval, ApproveCall } from '../protocol/catalog.ts';
-import type { OrderLog } from './log.ts';
-import type { ReplicaState, StateStore } from './state.ts';
+import type { OrderLog } from '../disk/log.ts';
+import type { ReplicaState, StateStore } from '../disk/state.ts';
 import type { PeerTransport } from './transport.ts';
 
 /** What the replica needs from the catalog (catalog/state.ts says what each call means). */
@@ -100,6 +100,11 @@ export class ReplicaNode {
     return this.core.entries(from, limit);
   }
 
+  /** Where this replica stands, for a peer recovering from a lost disk. */
+  recoverReply(): RecoverReply {
+    return this.core.recoverReply();
+  }
+
   rejoin(peer: number): void {
     this.core.rejoin(peer);
     this.flush();
@@ -152,6 +157,8 @@ export class ReplicaNode {
         const { to, message } = action;
         if (message.kind === 'poll') return this.await(action.op, transport.poll(to, message.request));
         if (message.kind === 'append') return this.await(action.op, this.timed('follower_append', transport.append(to, message.request)));
+        if (message.kind === 'recover') return this.await(action.op, transport.recover(to, message.request));
+        if (message.kind === 'rejoin') return this.await(action.op, transport.rejoin(to, message.id));
         return this.await(action.op, transport.entries(to, message.from, message.limit));
       }
       case 'catalog':

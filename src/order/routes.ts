@@ -1,5 +1,5 @@
 // The order replica's endpoints, one named handler each: the frontend's (trades, order queries,
-// leader notices), the other replicas' (poll, append, entries, rejoin), and the fault drill.
+// leader notices), the other replicas' (poll, append, entries, rejoin, recover), and the fault drill.
 import { BazaarError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import { orderView, type OrderView } from '../core/trade.ts';
@@ -8,7 +8,7 @@ import type { Metrics } from '../http/metrics.ts';
 import type { Reply, Route } from '../http/server.ts';
 import { orderHealth } from '../protocol/health.ts';
 import { CRASH, type OriginTrade, PLACE_ORDER, type PlaceOrderReply, READ_ORDER } from '../protocol/orders.ts';
-import { APPEND, ENTRIES, LEADER_NOTICE, POLL, REJOIN, type RejoinRequest } from '../protocol/replication.ts';
+import { APPEND, ENTRIES, LEADER_NOTICE, POLL, RECOVER, type RecoverRequest, REJOIN, type RejoinRequest } from '../protocol/replication.ts';
 import type { ReplicaNode } from './node.ts';
 
 export function orderRoutes(replica: ReplicaNode, peers: readonly number[], logger: Logger, metrics: Metrics): Route[] {
@@ -39,6 +39,11 @@ export function orderRoutes(replica: ReplicaNode, peers: readonly number[], logg
     return { ok: true };
   }
 
+  function recover({ id: peer }: RecoverRequest) {
+    if (!peers.includes(peer)) throw new BazaarError('BAD_REQUEST', 'field "id" must be the id of a configured peer');
+    return replica.recoverReply();
+  }
+
   function crash(): { crashing: number } {
     // A real crash for fault drills: SIGKILL to itself, no flush, no cleanup, no lock release.
     logger.warn(`order ${id}: crashing on request (SIGKILL)`);
@@ -56,6 +61,7 @@ export function orderRoutes(replica: ReplicaNode, peers: readonly number[], logg
     serve(APPEND, (request) => replica.handleAppend(request)),
     serve(ENTRIES, ({ from, limit }) => replica.entries(from, limit)),
     serve(REJOIN, rejoin),
+    serve(RECOVER, recover),
     serve(CRASH, crash),
   ];
 }

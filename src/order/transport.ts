@@ -4,13 +4,15 @@ import { CATCH_UP_TIMEOUT_MS, REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { OrderEntry } from '../core/trade.ts';
 import { send } from '../http/message.ts';
 import { LinkUpstream } from '../link/client.ts';
-import { APPEND, type AppendReply, type AppendRequest, ENTRIES, POLL, type PollReply, type PollRequest } from '../protocol/replication.ts';
+import { APPEND, type AppendReply, type AppendRequest, ENTRIES, POLL, type PollReply, type PollRequest, RECOVER, type RecoverReply, type RecoverRequest, REJOIN } from '../protocol/replication.ts';
 
 /** How a replica reaches its peers; links in production. Failures reject. */
 export interface PeerTransport {
   poll(peer: number, request: PollRequest): Promise<PollReply>;
   append(peer: number, request: AppendRequest): Promise<AppendReply>;
   entries(peer: number, from: number, limit: number): Promise<OrderEntry[]>;
+  recover(peer: number, request: RecoverRequest): Promise<RecoverReply>;
+  rejoin(peer: number, id: number): Promise<unknown>;
 }
 
 export class LinkTransport implements PeerTransport {
@@ -36,6 +38,14 @@ export class LinkTransport implements PeerTransport {
 
   entries(peer: number, from: number, limit: number): Promise<OrderEntry[]> {
     return send(this.peer(peer), ENTRIES, { from, limit }, `replica ${peer} could not send entries`, { timeoutMs: CATCH_UP_TIMEOUT_MS });
+  }
+
+  recover(peer: number, request: RecoverRequest): Promise<RecoverReply> {
+    return send(this.peer(peer), RECOVER, request, `replica ${peer} did not say where the cluster stands`, { timeoutMs: REPLICATION_TIMEOUT_MS });
+  }
+
+  rejoin(peer: number, id: number): Promise<unknown> {
+    return send(this.peer(peer), REJOIN, { id }, `leader ${peer} refused to catch this replica up`, { timeoutMs: REPLICATION_TIMEOUT_MS });
   }
 
   async close(): Promise<void> {

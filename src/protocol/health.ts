@@ -3,8 +3,20 @@
 // replica's health through `parseOrderHealth`; admin reads the others' through theirs.
 import { count, flag, object, oneOf } from './parse.ts';
 
-/** A replica's part in replication; a process's role (catalog, order, frontend) is something else. */
-export type ReplicationRole = 'follower' | 'candidate' | 'leader';
+/**
+ * A replica's part in replication; a process's role (catalog, order, frontend) is something else.
+ * A recovering replica lost or damaged its disk: it takes part in no election and no majority.
+ */
+export type ReplicationRole = 'follower' | 'candidate' | 'leader' | 'recovering';
+
+/** Where a recovering replica stands: asking its peers where the cluster is, or copying the leader's log up to `target`. */
+export interface RecoveryStatus {
+  readonly phase: 'asking' | 'copying';
+  /** The leader it copies from (while copying). */
+  readonly leaderId: number | null;
+  /** It counts again once its log matches the leader's up to here (while copying). */
+  readonly target: number | null;
+}
 
 export interface ReplicaStatus {
   readonly id: number;
@@ -19,6 +31,8 @@ export interface ReplicaStatus {
   /** On the leader: orders below this number are on a majority and acknowledged. */
   readonly commitLength: number | null;
   readonly logBytes: number;
+  /** While recovering; null otherwise. */
+  readonly recovery: RecoveryStatus | null;
 }
 
 export interface CacheStats {
@@ -43,7 +57,7 @@ interface Process {
 
 export interface OrderHealth extends Omit<ReplicaStatus, 'replicationRole'>, Process {
   readonly role: 'order';
-  /** The replica's role in replication (follower, candidate, leader). */
+  /** The replica's role in replication (follower, candidate, leader, recovering). */
   readonly state: ReplicationRole;
   readonly status: 'up';
 }
@@ -71,7 +85,7 @@ export function orderHealth(status: ReplicaStatus): OrderHealth {
 }
 
 const BAD = 'UPSTREAM_BAD_REPLY';
-const ROLES: readonly ReplicationRole[] = ['follower', 'candidate', 'leader'];
+const ROLES: readonly ReplicationRole[] = ['follower', 'candidate', 'leader', 'recovering'];
 const nullable = <T>(value: unknown, parse: (value: unknown) => T): T | null => (value === null ? null : parse(value));
 const pidOf = (value: Record<string, unknown>): number | null => (value.pid === undefined ? null : count(value.pid, 'pid', 1, BAD));
 
@@ -88,9 +102,20 @@ export function parseOrderHealth(data: unknown): OrderHealth {
     lastNumber: count(value.lastNumber, 'lastNumber', -1, BAD),
     commitLength: nullable(value.commitLength, (item) => count(item, 'commitLength', 0, BAD)),
     logBytes: count(value.logBytes, 'logBytes', 0, BAD),
+    // A build from before recovery has no `recovery`.
+    recovery: value.recovery === undefined ? null : nullable(value.recovery, parseRecoveryStatus),
     state,
     status: oneOf(value.status, 'status', ['up'] as const, BAD),
     pid: pidOf(value),
+  };
+}
+
+function parseRecoveryStatus(data: unknown): RecoveryStatus {
+  const value = object(data, 'recovery', BAD);
+  return {
+    phase: oneOf(value.phase, 'recovery.phase', ['asking', 'copying'] as const, BAD),
+    leaderId: nullable(value.leaderId, (item) => count(item, 'recovery.leaderId', 1, BAD)),
+    target: nullable(value.target, (item) => count(item, 'recovery.target', 0, BAD)),
   };
 }
 

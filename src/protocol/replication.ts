@@ -28,7 +28,8 @@ export interface PollRequest {
 
 export type PollReply =
   | { readonly ok: true; readonly epoch: number; readonly logEpoch: number; readonly length: number }
-  | { readonly ok: false; readonly epoch: number };
+  /** Not joined: in a newer epoch (or this one under another leader), or recovering (it takes part in no election). */
+  | { readonly ok: false; readonly epoch: number; readonly recovering?: true };
 
 /** Entries from the leader: they continue the follower's log after `prev` (at number from - 1). */
 export interface AppendRequest {
@@ -42,7 +43,10 @@ export interface AppendRequest {
 }
 
 export type AppendReply =
-  | { readonly ok: true; readonly length: number }
+  /** `recovering`: the follower holds these entries but counts toward no majority yet (replica/recovery.ts). */
+  | { readonly ok: true; readonly length: number; readonly recovering?: true }
+  /** Recovering and not yet following this leader: try again later. */
+  | { readonly ok: false; readonly reason: 'recovering' }
   | { readonly ok: false; readonly reason: 'stale'; readonly epoch: number }
   | { readonly ok: false; readonly reason: 'gap'; readonly length: number }
   | { readonly ok: false; readonly reason: 'mismatch' };
@@ -95,12 +99,16 @@ export function parsePollReply(value: unknown): PollReply {
   const reply = object(value, 'poll reply', 'UPSTREAM_BAD_REPLY');
   const epoch = count(reply.epoch, 'epoch', 0, 'UPSTREAM_BAD_REPLY');
   if (reply.ok === true) return { ok: true, epoch, logEpoch: count(reply.logEpoch, 'logEpoch', 0, 'UPSTREAM_BAD_REPLY'), length: count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY') };
-  return { ok: false, epoch };
+  return reply.recovering === true ? { ok: false, epoch, recovering: true } : { ok: false, epoch };
 }
 
 export function parseAppendReply(value: unknown): AppendReply {
   const reply = object(value, 'append reply', 'UPSTREAM_BAD_REPLY');
-  if (reply.ok === true) return { ok: true, length: count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY') };
+  if (reply.ok === true) {
+    const length = count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY');
+    return reply.recovering === true ? { ok: true, length, recovering: true } : { ok: true, length };
+  }
+  if (reply.reason === 'recovering') return { ok: false, reason: 'recovering' };
   if (reply.reason === 'stale') return { ok: false, reason: 'stale', epoch: count(reply.epoch, 'epoch', 0, 'UPSTREAM_BAD_REPLY') };
   if (reply.reason === 'gap') return { ok: false, reason: 'gap', length: count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY') };
   if (reply.reason === 'mismatch') return { ok: false, reason: 'mismatch' };
@@ -116,6 +124,36 @@ export function parseEntries(value: unknown, from: number): OrderEntry[] {
 export interface EntriesRequest {
   readonly from: number;
   readonly limit: number;
+}
+
+/** A replica that lost or damaged its disk asks a peer where the cluster stands (replica/recovery.ts). */
+export interface RecoverRequest {
+  readonly id: number;
+}
+
+/** A peer's answer: its epoch and leader, whether it serves as that leader, its log's length, and whether it is recovering itself. */
+export interface RecoverReply {
+  readonly epoch: number;
+  readonly leaderId: number | null;
+  readonly serving: boolean;
+  readonly length: number;
+  readonly recovering: boolean;
+}
+
+export function parseRecoverRequest(body: unknown): RecoverRequest {
+  return { id: count(object(body, 'recover').id, 'id', 1) };
+}
+
+export function parseRecoverReply(value: unknown): RecoverReply {
+  const reply = object(value, 'recover reply', 'UPSTREAM_BAD_REPLY');
+  if (typeof reply.serving !== 'boolean' || typeof reply.recovering !== 'boolean') throw new BazaarError('UPSTREAM_BAD_REPLY', 'recover reply lacks "serving" or "recovering"');
+  return {
+    epoch: count(reply.epoch, 'epoch', 0, 'UPSTREAM_BAD_REPLY'),
+    leaderId: reply.leaderId === null ? null : count(reply.leaderId, 'leaderId', 1, 'UPSTREAM_BAD_REPLY'),
+    serving: reply.serving,
+    length: count(reply.length, 'length', 0, 'UPSTREAM_BAD_REPLY'),
+    recovering: reply.recovering,
+  };
 }
 
 /** A returning replica asks the leader to bring it up to date now. */
@@ -140,5 +178,7 @@ export const ENTRIES = get<EntriesRequest, OrderEntry[]>(
   ({ query }) => ({ from: queryCount(query, 'from', 0), limit: queryCount(query, 'limit', 1) }),
   (data, { from }) => parseEntries(data, from),
 );
+/** recovering replica -> order: where does the cluster stand? */
+export const RECOVER = post('/internal/recover', parseRecoverRequest, parseRecoverReply);
 /** returning replica -> leader: catch me up now. */
 export const REJOIN = post('/internal/rejoin', parseRejoinRequest, parseDone);

@@ -205,7 +205,7 @@ export class Journal<T extends { readonly key: string }> implements Log<T> {
       }
     } catch (error) {
       // What was checked on open has changed under us: nothing this journal says can be trusted.
-      this.failure ??= new StorageError('READ_FAILED', new CorruptFileError(this.path, b * JOURNAL_BLOCK_RECORDS + lines.length + 1, (error as Error).message).message);
+      this.failure ??= new StorageError('READ_FAILED', new CorruptFileError(this.path, b * JOURNAL_BLOCK_RECORDS + lines.length + 1, (error as Error).message, 0).message);
       throw this.failure;
     }
     return lines;

@@ -31,9 +31,17 @@ interface Pending {
 }
 
 export class CorruptFileError extends StorageError {
-  constructor(file: string, lineNumber: number, reason: string) {
+  /** Bytes of the file before the damaged line: the lines there are whole and checked. */
+  readonly goodBytes: number;
+  readonly lineNumber: number;
+  readonly reason: string;
+
+  constructor(file: string, lineNumber: number, reason: string, goodBytes: number) {
     super('CORRUPT', `${file}: line ${lineNumber} is corrupt (${reason}); refusing to start rather than lose or invent data`);
     this.name = 'CorruptFileError';
+    this.goodBytes = goodBytes;
+    this.lineNumber = lineNumber;
+    this.reason = reason;
   }
 }
 
@@ -96,7 +104,7 @@ export class JsonlScanner {
   push(chunk: Buffer): void {
     let start = 0;
     while (start < chunk.length) {
-      if (this.bad !== undefined) throw new CorruptFileError(this.file, this.bad.lineNumber, this.bad.reason);
+      if (this.bad !== undefined) throw new CorruptFileError(this.file, this.bad.lineNumber, this.bad.reason, this.validBytes);
       const newline = chunk.indexOf(0x0a, start);
       const stop = newline === -1 ? chunk.length : newline;
       this.lineBytes += stop - start;

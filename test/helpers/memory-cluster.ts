@@ -1,13 +1,14 @@
 // Replicas wired by an in-memory network, for unit tests of the replication logic: no sockets, no
 // disk, and faults (a replica down, a link dropping messages) set by the test.
 import type { KeyedTrade, OrderEntry } from '../../src/core/trade.ts';
-import { MemoryOrderLog } from '../../src/order/log.ts';
+import { MemoryOrderLog } from '../../src/disk/log.ts';
 import { type Checkpoint, CatalogState } from '../../src/catalog/state.ts';
 import type { ApplyReply, ApplyRequest, Approval, ApproveCall } from '../../src/protocol/catalog.ts';
 import { type CatalogPort, ReplicaNode } from '../../src/order/node.ts';
 import type { PeerTransport } from '../../src/order/transport.ts';
 import type { AppendReply, AppendRequest, PollReply, PollRequest } from '../../src/protocol/replication.ts';
-import { MemoryStateStore } from '../../src/order/state.ts';
+import type { PeerMessage } from '../../src/order/replica/messages.ts';
+import { MemoryStateStore } from '../../src/disk/state.ts';
 import { until } from '../../harness/wait.ts';
 
 /**
@@ -73,7 +74,7 @@ export interface Node {
   readonly store: MemoryStateStore;
 }
 
-type Message = { kind: 'poll'; request: PollRequest } | { kind: 'append'; request: AppendRequest } | { kind: 'entries'; from: number; limit: number };
+type Message = PeerMessage;
 
 export class MemoryCluster {
   readonly nodes = new Map<number, Node>();
@@ -131,6 +132,8 @@ export class MemoryCluster {
           return replica.handleAppend(request);
         }),
       entries: (to, start, limit): Promise<OrderEntry[]> => this.deliver(from, to, { kind: 'entries', from: start, limit }, (replica) => replica.entries(start, limit)),
+      recover: (to, request) => this.deliver(from, to, { kind: 'recover', request }, (replica) => replica.recoverReply()),
+      rejoin: (to, id) => this.deliver(from, to, { kind: 'rejoin', id }, (replica) => replica.rejoin(id)),
     };
   }
 

@@ -14,8 +14,8 @@ import { ReplicaMachine } from '../../src/order/replica/machine.ts';
 import type { Action, Outcome, PeerMessage, ReplyValue, Request } from '../../src/order/replica/messages.ts';
 import type { StockSeed } from '../../src/core/config.ts';
 import { SimCatalog } from './sim-catalog.ts';
-import { MemoryOrderLog } from '../../src/order/log.ts';
-import { INITIAL_STATE, type ReplicaState } from '../../src/order/state.ts';
+import { MemoryOrderLog } from '../../src/disk/log.ts';
+import { INITIAL_STATE, type ReplicaState, recoveringState } from '../../src/disk/state.ts';
 
 /** mulberry32: small, fast, good enough to pick among a handful of choices. */
 export class Rng {
@@ -46,7 +46,8 @@ interface SimNode {
   core: ReplicaMachine | undefined;
   /** Bumped at every restart: completions meant for an earlier life are dropped. */
   life: number;
-  readonly log: MemoryOrderLog;
+  /** Replaced whole when its disk is lost. */
+  log: MemoryOrderLog;
   /** The state as it is on disk. */
   state: ReplicaState;
   /** Writes not yet on disk, each file in order: the log's appends and truncates, the state file's saves. */
@@ -82,6 +83,8 @@ export interface WorldOptions {
   readonly stocks?: readonly StockSeed[];
   /** Whether the rogue frontend stands random replicas for new epochs (default true). */
   readonly rogue?: boolean;
+  /** Whether replicas lose or damage their disks (default true): at most a minority at a time, as the failure model allows. */
+  readonly diskFaults?: boolean;
 }
 
 export class World {
@@ -107,6 +110,8 @@ export class World {
   /** The frontends that run the real leader choice, on the world's clock (ms). */
   readonly choosers: LeaderChoice[] = [];
   private time = 0;
+  /** Disk faults so far (each one recovered by the end of `settle`). */
+  diskFaults = 0;
   /** Leader failures so far (crashes of a replica that led or stood for the newest epoch), for the one-election-per-failure check. */
   leaderFailures = 0;
   private readonly tickets = new Map<number, Ticket>();
@@ -321,6 +326,7 @@ export class World {
     else if (roll < 0.96 && faults) this.partition();
     else if (roll < 0.97) this.rejoin();
     else if (roll < 0.98 && faults) this.catalogFault();
+    else if (roll < 0.985 && faults && this.options.diskFaults !== false) this.diskFault();
     else if (!this.catalog.up) this.catalog.restart();
     else this.tick();
     this.check();
@@ -370,6 +376,16 @@ export class World {
     this.say(`${packet.from} -> ${packet.to}: ${describe(packet.message)}${duplicate ? ' (duplicated)' : ''}`);
     if (packet.message.kind === 'entries') {
       this.respond(packet, { ok: true, value: to.core!.entries(packet.message.from, packet.message.limit) });
+      return;
+    }
+    if (packet.message.kind === 'recover') {
+      this.respond(packet, { ok: true, value: to.core!.recoverReply() });
+      return;
+    }
+    if (packet.message.kind === 'rejoin') {
+      const peer = packet.message.id;
+      this.deliverToCore(to, (core) => core.rejoin(peer));
+      this.respond(packet, { ok: true, value: { ok: true } });
       return;
     }
     // The reply goes back when the receiver's core replies with this ticket.
@@ -547,6 +563,35 @@ export class World {
     this.say(`RESTART ${node.id} (log ${node.log.length}, state ${JSON.stringify(node.state)})`);
   }
 
+  /** Replicas that lost or damaged their disk and have not recovered (their state on disk says so). */
+  private recovering(): SimNode[] {
+    return this.nodes.filter((node) => node.state.recovering);
+  }
+
+  /**
+   * A replica's disk fails: lost whole, its log lost, its state lost, or a damaged entry (the driver
+   * cuts the log at the first damaged line). The replica crashes with it and starts recovering, as
+   * src/disk/ makes a real one. Only while fewer than a minority's worth are recovering: more
+   * is beyond the failure model (the service then stops, and the check would rightly fail).
+   */
+  private diskFault(): void {
+    if (this.recovering().length >= this.options.replicas - this.majority) return;
+    const node = this.rng.pick(this.nodes);
+    if (node.core !== undefined) this.crashNode(node);
+    const kind = this.rng.pick(['disk', 'log', 'state', 'damaged'] as const);
+    this.diskFaults += 1;
+    const remembered = kind === 'log' || kind === 'damaged' ? node.state : undefined;
+    if (kind === 'disk' || kind === 'log') node.log = new MemoryOrderLog();
+    if (kind === 'damaged' && node.log.length > 0) node.log.truncateNow(this.rng.int(node.log.length));
+    node.state = recoveringState(remembered);
+    this.logsChanged = true;
+    this.say(`DISK ${node.id}: ${kind === 'disk' ? 'whole disk lost' : kind === 'log' ? 'log lost' : kind === 'state' ? 'state lost' : 'damaged entry; log cut there'} (log now ${node.log.length}, state ${JSON.stringify(node.state)})`);
+    if (this.rng.chance(0.5)) {
+      this.boot(node);
+      this.say(`RESTART ${node.id} (recovering)`);
+    }
+  }
+
   private partition(): void {
     if (this.island.size > 0 || this.rng.chance(0.3)) {
       this.island = new Set();
@@ -582,11 +627,14 @@ export class World {
       }
     }
     // Every acknowledged order is durable, unchanged, on a majority of replicas (crashed ones count:
-    // they keep their disk). Checked when an acknowledgement or a log changed.
+    // they keep their disk), less the replicas still recovering a lost disk: a lost disk takes its
+    // copy, and a recovering replica must copy it back before it counts. Checked when an
+    // acknowledgement or a log changed.
     if (this.logsChanged || this.ackedChecked !== this.acked.size) {
+      const recovering = this.recovering().length;
       for (const [key, number] of this.acked) {
-        const holders = this.nodes.filter((node) => node.log.read(number)?.key === key).length;
-        assert.ok(holders >= this.majority, `acknowledged order ${number} (${key}) is on only ${holders} replicas`);
+        const holders = this.nodes.filter((node) => !node.state.recovering && node.log.read(number)?.key === key).length;
+        assert.ok(holders >= this.majority - recovering, `acknowledged order ${number} (${key}) is on only ${holders} replicas that count (${recovering} recovering)`);
       }
       this.ackedChecked = this.acked.size;
     }
@@ -630,7 +678,8 @@ export class World {
       this.step += 1;
       const serving = this.nodes.find((node) => node.core?.status().serving === true && node.id === this.leader);
       if (serving === undefined && steps - electedAt > 400) {
-        this.elect(this.rng.pick(this.nodes).id);
+        const sound = this.nodes.filter((node) => !node.state.recovering);
+        this.elect(this.rng.pick(sound.length > 0 ? sound : this.nodes).id);
         electedAt = steps;
       }
       if (serving !== undefined && this.converged(serving)) return;
@@ -649,7 +698,7 @@ export class World {
   private converged(leader: SimNode): boolean {
     const length = leader.log.length;
     if (this.catalog.state.applied !== length || !this.catalog.state.ready) return false;
-    if (this.nodes.some((node) => node.log.length !== length || node.logQueue.length > 0 || node.completions.length > 0)) return false;
+    if (this.nodes.some((node) => node.log.length !== length || node.logQueue.length > 0 || node.completions.length > 0 || node.state.recovering)) return false;
     // Equal lengths and an equal last entry: with log matching (checked after every change), equal logs.
     const last = leader.log.read(length - 1);
     if (length > 0 && !this.nodes.every((node) => same(node.log.read(length - 1), last))) return false;
@@ -666,6 +715,8 @@ function same(a: OrderEntry | undefined, b: OrderEntry | undefined): boolean {
 function describe(message: PeerMessage): string {
   if (message.kind === 'poll') return `poll epoch ${message.request.epoch}`;
   if (message.kind === 'entries') return `entries from ${message.from} (${message.limit})`;
+  if (message.kind === 'recover') return 'recover: where does the cluster stand?';
+  if (message.kind === 'rejoin') return `rejoin ${message.id}`;
   const request = message.request;
   return `append epoch ${request.epoch} from ${request.from} [${request.entries.map((entry) => entry.key).join(' ')}]`;
 }

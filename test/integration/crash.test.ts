@@ -1,7 +1,7 @@
 // Durability with real processes and kill -9: what was acknowledged is on disk, a retry with the same
 // key after a crash neither loses nor doubles a trade, a torn tail is cut, and one log has one owner.
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -129,17 +129,20 @@ describe('the order log on disk', () => {
     assert.equal((await readOrderLog(cluster.orderLogPath(1))).length, 4);
   });
 
-  test('a line damaged in the middle of the log (checksum mismatch) stops the replica from starting, with the line named', async () => {
+  test('a line damaged in the middle of the log (checksum mismatch): the file is kept aside, the log cut there, and the replica recovers; alone, it says the lost orders cannot come back and never serves', async () => {
     const lines = [0, 1, 2, 3].map((number) => jsonlLine({ number, epoch: 1, key: `k${number}`, name: 'FishCo', type: 'buy', quantity: 1 }));
     lines[1] = lines[1]!.replace('"quantity":1', '"quantity":9');
     const other = await TestCluster.create({ replicas: 1 });
     try {
-      await mkdir(path.dirname(other.orderLogPath(1)), { recursive: true });
       await writeFile(other.orderLogPath(1), lines.join(''));
-      const refused = other.spawn(['order', '--id', '1']);
-      const { code } = await refused.exited;
-      assert.equal(code, 1);
-      assert.match(refused.output, /orders\.jsonl: line 2 is corrupt \(checksum mismatch\); refusing to start/);
+      const replica = await other.start(1);
+      await replica.waitFor(/line 2 of its order log is damaged \(checksum mismatch\); it keeps the 1 lines before it/);
+      await replica.waitFor(/a majority of replicas lost their disks \(this one\)/);
+      const health = (await http(`${other.url(1)}/health`)).body as { data: { state: string; lastNumber: number } };
+      assert.deepEqual({ state: health.data.state, lastNumber: health.data.lastNumber }, { state: 'recovering', lastNumber: 0 });
+      const kept = (await readdir(path.dirname(other.orderLogPath(1)))).filter((name) => name.startsWith('orders.jsonl.damaged-'));
+      assert.equal(kept.length, 1, 'the damaged file is kept for the operator');
+      assert.equal(await readFile(path.join(path.dirname(other.orderLogPath(1)), kept[0]!), 'utf8'), lines.join(''));
     } finally {
       await other.destroy();
     }

@@ -52,6 +52,11 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
       }),
     );
     const env = { ...process.env, BAZAAR_LOG_LEVEL: 'warn', BAZAAR_CONFIG: '' };
+    // A new cluster's first start is said, on each replica's host (docs/deploy.md).
+    for (const id of [1, 2, 3]) {
+      const init = lab.run(`o${id}`, [process.execPath, BUNDLE, 'init', '--id', String(id), '--config', configPath]);
+      assert.equal(init.status, 0, init.stderr);
+    }
     for (const [host, role] of [['cat', ['catalog']], ['o1', ['order', '--id', '1']], ['o2', ['order', '--id', '2']], ['o3', ['order', '--id', '3']], ['fe', ['frontend']], ['fe2', ['frontend', '--index', '2']]] as const) {
       lab.spawn(host, [process.execPath, BUNDLE, ...role, '--config', configPath], { env });
     }

@@ -22,7 +22,7 @@ const config = parseConfig(
 );
 
 function replica(id: number, lastNumber: number, state: OrderHealth['state'] = 'follower', epoch = 1): OrderHealth {
-  return { id, role: 'order', state, status: 'up', serving: state === 'leader', epoch, leaderId: 3, logEpoch: epoch, lastNumber, commitLength: state === 'leader' ? lastNumber + 1 : null, logBytes: 0, pid: 1000 + id };
+  return { id, role: 'order', state, status: 'up', serving: state === 'leader', epoch, leaderId: 3, logEpoch: epoch, lastNumber, commitLength: state === 'leader' ? lastNumber + 1 : null, logBytes: 0, recovery: null, pid: 1000 + id };
 }
 
 function frontend(epoch: number, leader: number, resets = 1): FrontendHealth {

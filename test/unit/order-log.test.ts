@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CorruptFileError, jsonlLine, parseJsonl } from '../../src/storage/jsonl.ts';
 import type { OrderEntry } from '../../src/core/trade.ts';
-import { openOrderLog } from '../../src/order/log.ts';
+import { openOrderLog } from '../../src/disk/log.ts';
 
 const entry = (number: number, key = `k${number}`): OrderEntry => ({ number, epoch: 0, key, name: 'FishCo', type: 'buy', quantity: 1 });
 const noLockLoss = (): void => assert.fail('the lock must not be lost in this test');

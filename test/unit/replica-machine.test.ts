@@ -3,10 +3,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { OrderEntry } from '../../src/core/trade.ts';
-import { MemoryOrderLog } from '../../src/order/log.ts';
+import { MemoryOrderLog } from '../../src/disk/log.ts';
 import { ReplicaMachine } from '../../src/order/replica/machine.ts';
 import type { Action } from '../../src/order/replica/messages.ts';
-import { INITIAL_STATE } from '../../src/order/state.ts';
+import { INITIAL_STATE } from '../../src/disk/state.ts';
 import type { ReadLog } from '../../src/storage/log.ts';
 import { StorageError } from '../../src/storage/errors.ts';
 

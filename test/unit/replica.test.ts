@@ -5,9 +5,9 @@ import { afterEach, describe, test } from 'node:test';
 import { BazaarError } from '../../src/core/errors.ts';
 import type { OrderEntry } from '../../src/core/trade.ts';
 import { REPLICATION_BATCH_ENTRIES_MAX } from '../../src/core/limits.ts';
-import { MemoryOrderLog } from '../../src/order/log.ts';
+import { MemoryOrderLog } from '../../src/disk/log.ts';
 import { ReplicaNode } from '../../src/order/node.ts';
-import { MemoryStateStore } from '../../src/order/state.ts';
+import { MemoryStateStore } from '../../src/disk/state.ts';
 import { until } from '../../harness/wait.ts';
 import { MemoryCatalog, MemoryCluster, trade } from '../helpers/memory-cluster.ts';
 
@@ -45,11 +45,11 @@ async function divergedLogs(staleId: number): Promise<{ shared: OrderEntry[]; mo
   const others = [1, 2, 3].filter((id) => id !== staleId);
   for (const id of others) {
     await cluster.node(id).log.append([...shared, ...moved]);
-    cluster.node(id).store.state = { epoch: 2, leaderId: others[0]!, logEpoch: 2 };
+    cluster.node(id).store.state = { epoch: 2, leaderId: others[0]!, logEpoch: 2, recovering: false };
   }
   const log = cluster.node(staleId).log;
   await log.append([...shared, ...stale]);
-  cluster.node(staleId).store.state = { epoch: 1, leaderId: staleId, logEpoch: 1 };
+  cluster.node(staleId).store.state = { epoch: 1, leaderId: staleId, logEpoch: 1, recovering: false };
   const cuts: number[] = [];
   const truncate = log.truncate.bind(log);
   log.truncate = (length: number) => {
@@ -65,7 +65,7 @@ describe('a single replica (no peers)', () => {
   test('numbers concurrent orders from 0 without gaps, and a repeated key yields the same number once', async (t) => {
     const catalog = new MemoryCatalog();
     const store = new MemoryStateStore();
-    const replica = new ReplicaNode({ id: 1, peers: [], log: new MemoryOrderLog(), stateStore: store, state: store.state, catalog, transport: { poll: unreachable, append: unreachable, entries: unreachable } });
+    const replica = new ReplicaNode({ id: 1, peers: [], log: new MemoryOrderLog(), stateStore: store, state: store.state, catalog, transport: { poll: unreachable, append: unreachable, entries: unreachable, recover: unreachable, rejoin: unreachable } });
     t.after(() => replica.close());
     await replica.handleLeaderNotice({ epoch: 1, leaderId: 1 });
     const numbers = await Promise.all(Array.from({ length: 50 }, (_, index) => replica.placeOrder(trade(`k${index}`))));

@@ -42,18 +42,23 @@ describe('the replica core in a simulated world', () => {
     const options: WorldOptions = { replicas, batchEntries: 3, dropRate: 0.1, duplicateRate: 0.05, frontends: 2 };
     // Five replicas cost about twice as much a step; they get a quarter of the seeds.
     const count = single === undefined ? (replicas === 3 ? seeds : Math.ceil(seeds / 4)) : 1;
-    test(`${single === undefined ? `${count} seeds` : `seed ${single}`}, ${replicas} replicas: safe after every step, converged at the end`, () => {
+    test(`${single === undefined ? `${count} seeds` : `seed ${single}`}, ${replicas} replicas: safe after every step, converged at the end`, (t) => {
       const first = single ?? 1;
       let acked = 0;
       let applied = 0;
+      let diskFaults = 0;
       for (let seed = first; seed < first + count; seed += 1) {
         const world = run(seed, options);
         acked += world.acked.size;
         applied += world.catalog.state.applied;
+        diskFaults += world.diskFaults;
       }
-      // The worlds did real work: orders were acknowledged, not just refused.
+      // The worlds did real work: orders were acknowledged, not just refused; disks were lost (and,
+      // as settling checks, every recovering replica recovered).
       assert.ok(acked > count, `only ${acked} orders acknowledged over ${count} seeds`);
       assert.ok(applied >= acked);
+      assert.ok(single !== undefined || diskFaults > count, `only ${diskFaults} disk faults over ${count} seeds`);
+      t.diagnostic(`${acked} orders acknowledged, ${diskFaults} disk faults recovered`);
     });
   }
 });

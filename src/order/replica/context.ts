@@ -5,9 +5,9 @@ import { BazaarError } from '../../core/errors.ts';
 import { REPLICA_TICK_MS } from '../../core/limits.ts';
 import type { OrderEntry } from '../../core/trade.ts';
 import type { ReplicaStatus, ReplicationRole } from '../../protocol/health.ts';
-import type { ReplicaState } from '../state.ts';
+import type { ReplicaState } from '../../disk/state.ts';
 import { fail, type IoAction, type Outcome } from './messages.ts';
-import type { Election, Pending, SerialWork } from './pending.ts';
+import type { Election, Pending, Recovery, SerialWork } from './pending.ts';
 import type { Flight, LeaderEpoch } from './progress.ts';
 import type { WrittenLog } from './written.ts';
 
@@ -25,6 +25,8 @@ export interface Replica {
   /** The leader's state for its epoch, while it leads. */
   leading: LeaderEpoch | undefined;
   election: Election | undefined;
+  /** While the replica recovers from a lost or damaged disk (recovery.ts). */
+  recovery: Recovery | undefined;
   readonly inFlight: Map<string, Flight>;
   /**
    * Follower: this log equals the current epoch's leader's below this length, as this replica has
@@ -55,6 +57,11 @@ export function notLeader(id: number, leaderId: number | null): BazaarError {
 
 export function notLeaderOf(replica: Replica): BazaarError {
   return notLeader(replica.id, replica.state.leaderId);
+}
+
+/** Saves the state as it now is; `work` resumes once it is durable. */
+export function persistState(replica: Replica, work: SerialWork): void {
+  replica.io({ kind: 'persist', state: replica.state }, { kind: 'serial', work });
 }
 
 /** Ends the election for `epoch`, if it is the one running: every notice that asked for it gets the outcome. */

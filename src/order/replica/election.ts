@@ -11,8 +11,8 @@ import { BazaarError } from '../../core/errors.ts';
 import { ELECTION_POLL_GRACE_MS, REPLICATION_BATCH_ENTRIES_MAX } from '../../core/limits.ts';
 import { type OrderEntry, sameEntry } from '../../core/trade.ts';
 import type { LeaderNotice, PollReply } from '../../protocol/replication.ts';
-import { fail, finishElection, type Replica, ticks } from './context.ts';
-import { cutLog, joinEpoch, persistState, writeLog } from './follower.ts';
+import { fail, finishElection, persistState, type Replica, ticks } from './context.ts';
+import { cutLog, joinEpoch, writeLog } from './follower.ts';
 import { advanceCommit, beginLeading, pumpAll, stepDown } from './leader.ts';
 import type { Outcome } from './messages.ts';
 import type { PollRound, SerialWork } from './pending.ts';
@@ -24,6 +24,9 @@ type Joined = { readonly peer: number; readonly logEpoch: number; readonly lengt
  * serves. A repeated notice for the same epoch gets the same outcome.
  */
 export function standForElection(replica: Replica, request: number, notice: LeaderNotice): void {
+  if (replica.recovery !== undefined) {
+    return replica.reply(request, fail(new BazaarError('RECOVERING', `order replica ${replica.id} is recovering from a lost or damaged disk and cannot lead until it holds the leader's log; choose another`)));
+  }
   const election = replica.election;
   if (election?.epoch === notice.epoch) {
     if (election.outcome === undefined) election.requests.push(request);

@@ -6,10 +6,11 @@ import assert from 'node:assert/strict';
 import { BazaarError } from '../../core/errors.ts';
 import { type OrderEntry, sameEntry } from '../../core/trade.ts';
 import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../../protocol/replication.ts';
-import { fail, type Replica } from './context.ts';
+import { fail, persistState, type Replica } from './context.ts';
 import { stepDown } from './leader.ts';
 import type { Outcome } from './messages.ts';
 import type { SerialWork } from './pending.ts';
+import { askAgain, finishRecovery, recovered } from './recovery.ts';
 
 /** Joins a newer epoch (stepping down if this replica led) and persists it; `work` resumes once it is durable. */
 export function joinEpoch(replica: Replica, epoch: number, leaderId: number, work: SerialWork): void {
@@ -24,10 +25,6 @@ export function joinEpoch(replica: Replica, epoch: number, leaderId: number, wor
   persistState(replica, work);
 }
 
-export function persistState(replica: Replica, work: SerialWork): void {
-  replica.io({ kind: 'persist', state: replica.state }, { kind: 'serial', work });
-}
-
 /** Durably keeps only the first `length` entries; false (and nothing to wait for) when the log is no longer than that. */
 export function cutLog(replica: Replica, length: number, work: SerialWork): boolean {
   if (length >= replica.log.length) return false;
@@ -40,6 +37,10 @@ export function cutLog(replica: Replica, length: number, work: SerialWork): bool
 export function writeLog(replica: Replica, entries: readonly OrderEntry[], work: SerialWork): void {
   replica.log.beginAppend(entries);
   replica.io({ kind: 'append', entries }, { kind: 'serial', work, write: { kind: 'append', count: entries.length } });
+}
+
+function recoveringError(replica: Replica): BazaarError {
+  return new BazaarError('RECOVERING', `order replica ${replica.id} is recovering from a lost or damaged disk; it neither leads nor votes until it holds the leader's log`);
 }
 
 function staleNotice(replica: Replica, notice: LeaderNotice): BazaarError {
@@ -60,6 +61,8 @@ export class NoticeWork implements SerialWork {
   start(): void {
     const { replica, notice } = this;
     const { state } = replica;
+    // A recovering replica learns the epoch from its peers (recovery.ts), not from a frontend.
+    if (replica.recovery !== undefined) return this.finish(fail(recoveringError(replica)));
     if (notice.epoch < state.epoch || (notice.epoch === state.epoch && state.leaderId !== notice.leaderId)) return this.finish(fail(staleNotice(replica, notice)));
     if (notice.epoch === state.epoch) return this.finish({ ok: true, value: replica.status() });
     this.stage = 'joining';
@@ -90,6 +93,8 @@ export class PollWork implements SerialWork {
   start(): void {
     const { replica, poll } = this;
     const { state } = replica;
+    // A recovering replica takes part in no election: it may have forgotten a vote.
+    if (replica.recovery !== undefined) return this.finish({ ok: true, value: { ok: false, epoch: state.epoch, recovering: true } });
     if (poll.epoch < state.epoch || (poll.epoch === state.epoch && state.leaderId !== poll.candidateId)) {
       return this.finish({ ok: true, value: { ok: false, epoch: state.epoch } });
     }
@@ -120,7 +125,7 @@ export class PollWork implements SerialWork {
 /** Entries from the leader: keep the prefix shared with the leader, replace any conflicting suffix. */
 export class AppendWork implements SerialWork {
   readonly kind = 'append';
-  stage: 'start' | 'joining' | 'settling' | 'cut' | 'write' | 'cut-end' | 'persisting' = 'start';
+  stage: 'start' | 'joining' | 'settling' | 'cut' | 'write' | 'cut-end' | 'persisting' | 'recovered' = 'start';
   /** How many of the message's entries this log holds already, from `append.from`. */
   same = 0;
   /** This log equals the leader's below `end` once the work is done. */
@@ -134,6 +139,16 @@ export class AppendWork implements SerialWork {
 
   start(): void {
     const { replica, append } = this;
+    const recovery = replica.recovery;
+    if (recovery !== undefined) {
+      // Recovering: only the leader its peers named is followed; a newer epoch means asking again.
+      if (recovery.phase === 'asking') return this.finish({ ok: true, value: { ok: false, reason: 'recovering' } });
+      if (append.leaderId === recovery.leaderId && append.epoch === replica.state.epoch) recovery.heardAt = replica.now;
+      if (append.epoch > replica.state.epoch) {
+        askAgain(replica, `epoch ${append.epoch} replaced epoch ${replica.state.epoch}`);
+        return this.finish({ ok: true, value: { ok: false, reason: 'recovering' } });
+      }
+    }
     if (append.epoch < replica.state.epoch) return this.stale();
     if (append.epoch > replica.state.epoch) {
       this.stage = 'joining';
@@ -159,6 +174,9 @@ export class AppendWork implements SerialWork {
         return this.raiseLogEpoch();
       case 'persisting':
         return this.done();
+      case 'recovered':
+        finishRecovery(this.replica);
+        return this.reply();
       case 'start':
         assert.fail('append work resumed before it started');
     }
@@ -203,8 +221,20 @@ export class AppendWork implements SerialWork {
   }
 
   private done(): void {
-    this.replica.matched = this.end;
-    this.finish({ ok: true, value: { ok: true, length: this.end } });
+    const { replica } = this;
+    replica.matched = this.end;
+    if (recovered(replica, this.end)) {
+      // It holds what it could have acknowledged: durably stop recovering before it counts.
+      replica.state = { ...replica.state, recovering: false };
+      this.stage = 'recovered';
+      return persistState(replica, this);
+    }
+    this.reply();
+  }
+
+  private reply(): void {
+    const recovering = this.replica.recovery !== undefined;
+    this.finish({ ok: true, value: recovering ? { ok: true, length: this.end, recovering: true } : { ok: true, length: this.end } });
   }
 
   private stale(): void {

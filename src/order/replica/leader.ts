@@ -224,10 +224,23 @@ export function replicated(replica: Replica, { leader, follower, from }: Pending
     follower.matchLength = reply.length;
     follower.nextFrom = reply.length;
     follower.backoff = 1;
-    if (!follower.inSync && reply.length >= replica.log.length) {
+    const recovering = reply.recovering === true;
+    if (recovering !== follower.recovering) replica.note(recovering ? `follower ${follower.peer} is recovering a lost disk: copying the log to it; it counts toward no majority yet` : `follower ${follower.peer} has recovered at ${reply.length} orders`);
+    follower.recovering = recovering;
+    if (follower.recovering) {
+      follower.inSync = false;
+    } else if (!follower.inSync && reply.length >= replica.log.length) {
       follower.inSync = true;
       replica.note(`follower ${follower.peer} is in sync at ${reply.length} orders`);
     }
+  } else if (reply.reason === 'recovering') {
+    // It lost its disk and is still asking where the cluster stands: not counted; try again shortly.
+    if (!follower.recovering) replica.note(`follower ${follower.peer} is recovering a lost disk; it counts toward no majority until it holds this log`);
+    follower.recovering = true;
+    follower.inSync = false;
+    follower.retryAt = replica.now + ticks(REPLICATION_RETRY_MS);
+    advanceCommit(replica, leader);
+    return;
   } else if (reply.reason === 'stale') {
     replica.note(`follower ${follower.peer} is in epoch ${reply.epoch}; stepping down from epoch ${leader.epoch}`);
     stepDown(replica, leader);

@@ -28,7 +28,7 @@ import { REPLICATION_BATCH_ENTRIES_MAX } from '../../core/limits.ts';
 import type { OrderEntry } from '../../core/trade.ts';
 import type { ReplicaStatus, ReplicationRole } from '../../protocol/health.ts';
 import type { ReadLog } from '../../storage/log.ts';
-import type { ReplicaState } from '../state.ts';
+import type { ReplicaState } from '../../disk/state.ts';
 import { fail, notLeaderOf, type Replica } from './context.ts';
 import { polled, standForElection, tickElection } from './election.ts';
 import { AppendWork, NoticeWork, PollWork } from './follower.ts';
@@ -36,8 +36,10 @@ import { checkInvariants, type Seen } from './invariants.ts';
 import { applyCompleted, approvalCompleted, ownAppended, placeOrder, rejoin, replicated, servingLeader, stepDown, tickLeader } from './leader.ts';
 import { majorityOf } from './majority.ts';
 import type { Action, IoAction, Outcome, Request } from './messages.ts';
-import type { Election, Pending, SerialWork } from './pending.ts';
+import type { Election, Pending, Recovery, SerialWork } from './pending.ts';
 import type { Flight, LeaderEpoch } from './progress.ts';
+import { recoverAnswered, recoverReply, recoveryStatus, startingRecovery, tickRecovery } from './recovery.ts';
+import type { RecoverReply } from '../../protocol/replication.ts';
 import { StorageFault, WrittenLog } from './written.ts';
 
 export interface MachineOptions {
@@ -62,6 +64,7 @@ export class ReplicaMachine implements Replica {
   replicationRole: ReplicationRole = 'follower';
   leading: LeaderEpoch | undefined;
   election: Election | undefined;
+  recovery: Recovery | undefined;
   readonly inFlight = new Map<string, Flight>();
   matched: number;
   now = 0;
@@ -82,7 +85,8 @@ export class ReplicaMachine implements Replica {
     this.log = new WrittenLog(options.log);
     this.state = options.state;
     this.batchEntries = options.batchEntries ?? REPLICATION_BATCH_ENTRIES_MAX;
-    this.matched = options.state.logEpoch === options.state.epoch ? this.log.length : 0;
+    this.matched = options.state.logEpoch === options.state.epoch && !options.state.recovering ? this.log.length : 0;
+    this.recovery = options.state.recovering ? startingRecovery() : undefined;
     this.seen = { epoch: options.state.epoch, commit: { epoch: 0, length: 0 } };
   }
 
@@ -126,6 +130,7 @@ export class ReplicaMachine implements Replica {
     if (this.closed) return;
     this.event(() => {
       this.now += 1;
+      if (this.recovery !== undefined) tickRecovery(this, this.recovery);
       tickElection(this);
       const leader = this.leading;
       if (leader !== undefined && !leader.stopped) tickLeader(this, leader);
@@ -151,7 +156,7 @@ export class ReplicaMachine implements Replica {
     const serving = this.leading?.serving === true;
     return {
       id: this.id,
-      replicationRole: this.replicationRole,
+      replicationRole: this.recovery !== undefined ? 'recovering' : this.replicationRole,
       serving,
       epoch: this.state.epoch,
       leaderId: this.state.leaderId,
@@ -159,7 +164,13 @@ export class ReplicaMachine implements Replica {
       lastNumber: this.log.length - 1,
       commitLength: serving ? this.leading!.commitLength : null,
       logBytes: this.log.sizeBytes,
+      recovery: this.recovery === undefined ? null : recoveryStatus(this.recovery),
     };
+  }
+
+  /** Where this replica stands, for a peer that recovers from a lost disk (recovery.ts). */
+  recoverReply(): RecoverReply {
+    return recoverReply(this);
   }
 
   /** A durable, acknowledged order; only the serving leader answers. */
@@ -230,6 +241,10 @@ export class ReplicaMachine implements Replica {
         return replicated(this, pending, outcome);
       case 'poll':
         return polled(this, pending.round, pending.peer, outcome);
+      case 'recover':
+        return recoverAnswered(this, pending.round, pending.peer, outcome);
+      case 'rejoin':
+        return;
       case 'serial':
         assert.equal(this.serialWork, pending.work, 'only the running serial work waits for I/O');
         if (pending.write?.kind === 'append') this.log.endAppend(pending.write.count);

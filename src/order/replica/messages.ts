@@ -3,8 +3,8 @@
 import type { KeyedTrade, OrderEntry } from '../../core/trade.ts';
 import type { ApplyRequest, ApproveCall } from '../../protocol/catalog.ts';
 import type { ReplicaStatus } from '../../protocol/health.ts';
-import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest } from '../../protocol/replication.ts';
-import type { ReplicaState } from '../state.ts';
+import type { AppendReply, AppendRequest, LeaderNotice, PollReply, PollRequest, RecoverRequest } from '../../protocol/replication.ts';
+import type { ReplicaState } from '../../disk/state.ts';
 
 /** How a piece of I/O or a request ended. */
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: Error };
@@ -36,7 +36,11 @@ export interface ReplyValue {
 export type PeerMessage =
   | { readonly kind: 'poll'; readonly request: PollRequest }
   | { readonly kind: 'append'; readonly request: AppendRequest }
-  | { readonly kind: 'entries'; readonly from: number; readonly limit: number };
+  | { readonly kind: 'entries'; readonly from: number; readonly limit: number }
+  /** A recovering replica asks where the cluster stands; answered with a `RecoverReply`. */
+  | { readonly kind: 'recover'; readonly request: RecoverRequest }
+  /** A recovering replica that follows the leader asks it to send what it lacks now. */
+  | { readonly kind: 'rejoin'; readonly id: number };
 
 export type CatalogCall =
   /** Approve a trade before it is logged; answered with an `Approval`. */

@@ -1,7 +1,7 @@
 // What each piece of I/O the machine started is for: a typed record per action, kept by op number
 // until the driver completes it. Completions are events that `machine.ts` dispatches on these
 // records; no continuation waits in a closure, so the invariants and a trace can read all of it.
-import type { PollReply } from '../../protocol/replication.ts';
+import type { PollReply, RecoverReply } from '../../protocol/replication.ts';
 import type { Outcome } from './messages.ts';
 import type { CatalogProgress, Flight, FollowerProgress, LeaderEpoch } from './progress.ts';
 
@@ -36,6 +36,27 @@ export interface Election {
   round: PollRound | undefined;
 }
 
+/** A recovering replica's question to its peers (recovery.ts). */
+export interface RecoverRound {
+  readonly replies: Array<{ readonly peer: number; readonly reply: RecoverReply | undefined }>;
+  tallied: boolean;
+}
+
+/** Where a recovering replica stands (recovery.ts). */
+export interface Recovery {
+  phase: 'asking' | 'copying';
+  /** The question out while asking. */
+  round: RecoverRound | undefined;
+  /** While asking with no round out: the tick at which to ask. */
+  askAt: number;
+  /** While copying: whose log, up to where, and when it last heard from that leader. */
+  leaderId: number | null;
+  target: number | null;
+  heardAt: number;
+  /** What the last round found wanting, said once per change. */
+  wanting: string | undefined;
+}
+
 export type Pending =
   /** The leader's own append of a new order. */
   | { readonly kind: 'own-append'; readonly leader: LeaderEpoch; readonly flight: Flight; readonly number: number }
@@ -47,5 +68,9 @@ export type Pending =
   | { readonly kind: 'replicate'; readonly leader: LeaderEpoch; readonly follower: FollowerProgress; readonly from: number }
   /** A peer's answer to a candidate's poll. */
   | { readonly kind: 'poll'; readonly round: PollRound; readonly peer: number }
+  /** A peer's answer to a recovering replica's question. */
+  | { readonly kind: 'recover'; readonly round: RecoverRound; readonly peer: number }
+  /** A rejoin sent to the leader; nothing waits on its answer. */
+  | { readonly kind: 'rejoin' }
   /** I/O of the serial work in progress; an append or truncate of the log also settles the written log. */
   | { readonly kind: 'serial'; readonly work: SerialWork; readonly write?: { readonly kind: 'append'; readonly count: number } | { readonly kind: 'truncate' } };

@@ -12,6 +12,8 @@ export class FollowerProgress {
   nextFrom: number;
   /** Counted as live: every new entry waits for it. Set when it has all we had; cleared on any failure. */
   inSync = false;
+  /** It said it is recovering from a lost disk: it counts toward no majority until it says otherwise. */
+  recovering = false;
   /** How far back to look after a mismatch; grows fourfold each time, up to a message's worth of entries. */
   backoff = 1;
   /** A message to it is on its way. */
