@@ -215,14 +215,14 @@ const adminCommand = program
 
 adminCommand
   .command('status')
-  .description('show each role: up or down; for replicas: leader or follower, epoch, last order, log size (exit 1 if any role is down)')
+  .description('show each role: up or down; for replicas: leader, follower or recovering a lost disk, epoch, last order, log size (exit 1 if any role is down or any replica is recovering)')
   .option('--json', 'print the status as JSON, for scripts')
   .addOption(configOption())
   .action(
     action('admin status', async (options: { json?: boolean; config?: string }) => {
       const cluster = await admin.status(readConfig(options.config));
       process.stdout.write(options.json === true ? `${JSON.stringify(cluster, null, 2)}\n` : admin.formatStatus(cluster));
-      // A role down is a fault found: exit 1 (the table above says which).
+      // A role down or a replica recovering a lost disk is a fault found: exit 1 (the table above says which).
       process.exitCode = admin.allUp(cluster) ? 0 : 1;
     }),
   );

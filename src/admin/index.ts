@@ -54,9 +54,23 @@ export async function status(config: Config): Promise<ClusterStatus> {
   return { catalog, frontend: frontends[0]!, frontends, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
 }
 
-/** Whether every role of the cluster answered. */
+/** Whether every role of the cluster answered and no replica is recovering a lost disk. */
 export function allUp(cluster: ClusterStatus): boolean {
-  return cluster.catalog.up && cluster.frontends.every((frontend) => frontend.up) && cluster.orders.every((order) => order.up);
+  return cluster.catalog.up && cluster.frontends.every((frontend) => frontend.up) && cluster.orders.every((order) => order.up && order.health?.state !== 'recovering');
+}
+
+/** What each recovering replica is doing, and whether the lost disks are a majority (then the service cannot go on). */
+export function recoveryLines(cluster: ClusterStatus): string[] {
+  const recovering = cluster.orders.filter((order) => order.health?.state === 'recovering');
+  const lines = recovering.map((order) => {
+    const recovery = order.health!.recovery;
+    if (recovery?.phase === 'copying') return `${order.role} is recovering a lost disk: copying replica ${recovery.leaderId}'s log, ${order.health!.lastNumber + 1} of ${recovery.target} orders; it counts toward no majority until it holds them`;
+    return `${order.role} is recovering a lost disk: asking its peers where the cluster stands (it needs a majority of them sound, the leader among them)`;
+  });
+  if (recovering.length >= Math.floor(cluster.orders.length / 2) + 1) {
+    lines.push(`a majority of order replicas (${recovering.map((order) => order.id).join(', ')}) lost their disks: the orders only they held cannot be recovered, and no trade is served; restore a lost data folder from a backup, or start a new cluster`);
+  }
+  return lines;
 }
 
 export function formatStatus(cluster: ClusterStatus): string {
@@ -80,7 +94,8 @@ export function formatStatus(cluster: ClusterStatus): string {
       : cache.enabled === true
         ? `frontend cache: on, ${cache.size}/${cache.max} entries, ${cache.hits} hits, ${cache.misses} misses, ${cache.evictions} evictions, ${cache.invalidations} invalidations${cache.leaseValid ? '' : ' (no lease from the catalog: lookups bypass it)'}\n`
         : 'frontend cache: off\n';
-  return `${table}\n${cacheLine}`;
+  const recovery = recoveryLines(cluster).map((line) => `${line}\n`).join('');
+  return `${table}\n${cacheLine}${recovery}`;
 }
 
 /** Crashes replica `id` for real (it sends itself SIGKILL) and waits until it no longer answers. */

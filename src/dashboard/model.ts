@@ -45,8 +45,9 @@ export function snapshot(config: Config, reading: Reading, conservation: Conserv
     const base = { name: `order ${id}`, id, address: address(endpoint), up: health !== null, pid: pid(replicaName(id)) };
     if (health === null) return { ...base, role: null, serving: false, epoch: null, logEpoch: null, lastNumber: null, lag: null, sync: 'down', progress: null };
     const lag = leader === undefined ? null : Math.max(0, leader.lastNumber - health.lastNumber);
-    const sync = leader?.id === id ? 'leader' : lag === null ? 'unknown' : lag <= DASHBOARD_IN_SYNC_LAG_MAX ? 'in sync' : 'catching up';
-    const progress = sync === 'catching up' && leader !== undefined ? (health.lastNumber + 1) / (leader.lastNumber + 1) : null;
+    const sync = health.state === 'recovering' ? 'recovering' : leader?.id === id ? 'leader' : lag === null ? 'unknown' : lag <= DASHBOARD_IN_SYNC_LAG_MAX ? 'in sync' : 'catching up';
+    const target = health.recovery?.target ?? null;
+    const progress = sync === 'recovering' ? (target === null || target === 0 ? 0 : Math.min(1, (health.lastNumber + 1) / target)) : sync === 'catching up' && leader !== undefined ? (health.lastNumber + 1) / (leader.lastNumber + 1) : null;
     return { ...base, role: health.state, serving: health.serving, epoch: health.epoch, logEpoch: health.logEpoch, lastNumber: health.lastNumber, lag, sync, progress };
   });
   const frontends: FrontendBox[] = reading.frontends.map(({ health, metrics }, index) => {
@@ -116,6 +117,23 @@ export function point(previous: Reading, next: Reading): Point | null {
   };
 }
 
+/** Replicas that lost their disk and recover from their peers, those that recovered, and a majority lost. */
+function recoveries(next: Reading, previous: Reading, event: (kind: EventKind, text: string) => void): void {
+  const recovering = (reading: Reading, id: number): boolean => reading.replicas.find((replica) => replica.id === id)?.health?.state === 'recovering';
+  const sound = next.replicas.filter((replica) => replica.health !== null && replica.health.state !== 'recovering').map((replica) => replica.id);
+  for (const replica of next.replicas) {
+    const was = recovering(previous, replica.id);
+    const is = recovering(next, replica.id);
+    if (is && !was) event('recovery', `replica ${replica.id} lost its disk; recovering from ${sound.length === 0 ? 'no sound replica yet' : sound.join(' and ')}`);
+    if (was && !is && replica.health !== null) event('recovery', `replica ${replica.id} recovered: it holds the leader's ${replica.health.lastNumber + 1} orders and counts again`);
+  }
+  const majority = Math.floor(next.replicas.length / 2) + 1;
+  const count = (reading: Reading): number => reading.replicas.filter((replica) => replica.health?.state === 'recovering').length;
+  if (count(next) >= majority && count(previous) < majority) {
+    event('recovery', `a majority of order replicas lost their disks: the orders only they held cannot be recovered, and no trade is served; restore a data folder from a backup, or start a new cluster`);
+  }
+}
+
 /**
  * What changed between two readings, as timeline events: roles that went down or came back,
  * elections, replicas that finished catching up (from `catchUps`, which this updates), the
@@ -147,6 +165,8 @@ export function changes(config: Config, previous: Reading, next: Reading, catchU
     const before = previous.replicas.find((other) => other.id === replica.id);
     upDown(`order replica ${replica.id}`, before?.health != null, replica.health !== null, next.supervised?.[replicaName(replica.id)]?.pid);
   }
+
+  recoveries(next, previous, event);
 
   // An election, as the frontends see it: the newest epoch any of them knows rose.
   const newest = (reading: Reading): { epoch: number; leader: number | null } | undefined =>

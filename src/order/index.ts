@@ -63,6 +63,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
   metrics.gauge('bazaar_order_log_entries', 'Entries in this replica\'s log.', () => replica.status().lastNumber + 1);
   metrics.gauge('bazaar_order_epoch', 'The epoch this replica is in.', () => replica.status().epoch);
   metrics.gauge('bazaar_order_leading', '1 while this replica is the serving leader, else 0.', () => (replica.status().serving ? 1 : 0));
+  metrics.gauge('bazaar_order_recovering', '1 while this replica recovers a lost or damaged disk from its peers (it counts toward no majority), else 0.', () => (replica.status().recovery === null ? 0 : 1));
 
   const openWarning = openInternalsWarning(config, endpoint);
   if (openWarning !== undefined) logger.warn(`order: ${openWarning}`);

@@ -16,7 +16,7 @@ export interface RoleBox {
   readonly pid: number | null;
 }
 
-export type SyncState = 'leader' | 'in sync' | 'catching up' | 'down' | 'unknown';
+export type SyncState = 'leader' | 'in sync' | 'catching up' | 'recovering' | 'down' | 'unknown';
 
 export interface ReplicaBox extends RoleBox {
   readonly id: number;
@@ -89,7 +89,7 @@ export interface Point {
   readonly hitRatio: number | null;
 }
 
-export type EventKind = 'election' | 'crash' | 'restart' | 'catch-up' | 'rebuild' | 'cache-reset' | 'refused' | 'action' | 'load';
+export type EventKind = 'election' | 'crash' | 'restart' | 'catch-up' | 'recovery' | 'rebuild' | 'cache-reset' | 'refused' | 'action' | 'load';
 
 export interface TimelineEvent {
   readonly at: number;

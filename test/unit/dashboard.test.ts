@@ -94,6 +94,21 @@ describe('dashboard', () => {
     assert.deepEqual(changes(config, level, level, new Map()), []);
   });
 
+  test('the timeline and the boxes: a replica that lost its disk recovers from the others, then counts again; a majority lost is said', () => {
+    const recovering = (id: number, lastNumber: number, target: number | null): OrderHealth => ({ ...replica(id, lastNumber), state: 'recovering', recovery: target === null ? { phase: 'asking', leaderId: null, target: null } : { phase: 'copying', leaderId: 3, target } });
+    const replicas = (two: OrderHealth, one: OrderHealth = replica(1, 10)) => [{ id: 1, health: one }, { id: 2, health: two }, { id: 3, health: replica(3, 10, 'leader') }];
+    const sound = reading(1000, {});
+    const lost = reading(2000, { replicas: replicas(recovering(2, 3, 11)) });
+    const back = reading(3000, {});
+    const texts = (events: ReturnType<typeof changes>): string[] => events.filter((event) => event.kind === 'recovery').map((event) => event.text);
+    assert.deepEqual(texts(changes(config, sound, lost, new Map())), ['replica 2 lost its disk; recovering from 1 and 3']);
+    const box = snapshot(config, lost, { state: 'unknown', orders: 0, catalogTrades: null, differing: [] }).replicas[1]!;
+    assert.deepEqual({ sync: box.sync, progress: box.progress }, { sync: 'recovering', progress: 4 / 11 });
+    assert.deepEqual(texts(changes(config, lost, back, new Map())), ["replica 2 recovered: it holds the leader's 11 orders and counts again"]);
+    const majority = reading(4000, { replicas: replicas(recovering(2, -1, null), recovering(1, -1, null)) });
+    assert.match(texts(changes(config, sound, majority, new Map())).join('\n'), /a majority of order replicas lost their disks/);
+  });
+
   test('refusals are counted by kind, and rates and hit ratio come from counter increases', () => {
     const metrics = new Metrics();
     const observe = metrics.requests('bazaar_frontend');
