@@ -44,6 +44,29 @@ describe('command-line exit codes', () => {
     assert.match(output, /bad\.json/);
   });
 
+  test('init: a new cluster\'s disks are made once; again on them is exit 1 (a lost disk needs no init), a replica not in the config exit 2; a disk of another replica is refused at start', async () => {
+    const fresh = await TestCluster.create({ replicas: 3, init: false });
+    try {
+      const first = await run(fresh, ['init']);
+      assert.equal(first.code, 0, first.output);
+      assert.match(first.output, /initialised the disks of order replicas 1, 2, 3 of cluster "bazaar"/);
+      const again = await run(fresh, ['init', '--id', '2']);
+      assert.equal(again.code, 1, again.output);
+      assert.match(again.output, /not a new cluster: .*replica 2's disk was initialised already.*needs no init/);
+      const unknown = await run(fresh, ['init', '--id', '9']);
+      assert.equal(unknown.code, 2, unknown.output);
+      assert.match(unknown.output, /replica 9 is not in the config/);
+      // Replica 1's folder given to replica 2: refused, naming both, not recovered over.
+      const identity = path.join(fresh.dataDir, 'order-1', 'identity.json');
+      await writeFile(path.join(fresh.dataDir, 'order-2', 'identity.json'), await readFile(identity, 'utf8'));
+      const foreign = await run(fresh, ['order', '--id', '2']);
+      assert.equal(foreign.code, 1, foreign.output);
+      assert.match(foreign.output, /this data folder belongs to replica 1 of cluster "bazaar", not replica 2/);
+    } finally {
+      await fresh.destroy();
+    }
+  });
+
   test('with nothing running: admin recover exits 1, saying how to start the replica instead', async () => {
     const { code, output } = await run(cluster, ['admin', 'recover', '--id', '2']);
     assert.equal(code, 1, output);

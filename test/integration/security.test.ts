@@ -66,6 +66,7 @@ describe('internal endpoints with a cluster token', () => {
       ['POST', `${leader}/internal/append`, JSON.stringify({ epoch: 99, leaderId: 1, startLength: 0, from: 0, prev: null, entries: [] })],
       ['GET', `${leader}/internal/entries?from=0&limit=10`],
       ['POST', `${leader}/internal/rejoin`, JSON.stringify({ id: 1 })],
+      ['POST', `${leader}/internal/recover`, JSON.stringify({ id: 1 })],
       ['POST', `${leader}/internal/crash`, '{}'],
       ['POST', `${frontend}/internal/cache/invalidate`, JSON.stringify({ from: -1, to: 0, invalidations: [], leaseUntil: Date.now() + 60_000 })],
     ];

@@ -18,11 +18,12 @@ function verify(dir: string, files: string[]): { status: number | null; stderr: 
 
 describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze is not installed (apt-get install systemd); .ci/run installs it' }, () => {
   let dir = '';
-  const units = ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-dashboard.service', 'bazaar-order@1.service', 'bazaar-order@2.service', 'bazaar-order@3.service', 'bazaar.target'];
+  const units = ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-dashboard.service', 'bazaar-order@1.service', 'bazaar-order@2.service', 'bazaar-order@3.service', 'bazaar-init@1.service', 'bazaar.target'];
   before(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'bazaar-units-'));
     for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-dashboard.service', 'bazaar.target']) await copyFile(path.join(ROLES, file), path.join(dir, file));
     for (const id of [1, 2, 3]) await copyFile(path.join(ROLES, 'bazaar-order@.service'), path.join(dir, `bazaar-order@${id}.service`));
+    await copyFile(path.join(ROLES, 'bazaar-init@.service'), path.join(dir, 'bazaar-init@1.service'));
   });
   after(() => rm(dir, { recursive: true, force: true }));
 
@@ -58,6 +59,17 @@ describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze 
       assert.equal(documentation, '/opt/bazaar/docs/deploy.md', file);
       assert.match(await readFile(path.join(ROLES, '../docs/deploy.md'), 'utf8'), /install -D -m 0644 deploy\.md \/opt\/bazaar\/docs\/deploy\.md/);
     }
+  });
+
+  test('a new cluster\'s replica disk is initialised by a oneshot unit with the replica\'s own user and state directory, as docs/deploy.md says', async () => {
+    const init = await readFile(path.join(ROLES, 'bazaar-init@.service'), 'utf8');
+    const order = await readFile(path.join(ROLES, 'bazaar-order@.service'), 'utf8');
+    assert.match(init, /^ExecStart=\/usr\/bin\/env node \/opt\/bazaar\/bazaar\.mjs init --id %i --config \/etc\/bazaar\/bazaar\.json$/m);
+    assert.ok(init.split('\n').includes('Type=oneshot'));
+    for (const line of ['DynamicUser=yes', 'User=bazaar', 'Group=bazaar', 'StateDirectory=bazaar']) {
+      assert.ok(init.split('\n').includes(line) && order.split('\n').includes(line), `both units have ${line}`);
+    }
+    assert.match(await readFile(path.join(ROLES, '../docs/deploy.md'), 'utf8'), /systemctl start bazaar-init@N/);
   });
 
   test('the example config is valid, keeps its data in the state directory, and gets its token from the example env file', async () => {
