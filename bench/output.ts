@@ -1,12 +1,13 @@
 // `npm run docs:output`: writes docs/output.md, the sample output the lab asks for, from a real run
 // of the bundle: `bazaar up`, the API through curl, `bazaar client`, `bazaar admin status`, a leader
-// crashed under load and recovered, and what the commands say when something is wrong. Nothing in
+// crashed under load and recovered, a replica's lost disk recovered from its peers, and what the
+// commands say when something is wrong. Nothing in
 // it is typed by hand; run it again and the document is true of the current build.
 //
 //   npm run docs:output                  writes docs/output.md
 //   npm run docs:output -- --out FILE    writes FILE instead
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, promisify } from 'node:util';
@@ -26,7 +27,8 @@ const out: string[] = [];
 /** The run's temp folder and config path read better as placeholders; everything else is as printed. */
 const tidy = (text: string): string => text.replaceAll(cluster.configPath, 'cluster.json').replaceAll(cluster.dir, '<data>').trimEnd();
 const block = (command: string, output: string, code: number | null): void => {
-  out.push('```', `$ ${tidy(command)}`, tidy(output), ...(code === null || code === 0 ? [] : [`(exit status ${code})`]), '```', '');
+  const printed = tidy(output);
+  out.push('```', `$ ${tidy(command)}`, ...(printed === '' ? [] : [printed]), ...(code === null || code === 0 ? [] : [`(exit status ${code})`]), '```', '');
 };
 const bazaar = (args: readonly string[]): string => `bazaar ${args.join(' ')} --config ${cluster.configPath}`;
 
@@ -90,6 +92,19 @@ try {
   out.push(`\`bazaar admin recover\` starts replica ${leader} again under \`bazaar up\`; it reads its log, fetches the orders it missed from the new leader and rejoins as a follower:`, '');
   await show(['admin', 'recover', '--id', String(leader)]);
   await until('every replica to hold the same log', async () => (new Set((await admin.status(config)).orders.map((order) => order.health?.lastNumber ?? -2)).size === 1 ? true : undefined), WAIT_MS_MAX);
+  await show(['admin', 'status']);
+
+  out.push('## A lost disk, and its recovery', '');
+  const lost = leader === 1 ? 2 : 1;
+  out.push(`Replica ${lost} loses its disk: it is killed and its whole data folder removed, then \`bazaar admin recover\` starts it on the empty disk. It finds it lost its disk, copies the leader's log from its peers, and counts toward no majority until it holds it (its warning below is from \`up\`'s output):`, '');
+  await show(['admin', 'crash', '--id', String(lost)]);
+  const folder = path.join(config.dataDir, `order-${lost}`);
+  await rm(folder, { recursive: true, force: true });
+  block(`rm -rf ${folder}`, '', 0);
+  const before = up.output.length;
+  await show(['admin', 'recover', '--id', String(lost)]);
+  await until(`replica ${lost} to recover`, async () => ((await admin.status(config)).orders.every((order) => order.health !== null && order.health.state !== 'recovering') && new Set((await admin.status(config)).orders.map((order) => order.health?.lastNumber ?? -2)).size === 1 ? true : undefined), WAIT_MS_MAX);
+  block(`(bazaar up's output meanwhile)`, up.output.slice(before).split('\n').filter((line) => line.includes(`order ${lost}:`)).join('\n'), 0);
   await show(['admin', 'status']);
 
   out.push('## When something is wrong, the commands say so', '');

@@ -19,7 +19,7 @@ test('npm run docs:output produces the sample output from a real run', async () 
     const out = path.join(dir, 'output.md');
     await promisify(execFile)(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench', 'output.ts'), '--out', out], { cwd: ROOT, timeout: 120_000 });
     const text = await readFile(out, 'utf8');
-    for (const heading of ['## The cluster comes up', '## The API', '## The client', '## A leader crash under load, and its recovery', '## When something is wrong, the commands say so']) {
+    for (const heading of ['## The cluster comes up', '## The API', '## The client', '## A leader crash under load, and its recovery', '## A lost disk, and its recovery', '## When something is wrong, the commands say so']) {
       assert.ok(text.includes(heading), `missing ${heading}`);
     }
     assert.match(text, /Stock Bazaar is up: catalog, order replicas 1, 2, 3, frontend\./);
@@ -30,7 +30,8 @@ test('npm run docs:output produces the sample output from a real run', async () 
     assert.match(text, /is back \(pid \d+\)/);
     assert.match(text, /is down already[^\n]*\n\(exit status 1\)/);
     assert.match(text, /must be a number from 0 to 1\n\(run with --help for usage\)\n\(exit status 2\)/);
-    assert.doesNotMatch(text, / warn /, 'a normal start and failover log no warning');
+    assert.doesNotMatch(text.slice(0, text.indexOf('## A lost disk')), / warn /, 'a normal start and failover log no warning');
+    assert.match(text, /warn order \d: its data folder is empty[^\n]*recovering from its peers/, 'the replica on an empty disk says it recovers');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
