@@ -3,7 +3,8 @@
 // their log damaged; each recovers from its peers before it counts. Then the worst order we can
 // build: a replica loses its disk while another is down (it must wait: it may not count), becomes
 // needed for every majority, and the leader is killed. Every run: the client exits 0 with every
-// order read back under its acknowledged number, and the logs end byte-identical.
+// order read back under its acknowledged number, no line the leader had committed is ever
+// rewritten, and the logs end byte-identical.
 import assert from 'node:assert/strict';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -48,8 +49,23 @@ async function recovered(cluster: TestCluster, id: number, proc: Proc): Promise<
   assert.match(proc.output, /recovered: this log equals leader \d's through \d+ orders/);
 }
 
-/** The client's verdict, and logs that end byte-identical and equal to the catalog (G4). */
-async function assertWhole(cluster: TestCluster, client: Proc): Promise<void> {
+/** The committed prefix of the leader's log as it is now: lines that no replica may ever rewrite. */
+async function committedLines(cluster: TestCluster): Promise<string[]> {
+  for (const id of [1, 2, 3]) {
+    try {
+      const reply = await http(`${cluster.url(id)}/health`, { timeoutMs: 1_000 });
+      const data = (reply.body as { data: { serving: boolean; commitLength: number | null } }).data;
+      if (reply.status !== 200 || !data.serving || data.commitLength === null) continue;
+      return (await readFile(cluster.orderLogPath(id), 'utf8')).split('\n').slice(0, data.commitLength);
+    } catch {
+      // Not this one.
+    }
+  }
+  return [];
+}
+
+/** The client's verdict, logs that end byte-identical and equal to the catalog (G4), and no committed line rewritten. */
+async function assertWhole(cluster: TestCluster, client: Proc, committed: readonly string[][]): Promise<void> {
   const { code } = await client.exited;
   assert.equal(code, 0, client.output);
   assert.match(client.output, /verification: passed/);
@@ -59,6 +75,11 @@ async function assertWhole(cluster: TestCluster, client: Proc): Promise<void> {
     assertConserved(await readOrderLog(cluster.orderLogPath(1)), await catalogStocks(cluster.url('catalog')));
   }, 15_000);
   assert.ok((await readOrderLog(cluster.orderLogPath(1))).length > 100, 'trades went on');
+  const final = (await readFile(cluster.orderLogPath(1), 'utf8')).split('\n');
+  for (const lines of committed) {
+    assert.ok(lines.length > 0, 'a committed prefix was read');
+    lines.forEach((line, index) => assert.equal(final[index], line, `committed line ${index + 1} was rewritten`));
+  }
 }
 
 describe('a lost disk loses nothing', () => {
@@ -74,8 +95,10 @@ describe('a lost disk loses nothing', () => {
     const client = cluster.spawn(['client', '--clients', '5', '--p', '0.6', '--iterations', '1000000', '--duration', '16', '--seed', '24']);
     const timer = setTimeout(() => client.running && process.kill(client.pid, 'SIGKILL'), 90_000);
     const losses: Array<[number, Loss]> = [[1, 'folder'], [2, 'log'], [1, 'state'], [2, 'damaged line']];
+    const committed: string[][] = [];
     for (const [id, loss] of losses) {
       await sleep(1_500);
+      committed.push(await committedLines(cluster));
       await orders.get(id)!.crash();
       await loseDisk(cluster, id, loss);
       const proc = await cluster.start(id);
@@ -83,7 +106,7 @@ describe('a lost disk loses nothing', () => {
       await recovered(cluster, id, proc);
     }
     assert.match(orders.get(2)!.output, /line \d+ of its order log is damaged \(checksum mismatch\)/);
-    await assertWhole(cluster, client);
+    await assertWhole(cluster, client, committed);
     clearTimeout(timer);
   });
 
@@ -94,6 +117,7 @@ describe('a lost disk loses nothing', () => {
     const client = cluster.spawn(['client', '--clients', '5', '--p', '0.6', '--iterations', '1000000', '--duration', '14', '--seed', '25']);
     const timer = setTimeout(() => client.running && process.kill(client.pid, 'SIGKILL'), 90_000);
     await sleep(1_500);
+    const committed = [await committedLines(cluster)];
     // Replica 1 is down; replica 2 comes back with nothing. With only the leader sound, replica 2
     // must not recover (it could not know the newest epoch) and must not count.
     await orders.get(1)!.crash();
@@ -108,11 +132,12 @@ describe('a lost disk loses nothing', () => {
     // Now replica 2 is needed for every majority; then the leader goes, and 1 comes back.
     await orders.get(1)!.crash();
     await sleep(1_500);
+    committed.push(await committedLines(cluster));
     await orders.get(3)!.crash();
     orders.set(1, await cluster.start(1));
     await sleep(1_500);
     orders.set(3, await cluster.start(3));
-    await assertWhole(cluster, client);
+    await assertWhole(cluster, client, committed);
     clearTimeout(timer);
   });
 });
