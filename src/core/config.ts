@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import defaultStocks from '../../config/stocks.json' with { type: 'json' };
 import { ConfigError } from './errors.ts';
-import { CACHE_ENTRIES_DEFAULT, CACHE_ENTRIES_MAX, FRONTENDS_MAX, REPLICA_ID_MAX, STOCK_NAME_LENGTH_MAX } from './limits.ts';
+import { CACHE_ENTRIES_DEFAULT, CACHE_ENTRIES_MAX, CLUSTER_NAME_MAX, FRONTENDS_MAX, REPLICA_ID_MAX, STOCK_NAME_LENGTH_MAX } from './limits.ts';
 import { isValidStockName } from './trade.ts';
 
 export interface Endpoint {
@@ -154,7 +154,9 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   const root = expectObject(raw, '(root)');
   rejectUnknownKeys(root, ['cluster', 'dataDir', 'frontend', 'frontends', 'catalog', 'orders', 'cache', 'token', 'dashboard'], '');
   const cluster = root.cluster === undefined ? CLUSTER_DEFAULT : expectString(root.cluster, 'cluster');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(cluster)) throw new ConfigError('config key "cluster" must be 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(cluster) || cluster.length > CLUSTER_NAME_MAX) {
+    throw new ConfigError(`config key "cluster" must be 1 to ${CLUSTER_NAME_MAX} letters, digits, dots, dashes or underscores, starting with a letter or digit`);
+  }
 
   const dataDir = path.resolve(configDir, root.dataDir === undefined ? 'data' : expectString(root.dataDir, 'dataDir'));
   if (root.frontend !== undefined && root.frontends !== undefined) throw new ConfigError('config keys "frontend" and "frontends" cannot both be given; list every frontend under "frontends"');

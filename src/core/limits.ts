@@ -138,6 +138,8 @@ export const REPLICATION_RETRY_MS = 100;
 export const COMMIT_TIMEOUT_MS = 1_500;
 /** Time a new leader has to bring a majority up to its starting log before it gives up the epoch. */
 export const ELECTION_TIMEOUT_MS = 10_000;
+/** Characters in a cluster's name at most (the config's `cluster`, written on every replica's disk). */
+export const CLUSTER_NAME_MAX = 64;
 /** Pause before a recovering replica asks its peers again where the cluster stands (too few answered, or no leader serves). */
 export const RECOVERY_RETRY_MS = 500;
 /** A recovering replica copying the leader's log that hears nothing from it for this long asks its peers again. */

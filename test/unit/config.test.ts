@@ -63,6 +63,12 @@ describe('config', () => {
     }
   });
 
+  test('the cluster is named "bazaar" unless "cluster" names it; a name that could not be a folder-safe word is rejected', () => {
+    assert.equal(parseConfig(base(), { configPath: at, env: {} }).cluster, 'bazaar');
+    assert.equal(parseConfig({ ...base(), cluster: 'prod-eu.1' }, { configPath: at, env: {} }).cluster, 'prod-eu.1');
+    for (const cluster of ['', '-x', 'a b', 'a/b', 'x'.repeat(65), 7]) rejects({ ...base(), cluster }, /config key "cluster"/);
+  });
+
   test('unknown keys are rejected with the key named', () => {
     rejects({ ...base(), cahce: {} }, /unknown config key "cahce"/);
     rejects({ ...base(), frontend: { host: 'a', port: 1, prot: 2 } }, /unknown config key "frontend.prot"/);
