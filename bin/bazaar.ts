@@ -223,7 +223,7 @@ adminCommand
       const cluster = await admin.status(readConfig(options.config));
       process.stdout.write(options.json === true ? `${JSON.stringify(cluster, null, 2)}\n` : admin.formatStatus(cluster));
       // A role down or a replica recovering a lost disk is a fault found: exit 1 (the table above says which).
-      process.exitCode = admin.allUp(cluster) ? 0 : 1;
+      process.exitCode = admin.healthy(cluster) ? 0 : 1;
     }),
   );
 

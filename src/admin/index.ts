@@ -55,7 +55,7 @@ export async function status(config: Config): Promise<ClusterStatus> {
 }
 
 /** Whether every role of the cluster answered and no replica is recovering a lost disk. */
-export function allUp(cluster: ClusterStatus): boolean {
+export function healthy(cluster: ClusterStatus): boolean {
   return cluster.catalog.up && cluster.frontends.every((frontend) => frontend.up) && cluster.orders.every((order) => order.up && order.health?.state !== 'recovering');
 }
 

@@ -127,6 +127,10 @@ describe('a lost disk loses nothing', () => {
     await sleep(700);
     assert.equal(await replicaState(cluster, 2), 'recovering', 'with one of its two peers down, it waits');
     assert.match(orders.get(2)!.output, /1 of its 2 peers answered/);
+    const status = cluster.spawn(['admin', 'status']);
+    assert.equal((await status.exited).code, 1, 'admin status exits 1: a replica down, another recovering');
+    assert.match(status.output, /order 2\s+\S+\s+up\s+recovering/);
+    assert.match(status.output, /order 2 is recovering a lost disk: asking its peers where the cluster stands/);
     orders.set(1, await cluster.start(1));
     await recovered(cluster, 2, orders.get(2)!);
     // Now replica 2 is needed for every majority; then the leader goes, and 1 comes back.
