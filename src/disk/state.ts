@@ -31,7 +31,6 @@ export function recoveringState(remembered: ReplicaState | undefined): ReplicaSt
 }
 
 export interface StateStore {
-  load(): Promise<ReplicaState>;
   /** Resolves once the state is durable. */
   save(state: ReplicaState): Promise<void>;
 }
@@ -59,12 +58,6 @@ export class FileStateStore implements StateStore {
 
   constructor(file: string) {
     this.file = file;
-  }
-
-  async load(): Promise<ReplicaState> {
-    const read = await this.read();
-    if (read.kind === 'damaged') throw new Error(read.why);
-    return read.kind === 'missing' ? INITIAL_STATE : read.state;
   }
 
   /** The file as it is: missing, damaged (why), or a state. Other read errors throw. */
@@ -96,10 +89,6 @@ export class FileStateStore implements StateStore {
 
 export class MemoryStateStore implements StateStore {
   state: ReplicaState = INITIAL_STATE;
-
-  async load(): Promise<ReplicaState> {
-    return this.state;
-  }
 
   async save(state: ReplicaState): Promise<void> {
     this.state = { ...state };
