@@ -8,6 +8,7 @@ import { recoverRole } from '../protocol/control.ts';
 import { send } from '../http/message.ts';
 import { CRASH } from '../protocol/orders.ts';
 import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
+import { majorityOf } from '../core/quorum.ts';
 
 export interface RoleStatus<H> {
   readonly role: string;
@@ -67,7 +68,7 @@ export function recoveryLines(cluster: ClusterStatus): string[] {
     if (recovery?.phase === 'copying') return `${order.role} is recovering a lost disk: copying replica ${recovery.leaderId}'s log, ${order.health!.lastNumber + 1} of ${recovery.target} orders; it counts toward no majority until it holds them`;
     return `${order.role} is recovering a lost disk: asking its peers where the cluster stands (it needs a majority of them sound, the leader among them)`;
   });
-  if (recovering.length >= Math.floor(cluster.orders.length / 2) + 1) {
+  if (recovering.length >= majorityOf(cluster.orders.length)) {
     lines.push(`a majority of order replicas (${recovering.map((order) => order.id).join(', ')}) lost their disks: the orders only they held cannot be recovered, and no trade is served; restore a lost data folder from a backup, or start a new cluster`);
   }
   return lines;

@@ -6,6 +6,7 @@ import { type Config, frontendLabel, replicaName } from '../core/config.ts';
 import { DASHBOARD_IN_SYNC_LAG_MAX } from '../core/limits.ts';
 import { addBuckets, bucketIncrease, buckets, increase, quantile, type Sample, total } from './prometheus.ts';
 import type { Reading } from './reader.ts';
+import { majorityOf } from '../core/quorum.ts';
 
 const KINDS = Object.keys(ROUTES) as RouteKind[];
 
@@ -127,7 +128,7 @@ function recoveries(next: Reading, previous: Reading, event: (kind: EventKind, t
     if (is && !was) event('recovery', `replica ${replica.id} lost its disk; recovering from ${sound.length === 0 ? 'no sound replica yet' : sound.join(' and ')}`);
     if (was && !is && replica.health !== null) event('recovery', `replica ${replica.id} recovered: it holds the leader's ${replica.health.lastNumber + 1} orders and counts again`);
   }
-  const majority = Math.floor(next.replicas.length / 2) + 1;
+  const majority = majorityOf(next.replicas.length);
   const count = (reading: Reading): number => reading.replicas.filter((replica) => replica.health?.state === 'recovering').length;
   if (count(next) >= majority && count(previous) < majority) {
     event('recovery', `a majority of order replicas lost their disks: the orders only they held cannot be recovered, and no trade is served; restore a data folder from a backup, or start a new cluster`);

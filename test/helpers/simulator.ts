@@ -16,6 +16,7 @@ import type { StockSeed } from '../../src/core/config.ts';
 import { SimCatalog } from './sim-catalog.ts';
 import { MemoryOrderLog } from '../../src/disk/log.ts';
 import { INITIAL_STATE, type ReplicaState, recoveringState } from '../../src/disk/state.ts';
+import { majorityOf } from '../../src/core/quorum.ts';
 
 /** mulberry32: small, fast, good enough to pick among a handful of choices. */
 export class Rng {
@@ -135,7 +136,7 @@ export class World {
     this.rng = new Rng(seed);
     this.options = options;
     this.catalog = new SimCatalog((text) => this.say(text), options.stocks);
-    this.majority = Math.floor(options.replicas / 2) + 1;
+    this.majority = majorityOf(options.replicas);
     for (let id = 1; id <= options.replicas; id += 1) {
       const node: SimNode = { id, core: undefined, life: 0, log: new MemoryOrderLog(), state: INITIAL_STATE, logQueue: [], stateQueue: [], completions: [] };
       this.nodes.push(node);

@@ -34,7 +34,7 @@ import { polled, standForElection, tickElection } from './election.ts';
 import { AppendWork, NoticeWork, PollWork } from './follower.ts';
 import { checkInvariants, type Seen } from './invariants.ts';
 import { applyCompleted, approvalCompleted, ownAppended, placeOrder, rejoin, replicated, servingLeader, stepDown, tickLeader } from './leader.ts';
-import { majorityOf } from './majority.ts';
+import { majorityOf } from '../../core/quorum.ts';
 import type { Action, IoAction, Outcome, Request } from './messages.ts';
 import type { Election, Pending, Recovery, SerialWork } from './pending.ts';
 import type { Flight, LeaderEpoch } from './progress.ts';

@@ -1,9 +1,5 @@
 // The commit arithmetic (etcd-io/raft's `quorum/majority`), apart from everything that moves it.
-
-/** Replicas that make a majority of a cluster of `size`. */
-export function majorityOf(size: number): number {
-  return Math.floor(size / 2) + 1;
-}
+// What a majority is lives in core/quorum.ts.
 
 /**
  * How much of the leader's log is acknowledged: durable on the leader (`ownLength`), on every
