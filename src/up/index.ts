@@ -2,7 +2,7 @@
 // bazaar entry point, its output prefixed with its name, ready once every role answers its health check.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, unlink } from 'node:fs/promises';
-import { initBlocker, initDisks } from '../disk/init.ts';
+import { initIfNew } from '../disk/init.ts';
 import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -157,18 +157,6 @@ async function pollUntil<T>(probe: () => Promise<T | undefined>): Promise<T | un
 /** Waits until the catalog is level with the order log (the leader brings it there), at most CHILD_READY_TIMEOUT_MS; whether it is. */
 async function waitForCatalog(catalog: Endpoint): Promise<boolean> {
   return (await pollUntil(async () => ((await catalogHealth(catalog))?.ready === true ? true : undefined))) === true;
-}
-
-/**
- * A data folder where no replica's disk holds anything is a new cluster: its disks are initialised
- * (disk/init.ts). Otherwise the cluster exists, and a replica with an empty folder recovers.
- */
-async function initIfNew(config: Config, logger: Logger): Promise<void> {
-  const ids = config.orders.map((replica) => replica.id);
-  const blockers = await Promise.all(ids.map((id) => initBlocker(config, id)));
-  if (blockers.some((why) => why !== undefined)) return;
-  await initDisks(config, ids);
-  logger.info(`up: a new cluster "${config.cluster}": initialised the disks of order replicas ${ids.join(', ')} in ${config.dataDir}`);
 }
 
 export async function start(config: Config, options: UpOptions, logger: Logger = createLogger()): Promise<UpHandle> {
@@ -348,7 +336,8 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     throw new Error(`another bazaar up is already running on ${config.dataDir} (its control socket ${socketPath} answers); stop it first`);
   }
   await unlink(socketPath).catch(() => undefined);
-  await initIfNew(config, logger);
+  // A data folder where no replica's disk holds anything is a new cluster; otherwise an empty folder recovers.
+  if (await initIfNew(config)) logger.info(`up: a new cluster "${config.cluster}": initialised the disks of order replicas ${config.orders.map((replica) => replica.id).join(', ')} in ${config.dataDir}`);
   control = createJsonServer({
     name: 'up control',
     logger,
