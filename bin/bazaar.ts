@@ -9,11 +9,15 @@ import { initDisks } from '../src/disk/init.ts';
 import { baseUrl, type Config, loadConfig, parseStocks, resolveConfigPath } from '../src/core/config.ts';
 import { ConfigError } from '../src/core/errors.ts';
 import { type Handle, idempotent, runUntilSignal } from '../src/core/lifecycle.ts';
-import { CACHE_ENTRIES_MAX, CLIENT_DURATION_S_MAX, CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX, CLIENT_SKEW_MAX, FRONTENDS_MAX, REPLICA_ID_MAX } from '../src/core/limits.ts';
+import { CACHE_ENTRIES_MAX, CERT_CA_DAYS_DEFAULT, CERT_DAYS_MAX, CERT_ROLE_DAYS_DEFAULT, CLIENT_DURATION_S_MAX, CLIENT_ITERATIONS_MAX, CLIENT_SESSIONS_MAX, CLIENT_SKEW_MAX, FRONTENDS_MAX, REPLICA_ID_MAX } from '../src/core/limits.ts';
 import { createLogger } from '../src/core/logger.ts';
 import * as frontend from '../src/frontend/index.ts';
 import * as order from '../src/order/index.ts';
 import * as up from '../src/up/index.ts';
+import { formatCertsReport, makeCerts } from '../src/tls/certs.ts';
+import { trustedCa } from '../src/tls/client.ts';
+import { clusterCaFile } from '../src/tls/material.ts';
+import path from 'node:path';
 import defaultStocks from '../config/stocks.json' with { type: 'json' };
 
 const logger = createLogger();
@@ -112,6 +116,24 @@ program
     }),
   );
 
+program
+  .command('certs')
+  .description('make the cluster\'s TLS certificates: its CA (once), and a certificate for every role of the config (catalog, order-N, frontend-N, dashboard, admin, prometheus), named for its host')
+  .option('--dir <folder>', 'where to write them (default: the config\'s tls.dir, else certs/ beside the config)')
+  .option('--only <names...>', 'only these certificates, signed by the CA already in the folder (to replace one role\'s)')
+  .option('--days <n>', `how long the role certificates are valid (default ${CERT_ROLE_DAYS_DEFAULT})`, integer(1, CERT_DAYS_MAX), CERT_ROLE_DAYS_DEFAULT)
+  .option('--ca-days <n>', `how long a new CA is valid (default ${CERT_CA_DAYS_DEFAULT})`, integer(1, CERT_DAYS_MAX), CERT_CA_DAYS_DEFAULT)
+  .addOption(configOption())
+  .addHelpText('after', '\nThen set "tls": {"dir": "certs"} in the config (or BAZAAR_TLS_DIR), and give each host ca.crt and its own role\'s .crt and .key.\nThe CA\'s key (ca.key) stays with you: it signs new certificates. docs/security.md walks through it.')
+  .action(
+    action('certs', async (options: { dir?: string; only?: string[]; days: number; caDays: number; config?: string }) => {
+      const config = readConfig(options.config);
+      const dir = path.resolve(options.dir ?? config.tls?.dir ?? path.join(path.dirname(config.configPath), 'certs'));
+      const report = await makeCerts(config, { dir, only: options.only, days: options.days, caDays: options.caDays });
+      process.stdout.write(formatCertsReport(report));
+    }),
+  );
+
 interface CacheFlags {
   cache?: boolean;
   cacheSize?: number;
@@ -154,12 +176,13 @@ program
   .option('--seed <n>', 'seed of the random choices, to replay a run (default: random, printed)', integer(0, 2 ** 32 - 1))
   .option('--skew <s>', 'Zipf exponent of the choice of stock, the config\'s first stock the most popular (0: uniform)', skewExponent, 0)
   .option('--json <file>', 'also write the report as JSON to this file')
+  .option('--ca <file>', 'trust this CA for https frontends (default: the config\'s cluster CA when it has "tls", else the system\'s)')
   .addOption(configOption())
   .addHelpText('after', '\nCtrl-C (SIGINT) stops starting new iterations and verifies the orders placed so far; a second one quits at once.\nExit code: 0 when every request succeeded and every order read back as sent, 1 otherwise, 2 for a usage or config error.')
   .action(
     action(
       'client',
-      async (options: { p: number; iterations: number; duration?: number; clients: number; frontend?: string; seed?: number; skew: number; json?: string; config?: string }) => {
+      async (options: { p: number; iterations: number; duration?: number; clients: number; frontend?: string; seed?: number; skew: number; json?: string; ca?: string; config?: string }) => {
         // The config supplies the frontend address and stock list; with --frontend and no config
         // file the default stock list is used.
         let config: Config | undefined;
@@ -173,7 +196,7 @@ program
           try {
             return new URL(text.trim()).origin;
           } catch {
-            throw new ConfigError(`--frontend ${JSON.stringify(text)} is not a URL like http://127.0.0.1:8000`);
+            throw new ConfigError(`--frontend ${JSON.stringify(text)} is not a URL like http://127.0.0.1:8000 (or https://…)`);
           }
         });
         // The first SIGINT ends the sessions as --duration does (the orders placed are still
@@ -189,8 +212,10 @@ program
         // AbortSignal.timeout(): on Node 20 the timeout signal inside it can be garbage-collected
         // before it fires (nodejs/node#57736), and a 14 s run then never ends.
         const deadline = options.duration === undefined ? undefined : setTimeout(() => stop.abort(), options.duration * 1000);
+        const caFile = options.ca ?? (config === undefined ? undefined : clusterCaFile(config));
         const report = await client.run({
           frontend: frontendUrls,
+          tls: caFile === undefined ? undefined : trustedCa(caFile),
           p: options.p,
           iterations: options.iterations,
           clients: options.clients,

@@ -2,7 +2,9 @@
 // roles started as child processes and stopped by PID, everything removed afterwards.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { Agent, fetch, setGlobalDispatcher } from 'undici';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -11,6 +13,17 @@ import { fileURLToPath } from 'node:url';
 import { conformance, PUBLIC_ORIGINS } from './openapi.ts';
 import { loadConfig } from '../src/core/config.ts';
 import { initDisks } from '../src/disk/init.ts';
+import { makeCerts } from '../src/tls/certs.ts';
+import { ADMIN_CERT } from '../src/tls/names.ts';
+
+/**
+ * This process's HTTP clients (fetch, undici) trust the cluster's CA in `certsDir` and show its
+ * `admin` certificate, as `bazaar admin` does: a test reads a TLS cluster's roles as an operator would.
+ */
+export function trustCluster(certsDir: string): void {
+  const read = (file: string): Buffer => readFileSync(path.join(certsDir, file));
+  setGlobalDispatcher(new Agent({ connect: { ca: read('ca.crt'), cert: read(`${ADMIN_CERT}.crt`), key: read(`${ADMIN_CERT}.key`) } }));
+}
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 /** Runs the TypeScript sources (integration tier). */
@@ -91,6 +104,11 @@ export interface ClusterOptions {
   readonly command?: readonly string[];
   /** Initialise the replicas' disks as a new cluster, as `bazaar up` and `bazaar init` do (default true). */
   readonly init?: boolean;
+  /**
+   * The cluster's mutual TLS: `bazaar certs` is run into DIR/certs and the config gets `tls`. This
+   * test process's fetch and undici then trust the cluster's CA and show the `admin` certificate.
+   */
+  readonly tls?: boolean;
 }
 
 export class TestCluster {
@@ -99,10 +117,14 @@ export class TestCluster {
   readonly dataDir: string;
   readonly ports: { frontend: number; catalog: number; dashboard: number; orders: Map<number, number> };
   readonly command: readonly string[];
+  /** Where `bazaar certs` wrote the cluster's certificates, with `tls`. */
+  readonly certsDir: string;
+  scheme: 'http' | 'https' = 'http';
   private readonly procs: Proc[] = [];
 
   private constructor(dir: string, ports: TestCluster['ports'], command: readonly string[]) {
     this.dir = dir;
+    this.certsDir = path.join(dir, 'certs');
     this.configPath = path.join(dir, 'bazaar.json');
     this.dataDir = path.join(dir, 'data');
     this.ports = ports;
@@ -125,19 +147,25 @@ export class TestCluster {
       // refuse the key, and a newer one then serves its dashboard on the default port.
       ...(process.env.BAZAAR_CONFIG_WITHOUT_DASHBOARD === '1' ? {} : { dashboard: { host: '127.0.0.1', port: ports.dashboard } }),
       ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.tls === true ? { tls: { dir: 'certs' } } : {}),
       ...options.extra,
     };
     await writeFile(cluster.configPath, JSON.stringify(config, null, 2));
+    if (options.tls === true) {
+      cluster.scheme = 'https';
+      await makeCerts(loadConfig(cluster.configPath), { dir: cluster.certsDir, days: 1, caDays: 1 });
+      trustCluster(cluster.certsDir);
+    }
     if (options.init !== false) await initDisks(loadConfig(cluster.configPath), [...ports.orders.keys()]);
     // Every reply from a frontend of this cluster is checked against the OpenAPI document (http()).
     const frontends = (config as { frontends?: Array<{ host: string; port: number }> }).frontends ?? [config.frontend];
-    for (const endpoint of frontends) if (endpoint !== undefined) PUBLIC_ORIGINS.add(`http://${endpoint.host}:${endpoint.port}`);
+    for (const endpoint of frontends) if (endpoint !== undefined) PUBLIC_ORIGINS.add(`${cluster.scheme}://${endpoint.host}:${endpoint.port}`);
     return cluster;
   }
 
   url(role: 'frontend' | 'catalog' | 'dashboard' | number): string {
     const port = role === 'frontend' ? this.ports.frontend : role === 'catalog' ? this.ports.catalog : role === 'dashboard' ? this.ports.dashboard : this.ports.orders.get(role);
-    return `http://127.0.0.1:${port}`;
+    return `${this.scheme}://127.0.0.1:${port}`;
   }
 
   orderLogPath(id: number): string {

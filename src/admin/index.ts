@@ -1,9 +1,11 @@
 // `bazaar admin status | crash | recover`: operate a running cluster from its config.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { baseUrl, type Config, type Endpoint, findReplica, frontendLabel, replicaName } from '../core/config.ts';
+import { type Config, type Endpoint, findReplica, frontendLabel, replicaName } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { ADMIN_CALL_TIMEOUT_MS, ADMIN_CRASH_POLL_MS, CHILD_READY_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
-import { dataOf, Upstream } from '../http/client.ts';
+import { dataOf } from '../http/client.ts';
+import { Dialer } from '../http/dial.ts';
+import { ADMIN_CERT, CATALOG_CERT, frontendCertName, replicaCertName } from '../tls/names.ts';
 import { recoverRole } from '../protocol/control.ts';
 import { send } from '../http/message.ts';
 import { CRASH } from '../protocol/orders.ts';
@@ -26,8 +28,8 @@ export interface ClusterStatus {
   readonly orders: readonly (RoleStatus<OrderHealth> & { readonly id: number })[];
 }
 
-async function health<H>(role: string, endpoint: Endpoint, token: string | undefined, parse: (data: unknown) => H): Promise<RoleStatus<H>> {
-  const upstream = new Upstream(role, baseUrl(endpoint), { token, connections: ONE_OFF_CONNECTIONS_MAX });
+async function health<H>(role: string, endpoint: Endpoint, peer: string, dialer: Dialer, parse: (data: unknown) => H): Promise<RoleStatus<H>> {
+  const upstream = dialer.http(role, endpoint, peer, ONE_OFF_CONNECTIONS_MAX);
   const address = `${endpoint.host}:${endpoint.port}`;
   try {
     const reply = await upstream.call('GET', '/health', undefined, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
@@ -46,11 +48,11 @@ async function health<H>(role: string, endpoint: Endpoint, token: string | undef
   }
 }
 
-export async function status(config: Config): Promise<ClusterStatus> {
+export async function status(config: Config, dialer = Dialer.forRole(config, ADMIN_CERT)): Promise<ClusterStatus> {
   const [catalog, frontends, orders] = await Promise.all([
-    health('catalog', config.catalog, config.token, parseCatalogHealth),
-    Promise.all(config.frontends.map((endpoint, index) => health(frontendLabel(config, index), endpoint, config.token, parseFrontendHealth))),
-    Promise.all(config.orders.map((replica) => health(`order ${replica.id}`, replica, config.token, parseOrderHealth))),
+    health('catalog', config.catalog, CATALOG_CERT, dialer, parseCatalogHealth),
+    Promise.all(config.frontends.map((endpoint, index) => health(frontendLabel(config, index), endpoint, frontendCertName(index + 1), dialer, parseFrontendHealth))),
+    Promise.all(config.orders.map((replica) => health(`order ${replica.id}`, replica, replicaCertName(replica.id), dialer, parseOrderHealth))),
   ]);
   return { catalog, frontend: frontends[0]!, frontends, orders: orders.map((order, index) => ({ ...order, id: config.orders[index]!.id })) };
 }
@@ -100,13 +102,14 @@ export function formatStatus(cluster: ClusterStatus): string {
 }
 
 /** Crashes replica `id` for real (it sends itself SIGKILL) and waits until it no longer answers. */
-export async function crash(config: Config, id: number): Promise<void> {
+export async function crash(config: Config, id: number, dialer = Dialer.forRole(config, ADMIN_CERT)): Promise<void> {
   const replica = findReplica(config, id);
   // A replica that does not answer cannot be crashed: say so, rather than report a crash that did not happen.
-  if (!(await health(`order ${id}`, replica, config.token, parseOrderHealth)).up) {
+  const peer = replicaCertName(id);
+  if (!(await health(`order ${id}`, replica, peer, dialer, parseOrderHealth)).up) {
     throw new Error(`order replica ${id} is down already: nothing answers ${replica.host}:${replica.port}`);
   }
-  const upstream = new Upstream(`order replica ${id}`, baseUrl(replica), { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
+  const upstream = dialer.http(`order replica ${id}`, replica, peer, ONE_OFF_CONNECTIONS_MAX);
   try {
     try {
       await send(upstream, CRASH, {}, `order replica ${id} refused to crash`, { timeoutMs: ADMIN_CALL_TIMEOUT_MS });
@@ -118,7 +121,7 @@ export async function crash(config: Config, id: number): Promise<void> {
     await upstream.close();
   }
   const deadline = Date.now() + CHILD_READY_TIMEOUT_MS;
-  while ((await health(`order ${id}`, replica, config.token, parseOrderHealth)).up) {
+  while ((await health(`order ${id}`, replica, peer, dialer, parseOrderHealth)).up) {
     if (Date.now() > deadline) throw new Error(`order replica ${id} still answers after the crash request`);
     await sleep(ADMIN_CRASH_POLL_MS);
   }

@@ -1,11 +1,14 @@
 // `bazaar catalog`: serves stock lookups, approves trades before they are logged, and applies the
 // committed order log, from which its state is derived (state.ts).
 import type { AddressInfo } from 'node:net';
-import { type Config, frontendName, openInternalsWarning } from '../core/config.ts';
+import { clearTextWarning, type Config, frontendName, openInternalsWarning } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
+import { Dialer } from '../http/dial.ts';
 import { Metrics } from '../http/metrics.ts';
+import { CATALOG_CERT, frontendCertName } from '../tls/names.ts';
+import { tlsListener } from '../tls/server.ts';
 import { createJsonServer } from '../http/server.ts';
 import { StorageError } from '../storage/errors.ts';
 import { linkDelivery, Invalidator } from './invalidator.ts';
@@ -25,7 +28,9 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   logger.info(`catalog: ${config.catalog.stocks.length} stocks; checkpoint through ${store.state.applied} committed orders (${checkpointPath}); the order leader brings it level with the log`);
 
   // Every frontend of the config gets each change pushed; a trade waits for every one but its own.
-  const deliveries = config.frontends.map((frontend) => ({ name: frontendName(frontend), ...linkDelivery(frontend, config.token) }));
+  const dialer = Dialer.forRole(config, CATALOG_CERT, logger);
+  const { tls } = dialer;
+  const deliveries = config.frontends.map((frontend, index) => ({ name: frontendName(frontend), ...linkDelivery(dialer.link('frontend', frontend, frontendCertName(index + 1))) }));
   const invalidator = new Invalidator(deliveries, { versions: () => store.versions(), logger });
 
   const metrics = new Metrics();
@@ -33,8 +38,9 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   metrics.counterOf('bazaar_catalog_trades_total', 'Committed orders applied.', () => store.state.applied);
   metrics.gauge('bazaar_catalog_ready', '1 once the catalog is level with the order log (it serves); 0 while it rebuilds.', () => (store.state.ready ? 1 : 0));
 
-  const openWarning = openInternalsWarning(config, config.catalog);
-  if (openWarning !== undefined) logger.warn(`catalog: ${openWarning}`);
+  for (const warning of [openInternalsWarning(config, config.catalog), clearTextWarning(config, config.catalog)]) {
+    if (warning !== undefined) logger.warn(`catalog: ${warning}`);
+  }
 
   const http = createJsonServer({
     name: 'catalog',
@@ -42,6 +48,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     token: config.token,
     onReply: countRequest,
     onStorageFailure: fail,
+    tls: tls === undefined ? undefined : tlsListener({ label: 'catalog', tls, logger }),
     routes: catalogRoutes(store, invalidator, metrics),
   });
 

@@ -2,11 +2,10 @@
 // rules) per frontend, driven here with the wall clock, real deliveries and a timer set to the
 // session's next wake. A trade's `published` resolves once every other frontend has the change, or
 // can no longer serve the stock from before it.
-import { baseUrl, type Endpoint } from '../core/config.ts';
 import { INVALIDATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
 import { send } from '../http/message.ts';
-import { LinkUpstream } from '../link/client.ts';
+import type { LinkUpstream } from '../link/client.ts';
 import { INVALIDATE, type Invalidation, type InvalidationMessage } from '../protocol/push.ts';
 import { PushSession } from './push-session.ts';
 
@@ -126,8 +125,7 @@ export class Invalidator {
 }
 
 /** Delivery to a frontend's internal endpoint, on a link. */
-export function linkDelivery(frontend: Endpoint, token: string | undefined): { deliver: Deliver; close: () => Promise<void> } {
-  const upstream = new LinkUpstream('frontend', baseUrl(frontend), { token });
+export function linkDelivery(upstream: LinkUpstream): { deliver: Deliver; close: () => Promise<void> } {
   return {
     deliver: async (message) => {
       await send(upstream, INVALIDATE, message, 'the frontend refused the push', { timeoutMs: INVALIDATION_TIMEOUT_MS });

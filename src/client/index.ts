@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
+import type { ClientTls } from '../tls/client.ts';
 import {
   CLIENT_ERROR_SAMPLES_MAX,
   CLIENT_RETRY_DELAY_MS_MAX,
@@ -20,6 +21,8 @@ import { summarize } from './stats.ts';
 export interface ClientOptions {
   /** One frontend's origin, or several: sessions are spread over them, and a retry goes to the next. */
   readonly frontend: string | readonly string[];
+  /** Whom to trust for https frontends (`--ca`): this CA instead of the system's. */
+  readonly tls?: ClientTls | undefined;
   readonly p: number;
   readonly iterations: number;
   readonly clients: number;
@@ -45,7 +48,7 @@ interface Reply {
 export async function run(options: ClientOptions): Promise<ClientReport> {
   const frontends = typeof options.frontend === 'string' ? [options.frontend] : [...options.frontend];
   if (frontends.length === 0) throw new Error('no frontend to drive');
-  const pools = frontends.map((url) => new Pool(url, { connections: Math.max(1, Math.ceil(options.clients / frontends.length)), pipelining: 1, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS }));
+  const pools = frontends.map((url) => new Pool(url, { connections: Math.max(1, Math.ceil(options.clients / frontends.length)), pipelining: 1, keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS, ...(options.tls === undefined ? {} : { connect: options.tls }) }));
   const runId = randomBytes(6).toString('hex');
   const samples: Record<RequestKind, number[]> = { lookup: [], trade: [], order_query: [] };
   const placed: OrderView[] = [];

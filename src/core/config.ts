@@ -13,6 +13,23 @@ export interface Endpoint {
   readonly port: number;
   /** Where this role listens; defaults to `host`. */
   readonly bind: string;
+  /** How other roles and clients reach it: https when the cluster has `tls` (or, for a frontend, its own `tls`). */
+  readonly scheme: 'http' | 'https';
+}
+
+/** A frontend's own certificate for its public API (`frontend.tls`): absolute paths of PEM files. */
+export interface PublicTls {
+  readonly cert: string;
+  readonly key: string;
+}
+
+export interface FrontendEndpoint extends Endpoint {
+  readonly tls: PublicTls | undefined;
+}
+
+/** The cluster's mutual TLS (`tls`): the folder that holds ca.crt and each role's NAME.crt and NAME.key. */
+export interface ClusterTls {
+  readonly dir: string;
 }
 
 export interface ReplicaEndpoint extends Endpoint {
@@ -32,14 +49,16 @@ export interface Config {
   readonly cluster: string;
   readonly dataDir: string;
   /** The first frontend: where `bazaar client` and the dashboard go unless told otherwise. */
-  readonly frontend: Endpoint;
+  readonly frontend: FrontendEndpoint;
   /** Every frontend (`frontends` in the file, or the one `frontend`); the catalog pushes to each. */
-  readonly frontends: readonly Endpoint[];
+  readonly frontends: readonly FrontendEndpoint[];
   readonly catalog: Endpoint & { readonly stocks: readonly StockSeed[] };
   /** Sorted by id, ascending. */
   readonly orders: readonly ReplicaEndpoint[];
   readonly cache: { readonly enabled: boolean; readonly max: number };
   readonly token: string | undefined;
+  /** Mutual TLS between roles, when configured ($BAZAAR_TLS_DIR overrides its folder). */
+  readonly tls: ClusterTls | undefined;
   /** Where the live dashboard listens (`bazaar dashboard`, and `bazaar up` unless told not to). */
   readonly dashboard: Endpoint;
 }
@@ -49,7 +68,7 @@ export const DEFAULT_CONFIG_PATH = 'config/bazaar.json';
 const CLUSTER_DEFAULT = 'bazaar';
 /** Entries the frontend cache holds when the config does not say (the lab's setting). */
 /** The dashboard when the config does not place it: loopback only. */
-const DASHBOARD_DEFAULT: Endpoint = { host: '127.0.0.1', port: 8080, bind: '127.0.0.1' };
+const DASHBOARD_DEFAULT = { host: '127.0.0.1', port: 8080, bind: '127.0.0.1' };
 
 /** The config file to use: the flag, else $BAZAAR_CONFIG, else config/bazaar.json. */
 export function resolveConfigPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -109,13 +128,32 @@ function expectHost(value: unknown, key: string): string {
   return host;
 }
 
-function parseEndpoint(value: unknown, key: string, extra: readonly string[] = []): Endpoint & { raw: Obj } {
+type Place = Omit<Endpoint, 'scheme'>;
+
+function parseEndpoint(value: unknown, key: string, extra: readonly string[] = []): Place & { raw: Obj } {
   const object = expectObject(value, key);
   rejectUnknownKeys(object, ['host', 'port', 'bind', ...extra], key);
   const host = expectHost(object.host, `${key}.host`);
   const port = expectInteger(object.port, `${key}.port`, 1, 65535);
   const bind = object.bind === undefined ? host : expectHost(object.bind, `${key}.bind`);
   return { host, port, bind, raw: object };
+}
+
+/** A frontend's `tls` key: its own certificate and key for HTTPS on the public API. */
+function parsePublicTls(value: unknown, key: string, configDir: string): PublicTls | undefined {
+  if (value === undefined) return undefined;
+  const object = expectObject(value, key);
+  rejectUnknownKeys(object, ['cert', 'key'], key);
+  return { cert: path.resolve(configDir, expectString(object.cert, `${key}.cert`)), key: path.resolve(configDir, expectString(object.key, `${key}.key`)) };
+}
+
+function parseClusterTls(value: unknown, configDir: string, env: NodeJS.ProcessEnv): ClusterTls | undefined {
+  // systemd passes the files as credentials (docs/deploy.md): their folder is known only at start.
+  if (env.BAZAAR_TLS_DIR !== undefined && env.BAZAAR_TLS_DIR !== '') return { dir: path.resolve(env.BAZAAR_TLS_DIR) };
+  if (value === undefined) return undefined;
+  const object = expectObject(value, 'tls');
+  rejectUnknownKeys(object, ['dir'], 'tls');
+  return { dir: path.resolve(configDir, expectString(object.dir, 'tls.dir')) };
 }
 
 export function parseStocks(value: unknown, key: string): StockSeed[] {
@@ -152,27 +190,31 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   const env = options.env ?? process.env;
   const configDir = path.dirname(options.configPath);
   const root = expectObject(raw, '(root)');
-  rejectUnknownKeys(root, ['cluster', 'dataDir', 'frontend', 'frontends', 'catalog', 'orders', 'cache', 'token', 'dashboard'], '');
+  rejectUnknownKeys(root, ['cluster', 'dataDir', 'frontend', 'frontends', 'catalog', 'orders', 'cache', 'token', 'tls', 'dashboard'], '');
   const cluster = root.cluster === undefined ? CLUSTER_DEFAULT : expectString(root.cluster, 'cluster');
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(cluster) || cluster.length > CLUSTER_NAME_MAX) {
     throw new ConfigError(`config key "cluster" must be 1 to ${CLUSTER_NAME_MAX} letters, digits, dots, dashes or underscores, starting with a letter or digit`);
   }
 
   const dataDir = path.resolve(configDir, root.dataDir === undefined ? 'data' : expectString(root.dataDir, 'dataDir'));
+  const tls = parseClusterTls(root.tls, configDir, env);
+  const scheme: Endpoint['scheme'] = tls === undefined ? 'http' : 'https';
   if (root.frontend !== undefined && root.frontends !== undefined) throw new ConfigError('config keys "frontend" and "frontends" cannot both be given; list every frontend under "frontends"');
-  let frontends: Endpoint[];
+  const parseFrontend = (item: unknown, key: string): FrontendEndpoint => {
+    const { raw, ...endpoint } = parseEndpoint(item, key, ['tls']);
+    const publicTls = parsePublicTls(raw.tls, `${key}.tls`, configDir);
+    return { ...endpoint, scheme: publicTls === undefined ? scheme : 'https', tls: publicTls };
+  };
+  let frontends: FrontendEndpoint[];
   if (root.frontends !== undefined) {
     if (!Array.isArray(root.frontends) || root.frontends.length === 0 || root.frontends.length > FRONTENDS_MAX) throw new ConfigError(`config key "frontends" must be a non-empty array of at most ${FRONTENDS_MAX} frontends`);
-    frontends = root.frontends.map((item, index) => {
-      const { raw: _raw, ...endpoint } = parseEndpoint(item, `frontends[${index}]`);
-      return endpoint;
-    });
+    frontends = root.frontends.map((item, index) => parseFrontend(item, `frontends[${index}]`));
   } else {
-    const { raw: _frontendRaw, ...endpoint } = parseEndpoint(root.frontend, 'frontend');
-    frontends = [endpoint];
+    frontends = [parseFrontend(root.frontend, 'frontend')];
   }
   const frontend = frontends[0]!;
-  const { raw: catalogRaw, ...catalogEndpoint } = parseEndpoint(root.catalog, 'catalog', ['stocks']);
+  const { raw: catalogRaw, ...catalogPlace } = parseEndpoint(root.catalog, 'catalog', ['stocks']);
+  const catalogEndpoint: Endpoint = { ...catalogPlace, scheme };
 
   let stocks: StockSeed[];
   if (catalogRaw.stocks === undefined) {
@@ -194,7 +236,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   const orders = root.orders.map((item, index) => {
     const key = `orders[${index}]`;
     const { raw, ...endpoint } = parseEndpoint(item, key, ['id']);
-    return { id: expectInteger(raw.id, `${key}.id`, 1, REPLICA_ID_MAX), ...endpoint };
+    return { id: expectInteger(raw.id, `${key}.id`, 1, REPLICA_ID_MAX), ...endpoint, scheme };
   });
   const ids = new Set<number>();
   for (const [index, replica] of orders.entries()) {
@@ -203,10 +245,10 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
   }
   orders.sort((a, b) => a.id - b.id);
 
-  let dashboard = DASHBOARD_DEFAULT;
+  let dashboard: Endpoint = { ...DASHBOARD_DEFAULT, scheme };
   if (root.dashboard !== undefined) {
     const { raw: _dashboardRaw, ...endpoint } = parseEndpoint(root.dashboard, 'dashboard');
-    dashboard = endpoint;
+    dashboard = { ...endpoint, scheme };
   }
 
   const listeners: Array<[string, Endpoint]> = [
@@ -250,6 +292,7 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
     orders,
     cache,
     token,
+    tls,
     dashboard,
   });
 }
@@ -260,8 +303,21 @@ export function parseConfig(raw: unknown, options: { configPath: string; env?: N
  */
 export function openInternalsWarning(config: Config, endpoint: Endpoint): string | undefined {
   if (config.token !== undefined) return undefined;
-  if (/^(127\.|localhost$|::1$|\[::1\]$)/.test(endpoint.bind)) return undefined;
+  if (isLoopback(endpoint.bind)) return undefined;
   return `no cluster token is configured and this role listens on ${endpoint.bind}: its internal endpoints are open to anyone who can reach it; set "token" in the config (or BAZAAR_TOKEN)`;
+}
+
+/**
+ * Why what this role says and hears crosses the network in clear text, or undefined when it does
+ * not: the cluster has no `tls` and the role listens beyond loopback.
+ */
+export function clearTextWarning(config: Config, endpoint: Endpoint): string | undefined {
+  if (config.tls !== undefined || isLoopback(endpoint.bind)) return undefined;
+  return `no "tls" is configured and this role listens on ${endpoint.bind}: its calls to and from other roles (orders, the token) cross the network in clear text; make certificates with \`bazaar certs\` and set "tls" in the config (docs/security.md)`;
+}
+
+function isLoopback(bind: string): boolean {
+  return /^(127\.|localhost$|::1$|\[::1\]$)/.test(bind);
 }
 
 export function findReplica(config: Config, id: number): ReplicaEndpoint {
@@ -274,7 +330,7 @@ export function findReplica(config: Config, id: number): ReplicaEndpoint {
 
 export function baseUrl(endpoint: Endpoint): string {
   const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
-  return `http://${host}:${endpoint.port}`;
+  return `${endpoint.scheme}://${host}:${endpoint.port}`;
 }
 
 /**

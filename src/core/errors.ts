@@ -4,6 +4,8 @@
 export const ERROR_STATUS = {
   BAD_REQUEST: 400,
   UNAUTHORIZED: 401,
+  /** An internal endpoint or link asked for by a peer without a certificate of this cluster (with `tls` on). */
+  FORBIDDEN: 403,
   NOT_FOUND: 404,
   STOCK_NOT_FOUND: 404,
   ORDER_NOT_FOUND: 404,

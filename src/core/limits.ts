@@ -97,6 +97,8 @@ export const LOCK_RETRIES_MAX = 12;
 
 /** Time `bazaar up` waits for a child role to answer its health check after starting. */
 export const CHILD_READY_TIMEOUT_MS = 15_000;
+/** `bazaar up` gives a child this long to answer one health check while it waits for it. */
+export const UP_HEALTH_TIMEOUT_MS = 500;
 /** Time `bazaar up` gives children to stop after SIGTERM before it sends SIGKILL. */
 export const CHILD_STOP_GRACE_MS = 5_000;
 /** `bazaar up` restarts a role killed by a signal at once, then after this, doubling while it keeps dying… */
@@ -241,3 +243,14 @@ export const CACHE_ENTRIES_MAX = 1_000_000;
 export const REPLICA_ID_MAX = 1_000_000;
 /** Most frontends a config may list (--index runs from 1 to this). */
 export const FRONTENDS_MAX = 1_000;
+
+/** A TLS handshake not finished in this long is cut: a slow or silent client cannot hold a socket in the handshake (Node's default is 120 s). */
+export const TLS_HANDSHAKE_TIMEOUT_MS = 5_000;
+/** A role logs one line per kind of refused TLS peer at most this often (a scan or a misconfigured peer would otherwise flood its log). */
+export const TLS_REFUSAL_LOG_INTERVAL_MS = 10_000;
+/** `bazaar certs`: how long the cluster CA is valid by default, in days (CockroachDB's default too). */
+export const CERT_CA_DAYS_DEFAULT = 3_650;
+/** `bazaar certs`: how long a role's certificate is valid by default, in days. */
+export const CERT_ROLE_DAYS_DEFAULT = 365;
+/** `bazaar certs --days`: the longest a certificate may be made for. */
+export const CERT_DAYS_MAX = 36_500;

@@ -5,6 +5,7 @@
 import * as admin from '../admin/index.ts';
 import * as client from '../client/index.ts';
 import { baseUrl, type Config, replicaName } from '../core/config.ts';
+import type { Dialer } from '../http/dial.ts';
 import { BazaarError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LoadRequest, LoadState, Snapshot, TimelineEvent } from '../protocol/dashboard.ts';
@@ -12,6 +13,7 @@ import { hangRole } from '../protocol/control.ts';
 
 export class Actions {
   private readonly config: Config;
+  private readonly dialer: Dialer;
   private readonly logger: Logger;
   private readonly note: (event: TimelineEvent) => void;
   private readonly latest: () => Snapshot | undefined;
@@ -20,8 +22,9 @@ export class Actions {
   private running: Promise<void> | undefined;
   private readonly stopLoad = new AbortController();
 
-  constructor(config: Config, logger: Logger, note: (event: TimelineEvent) => void, latest: () => Snapshot | undefined) {
+  constructor(config: Config, logger: Logger, dialer: Dialer, note: (event: TimelineEvent) => void, latest: () => Snapshot | undefined) {
     this.config = config;
+    this.dialer = dialer;
     this.logger = logger;
     this.note = note;
     this.latest = latest;
@@ -61,7 +64,7 @@ export class Actions {
   crash(id: number): Promise<{ id: number }> {
     return this.act(`crash of order replica ${id}`, async () => {
       if (this.latest()?.replicas.find((replica) => replica.id === id)?.up === false) throw new BazaarError('BAD_REQUEST', `order replica ${id} is down already`);
-      await admin.crash(this.config, id);
+      await admin.crash(this.config, id, this.dialer);
       return { id };
     }, () => `crashed order replica ${id} (SIGKILL)`);
   }
@@ -69,7 +72,7 @@ export class Actions {
   crashLeader(): Promise<{ id: number }> {
     return this.act('crash of the leader', async () => {
       const id = this.leader();
-      await admin.crash(this.config, id);
+      await admin.crash(this.config, id, this.dialer);
       return { id };
     }, ({ id }) => `crashed the leader, order replica ${id} (SIGKILL)`);
   }
@@ -93,6 +96,7 @@ export class Actions {
     this.running = client
       .run({
         frontend: this.config.frontends.map((endpoint) => baseUrl(endpoint)),
+        tls: this.dialer.tls === undefined ? undefined : { ca: this.dialer.tls.ca },
         p: request.p,
         iterations: request.iterations,
         clients: request.sessions,

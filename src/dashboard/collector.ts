@@ -4,6 +4,7 @@
 // One sample at a time: the next is scheduled when the last is done, so a slow cluster slows the
 // dashboard, never piles reads onto it.
 import type { Config } from '../core/config.ts';
+import type { Dialer } from '../http/dial.ts';
 import {
   DASHBOARD_ENTRIES_PER_SAMPLE_MAX,
   DASHBOARD_EVENTS_MAX,
@@ -37,10 +38,10 @@ export class Collector {
   private stopped = false;
   loadState: () => LoadState = () => ({ running: false, request: null, startedAt: null, report: null, error: null });
 
-  constructor(config: Config, logger: Logger) {
+  constructor(config: Config, logger: Logger, dialer: Dialer) {
     this.config = config;
     this.logger = logger;
-    this.reader = new ClusterReader(config);
+    this.reader = new ClusterReader(config, dialer);
     this.tally = new LogTally(config.catalog.stocks);
   }
 

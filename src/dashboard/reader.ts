@@ -1,7 +1,9 @@
 // One reading of the whole cluster, as the dashboard samples it: every role's /health, the
 // frontend's /metrics, the catalog's stocks, and the PIDs the local `bazaar up` knows. A role that
 // does not answer within DASHBOARD_SCRAPE_TIMEOUT_MS (down, or hung) reads as down.
-import { baseUrl, type Config } from '../core/config.ts';
+import type { Config } from '../core/config.ts';
+import type { Dialer } from '../http/dial.ts';
+import { CATALOG_CERT, frontendCertName, replicaCertName } from '../tls/names.ts';
 import { DASHBOARD_SCRAPE_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { dataOf, Upstream } from '../http/client.ts';
 import { type CatalogHealth, type FrontendHealth, type OrderHealth, parseCatalogHealth, parseFrontendHealth, parseOrderHealth } from '../protocol/health.ts';
@@ -41,12 +43,11 @@ export class ClusterReader {
   private readonly frontends: Upstream[];
   private readonly replicas: Map<number, Upstream>;
 
-  constructor(config: Config) {
+  constructor(config: Config, dialer: Dialer) {
     this.config = config;
-    const upstream = (name: string, url: string): Upstream => new Upstream(name, url, { token: config.token, connections: ONE_OFF_CONNECTIONS_MAX });
-    this.catalog = upstream('catalog', baseUrl(config.catalog));
-    this.frontends = config.frontends.map((endpoint, index) => upstream(`frontend ${index + 1}`, baseUrl(endpoint)));
-    this.replicas = new Map(config.orders.map((replica) => [replica.id, upstream(`order replica ${replica.id}`, baseUrl(replica))]));
+    this.catalog = dialer.http('catalog', config.catalog, CATALOG_CERT, ONE_OFF_CONNECTIONS_MAX);
+    this.frontends = config.frontends.map((endpoint, index) => dialer.http(`frontend ${index + 1}`, endpoint, frontendCertName(index + 1), ONE_OFF_CONNECTIONS_MAX));
+    this.replicas = new Map(config.orders.map((replica) => [replica.id, dialer.http(`order replica ${replica.id}`, replica, replicaCertName(replica.id), ONE_OFF_CONNECTIONS_MAX)]));
   }
 
   async read(): Promise<Reading> {

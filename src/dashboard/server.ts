@@ -15,7 +15,11 @@ import {
   DASHBOARD_STREAMS_MAX,
 } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
+import { Dialer } from '../http/dial.ts';
 import { createJsonServer, type RequestContext, type Route } from '../http/server.ts';
+import { roleCertFiles } from '../tls/material.ts';
+import { DASHBOARD_CERT } from '../tls/names.ts';
+import { publicListener } from '../tls/server.ts';
 import { count, object } from '../protocol/parse.ts';
 import type { LoadRequest } from '../protocol/dashboard.ts';
 import { Actions } from './actions.ts';
@@ -58,8 +62,11 @@ async function loadRequest(context: RequestContext): Promise<LoadRequest> {
 
 export async function start(config: Config, logger: Logger = createLogger()): Promise<DashboardHandle> {
   const { fatal } = fatalSignal();
-  const collector = new Collector(config, logger);
-  const actions = new Actions(config, logger, (event) => collector.note(event), () => collector.latest());
+  // The dashboard reads the roles with its own certificate when the cluster has TLS, and serves its page
+  // over HTTPS with the same one (a browser has no certificate of the cluster: its actions need the token).
+  const dialer = Dialer.forRole(config, DASHBOARD_CERT, logger);
+  const collector = new Collector(config, logger, dialer);
+  const actions = new Actions(config, logger, dialer, (event) => collector.note(event), () => collector.latest());
   collector.loadState = () => actions.loadState();
   const files = pageFiles();
   const streams = new Set<ServerResponse>();
@@ -136,7 +143,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     { method: 'POST', path: '/api/load', internal: true, handler: async (context) => ({ status: 202, body: { data: actions.startLoad(await loadRequest(context)) } }) },
   ];
 
-  const http = createJsonServer({ name: 'dashboard', logger, token: config.token, fastPath, routes });
+  const http = createJsonServer({ name: 'dashboard', logger, token: config.token, fastPath, routes, tls: config.tls === undefined ? undefined : publicListener(roleCertFiles(config.tls.dir, DASHBOARD_CERT), 'dashboard', logger) });
   await collector.start();
   let address: AddressInfo;
   try {
@@ -146,7 +153,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
     throw error;
   }
   const host = config.dashboard.host.includes(':') ? `[${config.dashboard.host}]` : config.dashboard.host;
-  const url = `http://${host}:${address.port}/`;
+  const url = `${config.dashboard.scheme}://${host}:${address.port}/`;
   logger.info(`dashboard: listening on ${config.dashboard.bind}:${address.port}`);
   return {
     address,

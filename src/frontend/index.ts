@@ -2,13 +2,15 @@
 // the chosen order replica; every failure of a peer becomes a clear error, never a hang.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { baseUrl, frontendName, openInternalsWarning, type Config } from '../core/config.ts';
+import { clearTextWarning, frontendName, openInternalsWarning, type Config } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { FRONTEND_IN_FLIGHT_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { isValidStockName } from '../core/trade.ts';
-import { LinkUpstream } from '../link/client.ts';
+import { Dialer } from '../http/dial.ts';
+import { CATALOG_CERT, frontendCertName } from '../tls/names.ts';
+import { publicListener, tlsListener } from '../tls/server.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { StockCache } from './cache.ts';
@@ -34,8 +36,11 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
   const endpoint = config.frontends[index - 1];
   if (endpoint === undefined) throw new ConfigError(`there is no frontend ${index} in ${config.configPath}: it lists ${config.frontends.length}`);
   const cache = new StockCache({ enabled: options.cacheEnabled ?? config.cache.enabled, max: options.cacheMax ?? config.cache.max });
-  const catalog = new LinkUpstream('catalog', baseUrl(config.catalog), { token: config.token });
-  const leaders = new LeaderChooser(config.orders, config.token, logger);
+  const label = `frontend${config.frontends.length > 1 ? ` ${index}` : ''}`;
+  const dialer = Dialer.forRole(config, frontendCertName(index), logger);
+  const { tls } = dialer;
+  const catalog = dialer.link('catalog', config.catalog, CATALOG_CERT);
+  const leaders = new LeaderChooser(config.orders, dialer, logger);
 
   const metrics = new Metrics();
   const countRequest = metrics.requests('bazaar_frontend');
@@ -49,8 +54,9 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
 
   const callLeader = leaderCaller(leaders, logger);
 
-  const openWarning = openInternalsWarning(config, endpoint);
-  if (openWarning !== undefined) logger.warn(`frontend: ${openWarning}`);
+  for (const warning of [openInternalsWarning(config, endpoint), clearTextWarning(config, endpoint)]) {
+    if (warning !== undefined) logger.warn(`${label}: ${warning}`);
+  }
 
   // A cached lookup is answered synchronously, allocating nothing per request; everything else (a
   // miss, a name that needs decoding, a query string) takes the general path below.
@@ -78,6 +84,8 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     inFlightMax: FRONTEND_IN_FLIGHT_MAX,
     fastPath,
     onReply: countRequest,
+    // Anyone may use the public API; internal routes and links need a certificate of the cluster.
+    tls: tls !== undefined ? tlsListener({ label, tls, logger, publicAllowed: true, publicTls: endpoint.tls }) : endpoint.tls === undefined ? undefined : publicListener(endpoint.tls, label, logger),
     routes: frontendRoutes({ origin: frontendName(endpoint), cache, catalog, leaders, callLeader, metrics }),
   });
 
@@ -88,7 +96,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     await Promise.all([catalog.close(), leaders.close()]);
     throw error;
   }
-  logger.info(`frontend${config.frontends.length > 1 ? ` ${index}` : ''}: listening on ${endpoint.bind}:${address.port}; cache ${cache.enabled ? `on, ${cache.max} entries at most` : 'off'}`);
+  logger.info(`${label}: listening on ${endpoint.bind}:${address.port}${endpoint.scheme === 'https' ? ' (https)' : ''}; cache ${cache.enabled ? `on, ${cache.max} entries at most` : 'off'}`);
   // The leader is chosen now, as the lab's handout says, so the cluster has one before the first trade.
   void leaders.chooseAtStart();
 

@@ -3,12 +3,13 @@
 // replica's link to whoever waits for it.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReplicaEndpoint } from '../core/config.ts';
-import { baseUrl } from '../core/config.ts';
 import { BazaarError } from '../core/errors.ts';
 import { CONTROL_CONNECTIONS_MAX, LEADER_CHECK_MS, LEADER_PING_TIMEOUT_MS, LEADER_START_RETRY_MS } from '../core/limits.ts';
 import type { Logger } from '../core/logger.ts';
-import { type Caller, dataOf, Upstream } from '../http/client.ts';
-import { LinkUpstream } from '../link/client.ts';
+import { dataOf, type Upstream } from '../http/client.ts';
+import type { Dialer } from '../http/dial.ts';
+import type { LinkUpstream } from '../link/client.ts';
+import { replicaCertName } from '../tls/names.ts';
 import { send } from '../http/message.ts';
 import { parseOrderHealth } from '../protocol/health.ts';
 import { LEADER_NOTICE } from '../protocol/replication.ts';
@@ -21,7 +22,7 @@ export interface ReplicaClient {
    * the old link is closed, so calls still open on it (a hung leader's) fail over at once instead of
    * each waiting out its own timeout.
    */
-  upstream: Caller;
+  upstream: LinkUpstream;
   /** Pings and leader notices, apart from the traffic, so an election never waits behind it. */
   readonly control: Upstream;
 }
@@ -36,7 +37,6 @@ interface Waiter {
 export class LeaderChooser {
   private readonly replicas: ReadonlyMap<number, ReplicaClient>;
   private readonly logger: Logger;
-  private readonly token: string | undefined;
   private readonly choice: LeaderChoice;
   private waiters: Waiter[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -45,16 +45,15 @@ export class LeaderChooser {
   /** Ends the choice made at start (its retries) when the frontend closes. */
   private readonly closing = new AbortController();
 
-  constructor(replicas: readonly ReplicaEndpoint[], token: string | undefined, logger: Logger) {
+  constructor(replicas: readonly ReplicaEndpoint[], dialer: Dialer, logger: Logger) {
     this.logger = logger;
-    this.token = token;
     this.replicas = new Map(
       replicas.map((replica) => [
         replica.id,
         {
           id: replica.id,
-          upstream: new LinkUpstream(`order replica ${replica.id}`, baseUrl(replica), { token }),
-          control: new Upstream(`order replica ${replica.id}`, baseUrl(replica), { token, connections: CONTROL_CONNECTIONS_MAX }),
+          upstream: dialer.link(`order replica ${replica.id}`, replica, replicaCertName(replica.id)),
+          control: dialer.http(`order replica ${replica.id}`, replica, replicaCertName(replica.id), CONTROL_CONNECTIONS_MAX),
         },
       ]),
     );
@@ -134,7 +133,7 @@ export class LeaderChooser {
     this.choice.forget(replica.id, suspect, performance.now());
     if (!wasLeader) return;
     const old = replica.upstream;
-    replica.upstream = new LinkUpstream(old.name, old.origin, { token: this.token });
+    replica.upstream = old.renew();
     void old.close();
   }
 

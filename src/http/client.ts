@@ -3,6 +3,7 @@
 // undici keep-alive pool per upstream, a deadline on every call, and replies parsed as JSON. A peer
 // that is down or too slow becomes a typed 503, never a hang.
 import { Pool } from 'undici';
+import type { ClientTls } from '../tls/client.ts';
 import { BazaarError, ERROR_CODE_HEADER, isErrorCode } from '../core/errors.ts';
 import { UPSTREAM_BODY_BYTES_MAX, UPSTREAM_CONNECTIONS_MAX, UPSTREAM_KEEP_ALIVE_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
 
@@ -33,7 +34,7 @@ export class Upstream implements Caller {
   private readonly pool: Pool;
   private readonly token: string | undefined;
 
-  constructor(name: string, origin: string, options: { token?: string | undefined; connections?: number } = {}) {
+  constructor(name: string, origin: string, options: { token?: string | undefined; connections?: number; tls?: ClientTls | undefined } = {}) {
     this.name = name;
     this.origin = origin;
     this.token = options.token;
@@ -42,6 +43,7 @@ export class Upstream implements Caller {
       pipelining: 1,
       keepAliveTimeout: UPSTREAM_KEEP_ALIVE_MS,
       connectTimeout: UPSTREAM_REQUEST_TIMEOUT_MS,
+      ...(options.tls === undefined ? {} : { connect: options.tls }),
     });
   }
 

@@ -2,7 +2,8 @@
 // every error in the `{"error":{"code","message"}}` shape, optional bearer token, and a graceful
 // close (stop accepting, drain, 503 to what still arrives, then cut what is left). Requests that come
 // as frames on a link (link/server.ts) take the same routes under the same policies.
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { BazaarError, ERROR_CODE_HEADER } from '../core/errors.ts';
 import {
@@ -20,6 +21,7 @@ import {
 import type { Logger } from '../core/logger.ts';
 import { serveLinks } from '../link/server.ts';
 import type { LinkReply, LinkRequest } from '../protocol/link.ts';
+import type { TlsListener } from '../tls/server.ts';
 import { tokenMatches } from './token.ts';
 
 export interface Reply {
@@ -71,6 +73,8 @@ export interface JsonServerOptions {
    * error reply is sent), whichever route it was, so no route that touches storage can forget it.
    */
   readonly onStorageFailure?: (error: BazaarError) => void;
+  /** HTTPS: the cluster's mutual TLS (tls/server.ts), or a frontend's public certificate alone. */
+  readonly tls?: TlsListener | undefined;
 }
 
 export interface JsonServer {
@@ -269,6 +273,9 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     }
     const { route, params } = found;
     checkLoad(route);
+    if (route.internal === true && options.tls?.mutual === true && options.tls.roleOf(req.socket) === undefined) {
+      throw new BazaarError('FORBIDDEN', 'this internal endpoint is for the roles of the cluster: connect with a certificate signed by its CA');
+    }
     if (route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
       throw new BazaarError('UNAUTHORIZED', 'this internal endpoint needs the cluster token: Authorization: Bearer <token>');
     }
@@ -305,7 +312,8 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
 
   // Node checks the timeouts every 30 s by default, which lets a slow client hold a socket far past
   // them; check every second instead.
-  const server = createServer({ headersTimeout: SERVER_HEADERS_TIMEOUT_MS, requestTimeout: SERVER_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: SERVER_TIMEOUT_CHECK_INTERVAL_MS }, (req, res) => {
+  const serverOptions: ServerOptions = { headersTimeout: SERVER_HEADERS_TIMEOUT_MS, requestTimeout: SERVER_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: SERVER_TIMEOUT_CHECK_INTERVAL_MS };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (!closing && options.fastPath?.(req, res) === true) return;
     const done = track();
     handle(req, res).then(
@@ -315,8 +323,11 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
         done('unmatched', res.statusCode);
       },
     );
-  });
-  const links = serveLinks(server, { name: options.name, token, dispatch, logger });
+  };
+  const server: Server = options.tls === undefined ? createServer(serverOptions, onRequest) : createTlsServer({ ...serverOptions, ...options.tls.options }, onRequest);
+  if (options.tls !== undefined) options.tls.guard(server as unknown as import('node:tls').Server);
+  const mutual = options.tls?.mutual === true ? options.tls : undefined;
+  const links = serveLinks(server, { name: options.name, token, dispatch, logger, admit: mutual === undefined ? undefined : (socket) => mutual.roleOf(socket) !== undefined });
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
   // Node closes nothing that never sends a byte; these bound what idle or hostile clients can hold.
   server.timeout = SERVER_SOCKET_IDLE_TIMEOUT_MS;

@@ -18,11 +18,13 @@
 // frames waiting on the socket: the stall is not the peer's silence, so it is not counted, and a
 // verdict of "hung" waits one more turn of the loop (setImmediate runs after the socket is read).
 import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import { BazaarError } from '../core/errors.ts';
 import { LINK_DEADLINE_CHECK_MS, LINK_PROBE_AFTER_MS, LINK_SILENCE_MAX_MS, UPSTREAM_REQUEST_TIMEOUT_MS } from '../core/limits.ts';
 import type { Caller, CallOptions, UpstreamReply } from '../http/client.ts';
 import { bearer } from '../http/token.ts';
+import type { ClientTls } from '../tls/client.ts';
 import { LINK_PATH, LINK_PROTOCOL, type LinkRequest, parseLinkReply } from '../protocol/link.ts';
 import { encodeFrame } from './frame.ts';
 import { frameSocket } from './socket.ts';
@@ -38,6 +40,7 @@ export class LinkUpstream implements Caller {
   readonly name: string;
   readonly origin: string;
   private readonly token: string | undefined;
+  private readonly tls: ClientTls | undefined;
   private socket: Socket | undefined;
   private connecting: Promise<Socket> | undefined;
   private readonly open = new Map<number, OpenCall>();
@@ -54,10 +57,16 @@ export class LinkUpstream implements Caller {
   /** A verdict of "hung" waiting for the loop to read what may be on the socket already. */
   private verdict: NodeJS.Immediate | undefined;
 
-  constructor(name: string, origin: string, options: { token?: string | undefined } = {}) {
+  constructor(name: string, origin: string, options: { token?: string | undefined; tls?: ClientTls | undefined } = {}) {
     this.name = name;
     this.origin = origin;
     this.token = options.token;
+    this.tls = options.tls;
+  }
+
+  /** A new link to the same peer, as this one was made (to replace one given up). */
+  renew(): LinkUpstream {
+    return new LinkUpstream(this.name, this.origin, { token: this.token, tls: this.tls });
   }
 
   call(method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<UpstreamReply> {
@@ -172,7 +181,9 @@ export class LinkUpstream implements Caller {
       const url = new URL(this.origin);
       const headers: Record<string, string> = { connection: 'Upgrade', upgrade: LINK_PROTOCOL };
       if (this.token !== undefined) headers.authorization = bearer(this.token);
-      const request = httpRequest({ host: url.hostname, port: url.port, path: LINK_PATH, method: 'GET', headers, agent: false });
+      const target = { host: url.hostname, port: url.port, path: LINK_PATH, method: 'GET', headers, agent: false } as const;
+      // With the cluster's TLS the link is a TLS connection, its handshake paid once for as long as it stays open.
+      const request = url.protocol === 'https:' ? httpsRequest({ ...target, ...this.tls }) : httpRequest(target);
       request.setTimeout(UPSTREAM_REQUEST_TIMEOUT_MS, () => request.destroy(new Error(`no link within ${UPSTREAM_REQUEST_TIMEOUT_MS} ms`)));
       request.on('upgrade', (_response, socket, head) => {
         if (this.closed) {

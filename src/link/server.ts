@@ -26,7 +26,16 @@ function refuse(socket: Duplex, status: number, reason: string, message: string)
   socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
-export function serveLinks(server: Server, options: { name: string; token: string | undefined; dispatch: Dispatch; logger: Logger }): LinkServer {
+export interface LinkServerOptions {
+  readonly name: string;
+  readonly token: string | undefined;
+  readonly dispatch: Dispatch;
+  readonly logger: Logger;
+  /** With the cluster's TLS: whether the connection's peer proved it is a role of the cluster. */
+  readonly admit?: ((socket: Socket) => boolean) | undefined;
+}
+
+export function serveLinks(server: Server, options: LinkServerOptions): LinkServer {
   const links = new Set<Socket>();
   let stopped = false;
 
@@ -35,12 +44,15 @@ export function serveLinks(server: Server, options: { name: string; token: strin
     if (req.url !== LINK_PATH || req.headers.upgrade?.toLowerCase() !== LINK_PROTOCOL) {
       return refuse(socket, 400, 'Bad Request', `only "Upgrade: ${LINK_PROTOCOL}" on ${LINK_PATH} is served`);
     }
+    if (options.admit !== undefined && !options.admit(req.socket)) {
+      return refuse(socket, 403, 'Forbidden', 'a link is for the roles of the cluster: connect with a certificate signed by its CA');
+    }
     if (options.token !== undefined && !tokenMatches(req.headers.authorization, options.token)) {
       return refuse(socket, 401, 'Unauthorized', 'a link needs the cluster token: Authorization: Bearer <token>');
     }
     if (stopped) return refuse(socket, 503, 'Service Unavailable', `${options.name} is shutting down`);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${LINK_PROTOCOL}\r\nconnection: Upgrade\r\n\r\n`);
-    // An upgraded connection of a node:http server is the TCP socket it arrived on.
+    // An upgraded connection of a node:http server is the socket it arrived on (TCP, or TLS over it).
     serve(socket as Socket, head);
   });
 

@@ -1,13 +1,15 @@
 // `bazaar order --id N`: one order replica. Its log and state on disk, its peers and the catalog over
 // links, and the endpoints through which the frontend and the other replicas reach it.
 import type { AddressInfo } from 'node:net';
-import { baseUrl, findReplica, openInternalsWarning, type Config } from '../core/config.ts';
+import { clearTextWarning, findReplica, openInternalsWarning, type Config, type ReplicaEndpoint } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { LEADER_PING_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
-import { type Caller, dataOf, Upstream } from '../http/client.ts';
-import { LinkUpstream } from '../link/client.ts';
+import { type Caller, dataOf, type Upstream } from '../http/client.ts';
+import { Dialer } from '../http/dial.ts';
+import { CATALOG_CERT, replicaCertName } from '../tls/names.ts';
+import { tlsListener } from '../tls/server.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { send } from '../http/message.ts';
@@ -44,8 +46,10 @@ export async function start(config: Config, id: number, logger: Logger = createL
   logger.info(`order ${id}: ${log.length} orders in ${logPath}; epoch ${state.epoch}, log epoch ${state.logEpoch}; disk ${disk.identity.disk}`);
   if (disk.recovering !== undefined) logger.warn(`order ${id}: ${disk.recovering}: recovering from its peers; it takes part in no election and no majority until it holds the leader's log`);
 
-  const catalog = new LinkUpstream('catalog', baseUrl(config.catalog), { token: config.token });
-  const transport = new LinkTransport(peers, config.token);
+  const dialer = Dialer.forRole(config, replicaCertName(id), logger);
+  const { tls } = dialer;
+  const catalog = dialer.link('catalog', config.catalog, CATALOG_CERT);
+  const transport = new LinkTransport(peers, dialer);
   const metrics = new Metrics();
   const stage = metrics.stages('bazaar_order');
   const replica = new ReplicaNode({
@@ -65,14 +69,16 @@ export async function start(config: Config, id: number, logger: Logger = createL
   metrics.gauge('bazaar_order_leading', '1 while this replica is the serving leader, else 0.', () => (replica.status().serving ? 1 : 0));
   metrics.gauge('bazaar_order_recovering', '1 while this replica recovers a lost or damaged disk from its peers (it counts toward no majority), else 0.', () => (replica.status().recovery === null ? 0 : 1));
 
-  const openWarning = openInternalsWarning(config, endpoint);
-  if (openWarning !== undefined) logger.warn(`order: ${openWarning}`);
+  for (const warning of [openInternalsWarning(config, endpoint), clearTextWarning(config, endpoint)]) {
+    if (warning !== undefined) logger.warn(`order ${id}: ${warning}`);
+  }
 
   const http = createJsonServer({
     name: `order ${id}`,
     logger,
     token: config.token,
     onReply: metrics.requests('bazaar_order'),
+    tls: tls === undefined ? undefined : tlsListener({ label: `order ${id}`, tls, logger }),
     routes: orderRoutes(replica, peers.map((peer) => peer.id), logger, metrics),
     // A storage failure means this replica can no longer promise anything: stop, and let a supervisor restart it.
     onStorageFailure: fail,
@@ -87,7 +93,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
   }
   logger.info(`order ${id}: listening on ${endpoint.bind}:${address.port}`);
   // A recovering replica finds its leader itself (replica/recovery.ts).
-  if (disk.recovering === undefined) void askLeaderToCatchUp(id, peers, config.token, logger);
+  if (disk.recovering === undefined) void askLeaderToCatchUp(id, peers, dialer, logger);
 
   return {
     address,
@@ -104,8 +110,8 @@ export async function start(config: Config, id: number, logger: Logger = createL
  * On start, a replica finds who leads (the peer that says so in the highest epoch) and asks it to send
  * what this replica missed now, instead of at its next retry.
  */
-async function askLeaderToCatchUp(id: number, peers: readonly { id: number; host: string; port: number; bind: string }[], token: string | undefined, logger: Logger): Promise<void> {
-  const upstreams = peers.map((peer) => ({ peer, upstream: new Upstream(`order replica ${peer.id}`, baseUrl(peer), { token, connections: ONE_OFF_CONNECTIONS_MAX }) }));
+async function askLeaderToCatchUp(id: number, peers: readonly ReplicaEndpoint[], dialer: Dialer, logger: Logger): Promise<void> {
+  const upstreams = peers.map((peer) => ({ peer, upstream: dialer.http(`order replica ${peer.id}`, peer, replicaCertName(peer.id), ONE_OFF_CONNECTIONS_MAX) }));
   try {
     let leader: { upstream: Upstream; id: number; epoch: number } | undefined;
     await Promise.all(

@@ -1,9 +1,11 @@
 // The replicas' messages, one link per peer (link/client.ts): every message a frame, a deadline on every call.
-import { baseUrl, type ReplicaEndpoint } from '../core/config.ts';
+import type { ReplicaEndpoint } from '../core/config.ts';
 import { CATCH_UP_TIMEOUT_MS, REPLICATION_TIMEOUT_MS } from '../core/limits.ts';
 import type { OrderEntry } from '../core/trade.ts';
 import { send } from '../http/message.ts';
-import { LinkUpstream } from '../link/client.ts';
+import type { Dialer } from '../http/dial.ts';
+import type { LinkUpstream } from '../link/client.ts';
+import { replicaCertName } from '../tls/names.ts';
 import { APPEND, type AppendReply, type AppendRequest, ENTRIES, POLL, type PollReply, type PollRequest, RECOVER, type RecoverReply, type RecoverRequest, REJOIN } from '../protocol/replication.ts';
 
 /** How a replica reaches its peers; links in production. Failures reject. */
@@ -18,8 +20,8 @@ export interface PeerTransport {
 export class LinkTransport implements PeerTransport {
   private readonly peers = new Map<number, LinkUpstream>();
 
-  constructor(peers: readonly ReplicaEndpoint[], token: string | undefined) {
-    for (const peer of peers) this.peers.set(peer.id, new LinkUpstream(`order replica ${peer.id}`, baseUrl(peer), { token }));
+  constructor(peers: readonly ReplicaEndpoint[], dialer: Dialer) {
+    for (const peer of peers) this.peers.set(peer.id, dialer.link(`order replica ${peer.id}`, peer, replicaCertName(peer.id)));
   }
 
   private peer(id: number): LinkUpstream {

@@ -6,7 +6,6 @@ import { initIfNew } from '../disk/init.ts';
 import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import { baseUrl, type Config, type Endpoint, frontendLabel, replicaName } from '../core/config.ts';
 import { type Handle, SUPERVISED_ENV, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import {
@@ -17,11 +16,15 @@ import {
   RESTART_BACKOFF_MS_MAX,
   RESTART_BACKOFF_MS_MIN,
   RESTART_STABLE_MS,
+  UP_HEALTH_TIMEOUT_MS,
+  ONE_OFF_CONNECTIONS_MAX,
 } from '../core/limits.ts';
 import { BazaarError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
+import { Dialer } from '../http/dial.ts';
 import { createJsonServer, type JsonServer } from '../http/server.ts';
+import { ADMIN_CERT, CATALOG_CERT, frontendCertName, replicaCertName } from '../tls/names.ts';
 import { serve } from '../http/message.ts';
 import { HANG, RECOVER, UP_HEALTH } from '../protocol/control.ts';
 import { type CatalogHealth, parseCatalogHealth, parseFrontendHealth } from '../protocol/health.ts';
@@ -39,10 +42,15 @@ export interface UpOptions {
   readonly restartReplicas?: boolean;
 }
 
-interface ChildSpec {
+/** A role as `up` checks on it: where it listens, and the name its certificate carries (with the cluster's TLS). */
+interface Place {
+  readonly endpoint: Endpoint;
+  readonly cert: string;
+}
+
+interface ChildSpec extends Place {
   readonly name: string;
   readonly args: readonly string[];
-  readonly endpoint: Endpoint;
 }
 
 interface RunningChild {
@@ -94,17 +102,17 @@ export function selfCommand(): string[] {
  * undefined when nothing answers. Readiness is the child's own PID answering, never just the port:
  * another process on that port must not make a role that failed to start look up.
  */
-async function whoAnswers(endpoint: Endpoint): Promise<number | null | undefined> {
-  const data = await healthData(endpoint);
+async function whoAnswers(dialer: Dialer, place: Place): Promise<number | null | undefined> {
+  const data = await healthData(dialer, place);
   if (data === undefined) return undefined;
   const pid = (data as { pid?: unknown } | null)?.pid;
   return typeof pid === 'number' ? pid : null;
 }
 
 /** The leader a frontend follows, once it has chosen one; undefined while it has none (or does not answer). */
-async function leaderOf(endpoint: Endpoint): Promise<ChosenLeader | undefined> {
+async function leaderOf(dialer: Dialer, place: Place): Promise<ChosenLeader | undefined> {
   try {
-    const health = parseFrontendHealth(await healthData(endpoint));
+    const health = parseFrontendHealth(await healthData(dialer, place));
     return health.leader === null ? undefined : { id: health.leader, epoch: health.epoch };
   } catch {
     return undefined;
@@ -112,22 +120,25 @@ async function leaderOf(endpoint: Endpoint): Promise<ChosenLeader | undefined> {
 }
 
 /** The catalog's health, once it answers as one. */
-async function catalogHealth(endpoint: Endpoint): Promise<CatalogHealth | undefined> {
+async function catalogHealth(dialer: Dialer, place: Place): Promise<CatalogHealth | undefined> {
   try {
-    return parseCatalogHealth(await healthData(endpoint));
+    return parseCatalogHealth(await healthData(dialer, place));
   } catch {
     return undefined;
   }
 }
 
 /** The `data` of a role's health reply: undefined when nothing answers, null when something else does (not 200, no data). */
-async function healthData(endpoint: Endpoint): Promise<unknown> {
+async function healthData(dialer: Dialer, place: Place): Promise<unknown> {
+  const upstream = dialer.http(place.cert, place.endpoint, place.cert, ONE_OFF_CONNECTIONS_MAX);
   try {
-    const reply = await request(`${baseUrl(endpoint)}/health`, { headersTimeout: 500, bodyTimeout: 500 });
-    const body = (await reply.body.json().catch(() => undefined)) as { data?: unknown } | undefined;
-    return reply.statusCode === 200 ? (body?.data ?? null) : null;
-  } catch {
-    return undefined;
+    const reply = await upstream.call('GET', '/health', undefined, { timeoutMs: UP_HEALTH_TIMEOUT_MS });
+    return reply.status === 200 ? ((reply.body as { data?: unknown } | undefined)?.data ?? null) : null;
+  } catch (error) {
+    // Something answered, but not in JSON: not one of ours.
+    return error instanceof BazaarError && error.code === 'UPSTREAM_BAD_REPLY' ? null : undefined;
+  } finally {
+    await upstream.close();
   }
 }
 
@@ -135,9 +146,9 @@ async function healthData(endpoint: Endpoint): Promise<unknown> {
  * Waits until every frontend follows one leader (each chooses it when it starts), at most
  * CHILD_READY_TIMEOUT_MS; the leader, or undefined if they did not agree on one in time.
  */
-function waitForLeader(frontends: readonly Endpoint[]): Promise<ChosenLeader | undefined> {
+function waitForLeader(dialer: Dialer, frontends: readonly Place[]): Promise<ChosenLeader | undefined> {
   return pollUntil(async () => {
-    const leaders = await Promise.all(frontends.map(leaderOf));
+    const leaders = await Promise.all(frontends.map((place) => leaderOf(dialer, place)));
     const first = leaders[0];
     return first !== undefined && leaders.every((leader) => leader?.id === first.id && leader.epoch === first.epoch) ? first : undefined;
   });
@@ -155,8 +166,8 @@ async function pollUntil<T>(probe: () => Promise<T | undefined>): Promise<T | un
 }
 
 /** Waits until the catalog is level with the order log (the leader brings it there), at most CHILD_READY_TIMEOUT_MS; whether it is. */
-async function waitForCatalog(catalog: Endpoint): Promise<boolean> {
-  return (await pollUntil(async () => ((await catalogHealth(catalog))?.ready === true ? true : undefined))) === true;
+async function waitForCatalog(dialer: Dialer, catalog: Place): Promise<boolean> {
+  return (await pollUntil(async () => ((await catalogHealth(dialer, catalog))?.ready === true ? true : undefined))) === true;
 }
 
 export async function start(config: Config, options: UpOptions, logger: Logger = createLogger()): Promise<UpHandle> {
@@ -164,14 +175,17 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
   const output = options.output ?? process.stdout;
   const { fatal } = fatalSignal();
   const specs: ChildSpec[] = [
-    { name: 'catalog', args: ['catalog'], endpoint: config.catalog },
-    ...config.orders.map((replica) => ({ name: replicaName(replica.id), args: ['order', '--id', String(replica.id)], endpoint: replica })),
+    { name: 'catalog', args: ['catalog'], endpoint: config.catalog, cert: CATALOG_CERT },
+    ...config.orders.map((replica) => ({ name: replicaName(replica.id), args: ['order', '--id', String(replica.id)], endpoint: replica, cert: replicaCertName(replica.id) })),
     ...config.frontends.map((endpoint, index) => ({
       name: frontendLabel(config, index).replace(' ', '-'),
       args: ['frontend', '--index', String(index + 1), ...(options.frontendArgs ?? [])],
       endpoint,
+      cert: frontendCertName(index + 1),
     })),
   ];
+  // Its children's health is read as `bazaar admin` reads it (with its certificate, under TLS).
+  const dialer = Dialer.forRole(config, ADMIN_CERT, logger);
   const width = Math.max(...specs.map((spec) => spec.name.length));
   const children = new Map<string, RunningChild>();
   let stopping = false;
@@ -266,7 +280,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
         const why = running.tail.at(-1)?.trim();
         throw new Error(`${running.spec.name} exited during start${why === undefined || why === '' ? '' : `: ${why}`}${strangerNote()}`);
       }
-      const answer = await whoAnswers(running.spec.endpoint);
+      const answer = await whoAnswers(dialer, running.spec);
       if (answer !== undefined && answer === running.process.pid) return;
       if (answer !== undefined) stranger = answer;
       await sleep(CHILD_READY_POLL_MS);
@@ -363,9 +377,9 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     await close();
     throw error;
   }
-  const leader = await waitForLeader(config.frontends);
+  const leader = await waitForLeader(dialer, specs.filter((spec) => spec.args[0] === 'frontend'));
   if (leader === undefined) logger.warn(`up: the frontends have not agreed on an order leader within ${CHILD_READY_TIMEOUT_MS} ms; the first trade will choose one`);
-  else if (!(await waitForCatalog(config.catalog))) logger.warn(`up: the catalog is not level with the order log after ${CHILD_READY_TIMEOUT_MS} ms; it answers 503 until it is`);
+  else if (!(await waitForCatalog(dialer, specs[0]!))) logger.warn(`up: the catalog is not level with the order log after ${CHILD_READY_TIMEOUT_MS} ms; it answers 503 until it is`);
 
   return {
     fatal,

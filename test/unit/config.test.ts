@@ -34,8 +34,8 @@ describe('config', () => {
   });
 
   test('the dashboard listens on loopback :8080 unless the "dashboard" key places it, validated like every endpoint', () => {
-    assert.deepEqual(parseConfig(base(), { configPath: at, env: {} }).dashboard, { host: '127.0.0.1', port: 8080, bind: '127.0.0.1' });
-    assert.deepEqual(parseConfig({ ...base(), dashboard: { host: '10.0.0.5', port: 9000, bind: '0.0.0.0' } }, { configPath: at, env: {} }).dashboard, { host: '10.0.0.5', port: 9000, bind: '0.0.0.0' });
+    assert.deepEqual(parseConfig(base(), { configPath: at, env: {} }).dashboard, { host: '127.0.0.1', port: 8080, bind: '127.0.0.1', scheme: 'http' });
+    assert.deepEqual(parseConfig({ ...base(), dashboard: { host: '10.0.0.5', port: 9000, bind: '0.0.0.0' } }, { configPath: at, env: {} }).dashboard, { host: '10.0.0.5', port: 9000, bind: '0.0.0.0', scheme: 'http' });
     rejects({ ...base(), dashboard: { host: '127.0.0.1', port: 0 } }, /"dashboard\.port" must be an integer/);
     rejects({ ...base(), dashboard: { host: '127.0.0.1', port: 9000, path: '/' } }, /unknown config key "dashboard\.path"/);
     rejects({ ...base(), dashboard: { host: '127.0.0.1', port: 8000 } }, /already used by frontend/);
