@@ -80,6 +80,16 @@ export class NetLab {
     return { status: result.status, stdout: result.stdout, stderr: result.stderr };
   }
 
+  /**
+   * Records every packet that crosses the switch into `file` (tcpdump on the bridge, as someone on
+   * the hosts' network would see them); stop the returned process to finish the file.
+   */
+  capture(file: string): ChildProcess {
+    const child = spawn('ip', ['netns', 'exec', this.switchNs, 'tcpdump', '-i', 'br0', '-U', '-s', '0', '-Z', 'root', '-w', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.children.push(child);
+    return child;
+  }
+
   /** Cuts a host off the switch (a partition: the process keeps running), or connects it again. */
   link(host: string, up: boolean): void {
     ip('-n', this.switchNs, 'link', 'set', this.hosts.get(host)!.switchSide, up ? 'up' : 'down');

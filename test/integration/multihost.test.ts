@@ -1,10 +1,13 @@
 // The bundle across real network hosts: every role in its own network namespace with its own
-// address (two frontends), a config that lists those addresses, and a cluster token. Clients trade
-// from a host of their own while the leader's link is cut (a partition, not a crash) and later
-// restored; then G1-G4 and G6 are checked as in the chaos test. One frontend is then cut off from
-// the catalog alone: its cache must stop serving within the lease while the other serves on.
+// address (two frontends), a config that lists those addresses, a cluster token, and the cluster's
+// mutual TLS (certificates made by `bazaar certs`). Clients trade over HTTPS from a host of their own
+// while the leader's link is cut (a partition, not a crash) and later restored; then G1-G4 and G6 are
+// checked as in the chaos test, and a packet capture of the hosts' network taken meanwhile must hold
+// no order and no token. One frontend is then cut off from the catalog alone: its cache must stop
+// serving within the lease while the other serves on.
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -24,11 +27,55 @@ const HOSTS = ['fe', 'cat', 'o1', 'o2', 'o3', 'cli', 'fe2'];
 const unavailable = netnsUnavailable();
 /** Each probe here spawns a process in a namespace: poll gently, and allow the partition time. */
 const until = <T>(what: string, probe: () => T | undefined): Promise<T> => waitUntil(what, probe, 20_000, 200);
+const tcpdumpMissing = spawnSync('tcpdump', ['--version']).status === 0 ? undefined : 'tcpdump is not installed (apt-get install tcpdump); .ci/run installs it';
 
-describe('multi-host: each role on its own network host (namespaces)', { skip: unavailable === undefined ? false : `skipped: ${unavailable}` }, () => {
+/**
+ * HTTPS requests made in order from one process, trusting the cluster's CA and showing the admin
+ * certificate, as an operator's tool on another host would: argv[2] the TLS folder, argv[3] the plan.
+ */
+const REQUESTS_SCRIPT = `
+import { request as httpsRequest } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { readFileSync } from 'node:fs';
+const dir = process.argv[2];
+const tls = { ca: readFileSync(dir + '/ca.crt'), cert: readFileSync(dir + '/admin.crt'), key: readFileSync(dir + '/admin.key') };
+const one = ({ method, url, body, token }) => new Promise((resolve) => {
+  const target = new URL(url);
+  const headers = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token === undefined ? {} : { authorization: 'Bearer ' + token }) };
+  const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  const req = request({ host: target.hostname, port: target.port, path: target.pathname, method, headers, ...tls, agent: false, timeout: 5000 }, (res) => {
+    let text = '';
+    res.on('data', (chunk) => (text += chunk));
+    res.on('end', () => resolve({ status: res.statusCode, body: text }));
+  });
+  req.on('timeout', () => req.destroy(new Error('timed out')));
+  req.on('error', (error) => resolve({ status: 0, body: error.message }));
+  req.end(body === undefined ? undefined : JSON.stringify(body));
+});
+const replies = [];
+for (const step of JSON.parse(process.argv[3])) replies.push(await one(step));
+process.stdout.write(JSON.stringify(replies));
+`;
+
+interface Step {
+  readonly method: string;
+  readonly url: string;
+  readonly body?: unknown;
+  readonly token?: string;
+}
+
+describe('multi-host: each role on its own network host (namespaces), with mutual TLS', { skip: unavailable !== undefined ? `skipped: ${unavailable}` : tcpdumpMissing !== undefined ? `skipped: ${tcpdumpMissing}` : false }, () => {
   let lab: NetLab;
   let dir = '';
   let configPath = '';
+  let scriptPath = '';
+
+  /** Runs `steps` in order from the client host, over HTTPS; their statuses (0: no answer) and bodies. */
+  const requests = (steps: readonly Step[]): Array<{ status: number; body: string }> => {
+    const result = lab.run('cli', [process.execPath, scriptPath, path.join(dir, 'certs'), JSON.stringify(steps)]);
+    assert.equal(result.status, 0, result.stderr);
+    return JSON.parse(result.stdout) as Array<{ status: number; body: string }>;
+  };
 
   const status = (): ClusterStatus => {
     const result = lab.run('cli', [process.execPath, BUNDLE, 'admin', 'status', '--json', '--config', configPath]);
@@ -49,8 +96,14 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
         catalog: { host: lab.address('cat'), port: 8001 },
         orders: [1, 2, 3].map((id) => ({ id, host: lab.address(`o${id}`), port: 8010 + id })),
         token: TOKEN,
+        tls: { dir: 'certs' },
       }),
     );
+    scriptPath = path.join(dir, 'requests.mjs');
+    await writeFile(scriptPath, REQUESTS_SCRIPT);
+    // The operator makes the cluster's certificates once; each host reads its own from the folder.
+    const certs = spawnSync(process.execPath, [BUNDLE, 'certs', '--config', configPath], { encoding: 'utf8' });
+    assert.equal(certs.status, 0, certs.stderr);
     const env = { ...process.env, BAZAAR_LOG_LEVEL: 'warn', BAZAAR_CONFIG: '' };
     // A new cluster's first start is said, on each replica's host (docs/deploy.md).
     for (const id of [1, 2, 3]) {
@@ -71,9 +124,14 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
     if (dir !== '') await rm(dir, { recursive: true, force: true });
   });
 
-  test('clients trade across hosts while the leader is partitioned away and back: no client error, logs converge, catalog = log', async () => {
+  test('clients trade over HTTPS across hosts while the leader is partitioned away and back: no client error, logs converge, catalog = log; the wire holds no order and no token', async () => {
     const reportPath = path.join(dir, 'report.json');
-    const clientProcess = lab.spawn('cli', [process.execPath, BUNDLE, 'client', '--frontend', `http://${lab.address('fe')}:8000`, '--p', '0.5', '--iterations', '1000000', '--duration', '14', '--clients', '5', '--seed', '7', '--json', reportPath, '--config', configPath]);
+    const capturePath = path.join(dir, 'wire.pcap');
+    const capture = lab.capture(capturePath);
+    let captureOutput = '';
+    capture.stderr!.on('data', (chunk: Buffer) => (captureOutput += chunk.toString()));
+    await until('the capture listens', () => (/listening on br0/.test(captureOutput) ? true : undefined));
+    const clientProcess = lab.spawn('cli', [process.execPath, BUNDLE, 'client', '--frontend', `https://${lab.address('fe')}:8000`, '--p', '0.5', '--iterations', '1000000', '--duration', '14', '--clients', '5', '--seed', '7', '--json', reportPath, '--config', configPath]);
     let clientOutput = '';
     clientProcess.stdout!.on('data', (chunk: Buffer) => (clientOutput += chunk.toString()));
     clientProcess.stderr!.on('data', (chunk: Buffer) => (clientOutput += chunk.toString()));
@@ -114,9 +172,20 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
     // Every acknowledged order once (G1, G2), and the catalog equal to the log (G4).
     const log = await readOrderLog(path.join(dir, 'data', 'order-1', 'orders.jsonl'));
     assert.equal(log.length, report.orders_placed, 'the log holds exactly the orders the clients placed');
-    const stocks = lab.run('cli', [process.execPath, '-e', `fetch('http://${lab.address('cat')}:8001/stocks', { headers: { authorization: 'Bearer ${TOKEN}' } }).then((r) => r.text()).then((t) => process.stdout.write(t))`]);
-    assert.equal(stocks.status, 0, stocks.stderr);
-    assertConserved(log, new Map((JSON.parse(stocks.stdout) as { data: Stock[] }).data.map((stock) => [stock.name, stock])));
+    const [stocks] = requests([{ method: 'GET', url: `https://${lab.address('cat')}:8001/stocks`, token: TOKEN }]);
+    assert.equal(stocks!.status, 200, stocks!.body);
+    assertConserved(log, new Map((JSON.parse(stocks!.body) as { data: Stock[] }).data.map((stock) => [stock.name, stock])));
+
+    // What anyone on the hosts' network saw: every trade, append, push and token crossed it, sealed.
+    capture.kill('SIGINT');
+    await new Promise((resolve) => capture.once('exit', resolve));
+    const wire = await readFile(capturePath);
+    assert.ok(wire.length > 200_000, `the capture saw the run's traffic (${wire.length} bytes)`);
+    const packets = Number(/(\d+) packets captured/.exec(captureOutput)?.[1] ?? 0);
+    assert.ok(packets > 1_000, `packets captured: ${captureOutput}`);
+    for (const secret of [TOKEN, '"quantity"', '"transaction_number"', '"type":"', 'Bearer ', 'GET /stocks', 'POST /orders', 'bazaar-link']) {
+      assert.equal(wire.includes(secret), false, `the capture holds ${JSON.stringify(secret)} in clear text`);
+    }
   });
 
   test('admin crash reaches a replica on another host through its token-protected endpoint; admin status sees it down, the others serve on', () => {
@@ -126,8 +195,9 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
     assert.match(crashed.stdout, new RegExp(`order replica ${follower} crashed`));
     const after = status();
     assert.deepEqual(after.orders.map((order) => order.up), [1, 2, 3].map((id) => id !== follower));
-    const trade = lab.run('cli', [process.execPath, '-e', `fetch('http://${lab.address('fe')}:8000/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'FishCo', quantity: 1, type: 'sell' }) }).then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())))`]);
-    assert.match(trade.stdout, /^200 \{"data":\{"transaction_number":\d+\}\}$/, `a trade still succeeds with two of three replicas: ${trade.stdout} ${trade.stderr}`);
+    const [trade] = requests([{ method: 'POST', url: `https://${lab.address('fe')}:8000/orders`, body: { name: 'FishCo', quantity: 1, type: 'sell' } }]);
+    assert.equal(trade!.status, 200, `a trade still succeeds with two of three replicas: ${trade!.body}`);
+    assert.match(trade!.body, /^\{"data":\{"transaction_number":\d+\}\}$/);
     const recover = lab.run('cli', [process.execPath, BUNDLE, 'admin', 'recover', '--id', String(follower), '--config', configPath]);
     assert.equal(recover.status, 1, 'no bazaar up runs here');
     assert.match(recover.stderr, new RegExp(`systemctl start bazaar-order@${follower}`));
@@ -135,12 +205,7 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
 
   test('a frontend cut off from the catalog alone: a trade through the other is acknowledged only once its lease ran out, its cache stops serving, trades through it still go through, the other frontend serves on', async () => {
     /** One request from the client host: status and body. */
-    const call = (host: string, method: string, path: string, body?: unknown): { status: number; body: string } => {
-      const init = body === undefined ? `{ method: '${method}' }` : `{ method: '${method}', headers: { 'content-type': 'application/json' }, body: ${JSON.stringify(JSON.stringify(body))} }`;
-      const result = lab.run('cli', [process.execPath, '-e', `fetch('http://${lab.address(host)}:8000${path}', ${init}).then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())), (e) => process.stdout.write('0 ' + e.message))`]);
-      const space = result.stdout.indexOf(' ');
-      return { status: Number(result.stdout.slice(0, space)), body: result.stdout.slice(space + 1) };
-    };
+    const call = (host: string, method: string, path: string, body?: unknown): { status: number; body: string } => requests([{ method, url: `https://${lab.address(host)}:8000${path}`, body }])[0]!;
     const volume = (reply: { body: string }): number => (JSON.parse(reply.body) as { data: { volume: number } }).data.volume;
     assert.equal(call('fe2', 'GET', '/stocks/BoarCo').status, 200);
     assert.equal(call('fe2', 'GET', '/stocks/BoarCo').status, 200, 'cached at fe2');
@@ -152,21 +217,15 @@ describe('multi-host: each role on its own network host (namespaces)', { skip: u
       // process, no start-up between them) never shows the stock from before the trade. It may
       // refuse (503: no lease, no catalog); it must not answer from its cache. A catalog that did not
       // wait for fe2 would let fe2 serve its cached copy here for up to the 500 ms lease.
-      const race = lab.run('cli', [
-        process.execPath,
-        '-e',
-        `(async () => {
-          const before = await (await fetch('http://${lab.address('fe')}:8000/stocks/BoarCo')).json();
-          const trade = await fetch('http://${lab.address('fe')}:8000/orders', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'BoarCo', quantity: 1, type: 'sell' }) });
-          await trade.text();
-          const after = await fetch('http://${lab.address('fe2')}:8000/stocks/BoarCo');
-          process.stdout.write(JSON.stringify({ before: before.data.volume, trade: trade.status, status: after.status, body: await after.text() }));
-        })().catch((error) => process.stdout.write(JSON.stringify({ error: error.message })))`,
+      const [first, trade, after] = requests([
+        { method: 'GET', url: `https://${lab.address('fe')}:8000/stocks/BoarCo` },
+        { method: 'POST', url: `https://${lab.address('fe')}:8000/orders`, body: { name: 'BoarCo', quantity: 1, type: 'sell' } },
+        { method: 'GET', url: `https://${lab.address('fe2')}:8000/stocks/BoarCo` },
       ]);
-      const seen = JSON.parse(race.stdout) as { before: number; trade: number; status: number; body: string };
-      assert.equal(seen.trade, 200, race.stdout + race.stderr);
-      if (seen.status === 200) assert.ok((JSON.parse(seen.body) as { data: { volume: number } }).data.volume > seen.before, `fe2 showed BoarCo from before a trade acknowledged through fe: ${race.stdout}`);
-      else assert.equal(seen.status, 503, race.stdout);
+      const seen = JSON.stringify({ first, trade, after });
+      assert.equal(trade!.status, 200, seen);
+      if (after!.status === 200) assert.ok(volume(after!) > volume(first!), `fe2 showed BoarCo from before a trade acknowledged through fe: ${seen}`);
+      else assert.equal(after!.status, 503, seen);
 
       // The lease runs out (500 ms) with no push to renew it: fe2 must not answer from its cache.
       await sleep(1_000);
