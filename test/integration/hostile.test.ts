@@ -3,9 +3,14 @@
 // nested or oversized bodies, wrong field types, huge and fractional numbers; plus malformed HTTP,
 // oversized headers, a client that trickles its headers, and thousands of idle connections. Every
 // answer is a 4xx in the error shape (or a closed socket for the slow attacks), never a 5xx, no
-// process dies, and the catalog and the order log are unchanged.
+// process dies, and the catalog and the order log are unchanged. With the cluster's TLS: garbage,
+// plain HTTP, an old TLS version and handshakes left half done on every role's TLS port are closed
+// without an answer, logged in a few lines, and bounded in time and memory.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import tls from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
 import { Pool } from 'undici';
@@ -186,5 +191,82 @@ describe('hostile input against the frontend (G7)', () => {
     } finally {
       for (const socket of sockets) socket.destroy();
     }
+  });
+});
+
+describe('hostile input on TLS ports (the cluster\'s mutual TLS)', () => {
+  let cluster: TestCluster;
+  let procs: Awaited<ReturnType<TestCluster['startAll']>>;
+  before(async () => {
+    cluster = await TestCluster.create({ replicas: 3, tls: true, token: 'hostile-tls-token' });
+    procs = await cluster.startAll();
+    const reply = await http(`${cluster.url('frontend')}/orders`, { method: 'POST', body: JSON.stringify({ name: 'FishCo', quantity: 1, type: 'buy' }), headers: { 'content-type': 'application/json' } });
+    assert.equal(reply.status, 200);
+  });
+  after(() => cluster.destroy());
+
+  /** Sends raw bytes to a TLS port; what came back before the close (never an HTTP answer), or 'open' if the bound passed. */
+  const raw = (port: number, bytes: Buffer | string, boundMs = 10_000): Promise<string> =>
+    new Promise((resolve) => {
+      let received = '';
+      const socket = net.connect(port, '127.0.0.1', () => socket.write(bytes));
+      const bound = setTimeout(() => {
+        socket.destroy();
+        resolve('open');
+      }, boundMs);
+      socket.on('data', (chunk) => (received += chunk.toString('latin1')));
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        clearTimeout(bound);
+        resolve(received);
+      });
+    });
+
+  const rss = async (pid: number): Promise<number> => Number(/VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+
+  test('garbage, plain HTTP and a TLS 1.2 handshake on every role\'s TLS port: the connection closes with no HTTP answer, no role dies, the log says so in a few lines', async () => {
+    const ports = [cluster.ports.frontend, cluster.ports.catalog, ...cluster.ports.orders.values()];
+    const random = fc.sample(fc.uint8Array({ minLength: 1, maxLength: 2_000 }), { seed: SEED, numRuns: 60 });
+    // Every port at once: garbage that looks like the start of a record waits out the handshake timeout.
+    await Promise.all(ports.map(async (port) => {
+      const answers = await Promise.all([
+        raw(port, 'GET /health HTTP/1.1\r\nHost: x\r\n\r\n'),
+        raw(port, 'POST /internal/crash HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer hostile-tls-token\r\nContent-Length: 2\r\n\r\n{}'),
+        ...random.map((bytes) => raw(port, Buffer.from(bytes))),
+      ]);
+      for (const answer of answers) assert.doesNotMatch(answer, /HTTP\/1\.1/, `port ${port} answered in clear HTTP`);
+      const old = await new Promise<string>((resolve) => {
+        const socket = tls.connect({ host: '127.0.0.1', port, maxVersion: 'TLSv1.2', rejectUnauthorized: false }, () => resolve('handshake done'));
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+      });
+      assert.notEqual(old, 'handshake done', `port ${port} took TLS 1.2`);
+    }));
+    for (const proc of [procs.frontend, procs.catalog, ...procs.orders.values()]) {
+      assert.ok(proc.running, `${proc.name} is alive`);
+      const lines = proc.output.split('\n').filter((line) => line.includes('TLS handshake'));
+      assert.ok(lines.length >= 1 && lines.length <= 12, `${proc.name} logged ${lines.length} handshake lines for ${random.length + 3} failures:\n${lines.join('\n')}`);
+    }
+    assert.equal((await http(`${cluster.url('frontend')}/stocks/FishCo`)).status, 200);
+  });
+
+  test('five hundred clients that open a TLS connection and stall in the handshake are cut once its timeout passes; meanwhile trades go through and memory stays bounded', async () => {
+    const replicaPort = cluster.ports.orders.get(1)!;
+    const leaderRssBefore = await rss(procs.orders.get(1)!.pid);
+    const frontendRssBefore = await rss(procs.frontend.pid);
+    const startedAt = Date.now();
+    // Half a ClientHello (a record header that promises more), then silence.
+    const stalls = [...Array(250)].flatMap(() => [raw(cluster.ports.frontend, Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01]), 15_000), raw(replicaPort, Buffer.from([0x16, 0x03, 0x01]), 15_000)]);
+    await sleep(500);
+    const trade = await http(`${cluster.url('frontend')}/orders`, { method: 'POST', body: JSON.stringify({ name: 'FishCo', quantity: 1, type: 'sell' }), headers: { 'content-type': 'application/json' } });
+    assert.equal(trade.status, 200, 'a trade goes through while the stalled handshakes are held');
+    const frontendRssHeld = await rss(procs.frontend.pid);
+    const leaderRssHeld = await rss(procs.orders.get(1)!.pid);
+    const outcomes = await Promise.all(stalls);
+    const tookMs = Date.now() - startedAt;
+    assert.equal(outcomes.filter((outcome) => outcome === 'open').length, 0, 'every stalled handshake was cut by the server, not by the test\'s bound');
+    assert.ok(tookMs < 12_000, `cut within the handshake timeout (took ${tookMs} ms)`);
+    assert.ok(frontendRssHeld - frontendRssBefore < 64 * 1024 * 1024, `the frontend grew ${Math.round((frontendRssHeld - frontendRssBefore) / 1e6)} MB`);
+    assert.ok(leaderRssHeld - leaderRssBefore < 64 * 1024 * 1024, `replica 1 grew ${Math.round((leaderRssHeld - leaderRssBefore) / 1e6)} MB`);
+    for (const proc of [procs.frontend, ...procs.orders.values()]) assert.ok(proc.running, `${proc.name} is alive`);
   });
 });
