@@ -67,7 +67,12 @@ export async function makeCa(cluster: string, validity: Validity): Promise<Pem> 
       await lib.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert: cert.toString('pem'), key: await pkcs8(keys.privateKey) };
+  return { cert: pemText(cert.toString('pem')), key: await pkcs8(keys.privateKey) };
+}
+
+/** A PEM block as files hold it: ending in a newline, so that blocks can be joined (HAProxy's crt file). */
+function pemText(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
 }
 
 /** A certificate for role `name` of cluster `cluster`, valid at `hosts`, signed by `ca`. */
@@ -94,7 +99,7 @@ export async function issue(ca: Pem, options: { name: string; cluster: string; h
       await lib.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { cert: cert.toString('pem'), key: await pkcs8(keys.privateKey) };
+  return { cert: pemText(cert.toString('pem')), key: await pkcs8(keys.privateKey) };
 }
 
 /** Writes `text` to `file` with `mode`, whole or not at all (a temporary file renamed over it). */

@@ -14,6 +14,14 @@ export const ADMIN_CERT = 'admin';
 /** For a Prometheus server that scrapes the roles' /metrics (roles/prometheus.yml). */
 export const PROMETHEUS_CERT = 'prometheus';
 
+/**
+ * The name every frontend's certificate carries besides its host, so that a load balancer in front of
+ * several can check them all under one name (roles/nginx-bazaar.conf: proxy_ssl_name).
+ */
+export function frontendsName(cluster: string): string {
+  return `frontends.${cluster}`;
+}
+
 /** Frontend `index` (from 1, as `bazaar frontend --index`) of the config. */
 export function frontendCertName(index: number): string {
   return `frontend-${index}`;
@@ -39,7 +47,7 @@ export function certHolders(config: Config): CertHolder[] {
   return [
     { name: CATALOG_CERT, who: 'the catalog', hosts: hosts(config.catalog) },
     ...config.orders.map((replica) => ({ name: replicaCertName(replica.id), who: `order replica ${replica.id}`, hosts: hosts(replica) })),
-    ...config.frontends.map((endpoint, index) => ({ name: frontendCertName(index + 1), who: config.frontends.length === 1 ? 'the frontend' : `frontend ${index + 1}`, hosts: hosts(endpoint) })),
+    ...config.frontends.map((endpoint, index) => ({ name: frontendCertName(index + 1), who: config.frontends.length === 1 ? 'the frontend' : `frontend ${index + 1}`, hosts: [...hosts(endpoint), frontendsName(config.cluster)] })),
     { name: DASHBOARD_CERT, who: 'the dashboard', hosts: hosts(config.dashboard) },
     { name: ADMIN_CERT, who: '`bazaar admin` and `bazaar up`', hosts: [] },
     { name: PROMETHEUS_CERT, who: 'a Prometheus server scraping /metrics', hosts: [] },

@@ -81,8 +81,8 @@ describe('bazaar certs', () => {
     assert.equal((await stat(path.join(dir, 'certs', 'ca.key'))).mode & 0o777, 0o600);
     // Each is valid where the roles reach it; 0.0.0.0 (a bind address) is no name.
     assert.equal(new X509Certificate(await readFile(path.join(dir, 'certs', 'order-2.crt'))).subjectAltName, 'IP Address:10.0.0.22');
-    assert.equal(new X509Certificate(await readFile(path.join(dir, 'certs', 'frontend-1.crt'))).subjectAltName, 'IP Address:10.0.0.10');
-    assert.equal(new X509Certificate(await readFile(path.join(dir, 'certs', 'frontend-2.crt'))).subjectAltName, 'DNS:front2.example');
+    assert.equal(new X509Certificate(await readFile(path.join(dir, 'certs', 'frontend-1.crt'))).subjectAltName, 'IP Address:10.0.0.10, DNS:frontends.east');
+    assert.equal(new X509Certificate(await readFile(path.join(dir, 'certs', 'frontend-2.crt'))).subjectAltName, 'DNS:front2.example, DNS:frontends.east');
     assert.equal(new X509Certificate(await readFile(path.join(dir, 'certs', 'admin.crt'))).subjectAltName, undefined);
     // A role's material loads (at a time its certificate is valid).
     assert.equal(loadRoleTls(config(), 'order-2')?.name, 'order-2');
