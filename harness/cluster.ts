@@ -165,7 +165,9 @@ export class TestCluster {
 
   url(role: 'frontend' | 'catalog' | 'dashboard' | number): string {
     const port = role === 'frontend' ? this.ports.frontend : role === 'catalog' ? this.ports.catalog : role === 'dashboard' ? this.ports.dashboard : this.ports.orders.get(role);
-    return `${this.scheme}://127.0.0.1:${port}`;
+    // A test may give the frontend its own certificate (frontend.tls) after create: the config says.
+    const scheme = role === 'frontend' && this.scheme === 'http' ? loadConfig(this.configPath).frontend.scheme : this.scheme;
+    return `${scheme}://127.0.0.1:${port}`;
   }
 
   orderLogPath(id: number): string {

@@ -8,7 +8,7 @@ import { ConfigError } from '../core/errors.ts';
 import type { RoleTls } from './material.ts';
 import { nameProblem } from './peer.ts';
 
-export type ClientTls = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'minVersion' | 'servername' | 'checkServerIdentity'>;
+export type ClientTls = Pick<ConnectionOptions, 'ca' | 'cert' | 'key' | 'minVersion' | 'servername' | 'checkServerIdentity' | 'rejectUnauthorized'>;
 
 /** How role `tls` calls role `peer` (a name of names.ts); undefined without TLS. */
 export function callTls(tls: RoleTls | undefined, peer: string): ClientTls | undefined {

@@ -3,15 +3,22 @@
 // this config, or of another cluster is cut before its request is read, whatever token it sends, and
 // the role says whom it refused and why; a public client without a certificate uses the public API
 // only; and replacing one role's certificate and restarting that role alone costs no client an error.
+// A frontend's own public certificate (frontend.tls) serves the public, with or without the cluster's
+// TLS.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
+import { Agent, setGlobalDispatcher } from 'undici';
 import { catalogStocks } from '../../harness/checks.ts';
 import { http, type Proc, TestCluster, waitHealthy } from '../../harness/cluster.ts';
 import { issue, makeCa, type Pem } from '../../src/tls/certs.ts';
+import type { Snapshot } from '../../src/protocol/dashboard.ts';
+import { until } from '../../harness/wait.ts';
 import { LINK_PATH, LINK_PROTOCOL } from '../../src/protocol/link.ts';
 
 const TOKEN = 'tls-test-token';
@@ -132,6 +139,22 @@ describe('mutual TLS between roles', () => {
     assert.match(procs.catalog.output, /refused a TLS peer from 127\.0\.0\.1:\d+: it showed no certificate/);
   });
 
+  test('the dashboard reads every role with its own certificate and serves its page over HTTPS; admin status reads the cluster with the admin certificate', async () => {
+    const board = cluster.spawn(['dashboard']);
+    await board.waitFor(/Stock Bazaar dashboard: https:\/\/127\.0\.0\.1:\d+\//);
+    const snapshot = await until('the dashboard sees every role', async () => {
+      const reply = await http(`${cluster.url('dashboard')}/api/snapshot`).catch(() => undefined);
+      const data = (reply?.body as { data?: Snapshot } | undefined)?.data;
+      return data !== undefined && data.replicas.every((replica) => replica.up) && data.replicas.some((replica) => replica.sync === 'leader') ? data : undefined;
+    });
+    assert.equal(snapshot.conservation.state, 'equal');
+    const status = cluster.spawn(['admin', 'status']);
+    assert.equal((await status.exited).code, 0, status.output);
+    assert.match(status.output, /order 3 +127\.0\.0\.1:\d+ +up/);
+    await board.stop();
+    assert.doesNotMatch(board.output, /refused|handshake/);
+  });
+
   test('a caller checks whom it reached: the admin certificate calling a replica as the catalog is refused by the caller', async () => {
     // The replica's certificate names order-1; a caller that meant the catalog must not talk to it.
     const { callTls } = await import('../../src/tls/client.ts');
@@ -171,4 +194,70 @@ describe('mutual TLS between roles', () => {
     assert.match(client.output, /errors: 0, mismatches: 0/);
     assert.doesNotMatch(restarted.output, /refused a TLS peer/);
   });
+});
+
+describe('a frontend\'s own certificate for the public API (frontend.tls)', () => {
+  for (const clusterTls of [false, true]) {
+    describe(clusterTls ? 'beside the cluster\'s TLS: the public sees it, the roles (asking by name) the cluster certificate' : 'on a cluster without TLS: HTTPS for the public, nothing else changes', () => {
+      let cluster: TestCluster;
+      let publicCa: Buffer;
+      before(async () => {
+        cluster = await TestCluster.create({ replicas: 3, tls: clusterTls, token: TOKEN });
+        // A public CA of its own (a real one in production), which the roles do not know.
+        const now = Date.now();
+        const valid = { notBefore: new Date(now - 60_000), notAfter: new Date(now + DAY_MS) };
+        const authority = await makeCa('public', valid);
+        const pem = await issue(authority, { name: 'shop.example', cluster: 'public', hosts: ['127.0.0.1'], ...valid });
+        publicCa = Buffer.from(authority.cert);
+        const files = { cert: path.join(cluster.dir, 'public.crt'), key: path.join(cluster.dir, 'public.key'), ca: path.join(cluster.dir, 'public-ca.crt') };
+        await writeFile(files.cert, pem.cert);
+        await writeFile(files.key, pem.key, { mode: 0o600 });
+        await writeFile(files.ca, authority.cert);
+        const config = JSON.parse(await readFile(cluster.configPath, 'utf8')) as { frontend: Record<string, unknown> };
+        config.frontend.tls = { cert: files.cert, key: files.key };
+        await writeFile(cluster.configPath, JSON.stringify(config));
+        // This process checks the frontend against the public CA (and the roles against the cluster's).
+        const read = (file: string): Buffer => readFileSync(path.join(cluster.certsDir, file));
+        setGlobalDispatcher(new Agent({ connect: clusterTls ? { ca: [read('ca.crt'), publicCa], cert: read('admin.crt'), key: read('admin.key') } : { ca: publicCa } }));
+        await cluster.startAll();
+      });
+      after(async () => {
+        await cluster?.destroy();
+      });
+
+      test('a client that trusts the public CA trades over HTTPS and every order verifies; the frontend shows it the public certificate; lookups after trades are fresh (the catalog\'s pushes reach the frontend)', async () => {
+        const client = cluster.spawn(['client', '--iterations', '40', '--clients', '3', '--p', '0.5', '--seed', '5', '--ca', path.join(cluster.dir, 'public-ca.crt')]);
+        const { code } = await client.exited;
+        assert.equal(code, 0, client.output);
+        assert.match(client.output, /errors: 0, mismatches: 0/);
+        const shown = await new Promise<string>((resolve, reject) => {
+          const socket = tlsConnect({ host: '127.0.0.1', port: cluster.ports.frontend, ca: publicCa }, () => {
+            resolve(socket.getPeerCertificate().subject.CN as string);
+            socket.destroy();
+          });
+          socket.on('error', reject);
+        });
+        assert.equal(shown, 'shop.example');
+        const before = await http(`${cluster.url('frontend')}/stocks/BoarCo`);
+        const trade = await http(`${cluster.url('frontend')}/orders`, { method: 'POST', body: JSON.stringify({ name: 'BoarCo', quantity: 2, type: 'sell' }), headers: { 'content-type': 'application/json' } });
+        assert.equal(trade.status, 200);
+        const after = await http(`${cluster.url('frontend')}/stocks/BoarCo`);
+        assert.equal((after.body as { data: { volume: number } }).data.volume, (before.body as { data: { volume: number } }).data.volume + 2);
+      });
+
+      if (clusterTls) {
+        test('a role that asks for frontend-1 by name gets the cluster certificate', async () => {
+          const shown = await new Promise<string>((resolve, reject) => {
+            const read = (file: string): Buffer => readFileSync(path.join(cluster.certsDir, file));
+            const socket = tlsConnect({ host: '127.0.0.1', port: cluster.ports.frontend, servername: 'frontend-1', ca: read('ca.crt'), cert: read('catalog.crt'), key: read('catalog.key'), checkServerIdentity: () => undefined }, () => {
+              resolve(`${socket.getPeerCertificate().subject.CN as string} ${socket.authorized}`);
+              socket.destroy();
+            });
+            socket.on('error', reject);
+          });
+          assert.equal(shown, 'frontend-1 true');
+        });
+      }
+    });
+  }
 });
