@@ -3,11 +3,13 @@
 // `promtool check config`, and every metric the Grafana dashboard in roles/ queries is exported.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseMetrics } from '../../src/dashboard/prometheus.ts';
 import { http, postOrder, ROOT, TestCluster } from '../../harness/cluster.ts';
+import { loadConfig } from '../../src/core/config.ts';
+import { makeCerts } from '../../src/tls/certs.ts';
 
 const PROMTOOL = process.env.BAZAAR_PROMTOOL ?? 'promtool';
 
@@ -52,8 +54,15 @@ describe('metrics for Prometheus and Grafana', () => {
     }
   });
 
-  test('roles/prometheus.yml is a valid Prometheus config', () => {
-    const { status, output } = promtool(['check', 'config', path.join(ROOT, 'roles/prometheus.yml')]);
+  test('roles/prometheus.yml is a valid Prometheus config, its TLS files those `bazaar certs` makes', async () => {
+    // promtool reads the files the config names: here, ones `bazaar certs` made for this cluster.
+    const certs = path.join(cluster.dir, 'prometheus-tls');
+    await makeCerts(loadConfig(cluster.configPath), { dir: certs, days: 1, caDays: 1 });
+    const text = readFileSync(path.join(ROOT, 'roles/prometheus.yml'), 'utf8');
+    assert.equal((text.match(/cert_file: \/etc\/bazaar\/tls\/prometheus\.crt/g) ?? []).length, 3, 'every job shows the prometheus certificate');
+    const file = path.join(cluster.dir, 'prometheus.yml');
+    writeFileSync(file, text.replaceAll('/etc/bazaar/tls/', `${certs}/`));
+    const { status, output } = promtool(['check', 'config', file]);
     assert.equal(status, 0, output);
   });
 

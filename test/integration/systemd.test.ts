@@ -72,6 +72,25 @@ describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze 
     assert.match(await readFile(path.join(ROLES, '../docs/deploy.md'), 'utf8'), /systemctl start bazaar-init@N/);
   });
 
+  test('each serving role\'s TLS drop-in hands it the CA and its own certificate and key as credentials, and points it there; each unit with its drop-in passes verify', async () => {
+    const names: Record<string, string> = { 'bazaar-catalog.service': 'catalog', 'bazaar-order@.service': 'order-%i', 'bazaar-frontend.service': 'frontend-1', 'bazaar-dashboard.service': 'dashboard' };
+    const merged: string[] = [];
+    for (const [unit, name] of Object.entries(names)) {
+      const dropIn = await readFile(path.join(ROLES, `${unit}.d`, 'tls.conf'), 'utf8');
+      const lines = dropIn.split('\n');
+      for (const line of ['[Service]', 'LoadCredential=ca.crt:/etc/bazaar/tls/ca.crt', `LoadCredential=${name}.crt:/etc/bazaar/tls/${name}.crt`, `LoadCredential=${name}.key:/etc/bazaar/tls/${name}.key`, 'Environment=BAZAAR_TLS_DIR=%d']) {
+        assert.ok(lines.includes(line), `${unit}.d/tls.conf has ${line}`);
+      }
+      // systemd reads a drop-in as more lines of the unit: verify the two as one.
+      const file = unit.replace('@.service', '@1.service').replace('.service', '-tls.service');
+      await writeFile(path.join(dir, file), `${await readFile(path.join(ROLES, unit), 'utf8')}\n${dropIn}`);
+      merged.push(file);
+    }
+    const { status, stderr } = verify(dir, merged);
+    assert.equal(status, 0, stderr);
+    assert.equal(stderr, '', 'no warnings');
+  });
+
   test('the example config is valid, keeps its data in the state directory, and gets its token from the example env file', async () => {
     const { parseConfig } = await import('../../src/core/config.ts');
     const envText = await readFile(path.join(ROLES, 'bazaar.example.env'), 'utf8');
@@ -79,6 +98,7 @@ describe('systemd units (roles/)', { skip: available ? false : 'systemd-analyze 
     assert.ok(token !== undefined, 'the example env file sets BAZAAR_TOKEN');
     const config = parseConfig(JSON.parse(await readFile(path.join(ROLES, 'bazaar.example.json'), 'utf8')), { configPath: '/etc/bazaar/bazaar.json', env: { BAZAAR_TOKEN: token } });
     assert.equal(config.dataDir, '/var/lib/bazaar');
+    assert.deepEqual(config.tls, { dir: '/etc/bazaar/tls' }, 'the example runs with the cluster\'s TLS, its files where the drop-ins read them');
     assert.equal(config.token, token);
     for (const file of ['bazaar-catalog.service', 'bazaar-frontend.service', 'bazaar-dashboard.service', 'bazaar-order@.service']) {
       assert.ok((await readFile(path.join(ROLES, file), 'utf8')).includes('EnvironmentFile=-/etc/bazaar/bazaar.env'), `${file} reads the env file`);
