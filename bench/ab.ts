@@ -5,6 +5,9 @@
 //
 //   git stash && npm run build && cp dist/bazaar.mjs /tmp/base.mjs && git stash pop
 //   npm run bench:ab -- --base /tmp/base.mjs [--pairs 4]
+//
+// The cost of the cluster's TLS: one build, its clusters without TLS (A) and with it (B).
+//   npm run bench:ab -- --base dist/bazaar.mjs --candidate-tls --base-label 'TLS off' --candidate-label 'TLS on'
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -14,9 +17,9 @@ import { fileURLToPath } from 'node:url';
 import { abba, median } from './lib/measure.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const { values } = parseArgs({ options: { base: { type: 'string' }, candidate: { type: 'string' }, 'base-label': { type: 'string' }, 'candidate-label': { type: 'string' }, pairs: { type: 'string', default: '4' }, help: { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { base: { type: 'string' }, candidate: { type: 'string' }, 'base-label': { type: 'string' }, 'candidate-label': { type: 'string' }, 'base-tls': { type: 'boolean', default: false }, 'candidate-tls': { type: 'boolean', default: false }, pairs: { type: 'string', default: '4' }, help: { type: 'boolean', default: false } } });
 if (values.help || values.base === undefined) {
-  process.stdout.write('npm run bench:ab -- --base BUNDLE [--candidate BUNDLE] [--base-label TEXT] [--candidate-label TEXT] [--pairs N]\n  N pairs in ABBA order; candidate defaults to dist/bazaar.mjs; labels (say, the commits) name the builds in the report\n');
+  process.stdout.write('npm run bench:ab -- --base BUNDLE [--candidate BUNDLE] [--base-label TEXT] [--candidate-label TEXT] [--base-tls] [--candidate-tls] [--pairs N]\n  N pairs in ABBA order; candidate defaults to dist/bazaar.mjs; labels (say, the commits) name the builds in the report;\n  --base-tls / --candidate-tls run that side\'s clusters with the cluster\'s TLS (certificates from bazaar certs)\n');
   process.exit(values.help ? 0 : 2);
 }
 const sides = { A: path.resolve(values.base), B: path.resolve(values.candidate ?? path.join(ROOT, 'dist/bazaar.mjs')) };
@@ -26,14 +29,15 @@ for (const file of Object.values(sides)) {
     process.exit(2);
   }
 }
+const tls = { A: values['base-tls'], B: values['candidate-tls'] };
 const pairs = Number(values.pairs);
 const order = abba(pairs);
 type Run = Record<string, number | boolean | string | null>;
 const runs: Record<'A' | 'B', Run[]> = { A: [], B: [] };
 const started = Date.now();
 for (const [index, side] of order.entries()) {
-  process.stderr.write(`[${index + 1}/${order.length} ${Math.round((Date.now() - started) / 1000)}s] ${side}: ${sides[side]}\n`);
-  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/ab-run.ts')], { env: { ...process.env, BAZAAR_BUNDLE: sides[side], BAZAAR_CONFIG_WITHOUT_DASHBOARD: '1' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  process.stderr.write(`[${index + 1}/${order.length} ${Math.round((Date.now() - started) / 1000)}s] ${side}: ${sides[side]}${tls[side] ? ' (TLS)' : ''}\n`);
+  const child = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/ab-run.ts')], { env: { ...process.env, BAZAAR_BUNDLE: sides[side], BAZAAR_CONFIG_WITHOUT_DASHBOARD: '1', BAZAAR_BENCH_TLS: tls[side] ? '1' : '0' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const line = child.stdout.trim().split('\n').pop() ?? '';
   if (child.status !== 0 || !line.startsWith('{')) {
     process.stderr.write(`run ${index + 1} (${side}) failed with status ${child.status}\n`);
@@ -58,6 +62,6 @@ const startedAt = new Date(started).toISOString();
 const resultsDir = path.join(ROOT, 'bench', 'results');
 await mkdir(resultsDir, { recursive: true });
 const resultsPath = path.join(resultsDir, `ab-${startedAt.replace(/[:.]/g, '-')}.json`);
-await writeFile(resultsPath, `${JSON.stringify({ started_at: startedAt, finished_at: new Date().toISOString(), pairs, order, base: values.base, candidate: values.candidate ?? 'dist/bazaar.mjs', base_label: values['base-label'] ?? path.basename(values.base), candidate_label: values['candidate-label'] ?? path.basename(values.candidate ?? 'dist/bazaar.mjs'), ok: !failed, figures, runs }, null, 2)}\n`);
+await writeFile(resultsPath, `${JSON.stringify({ started_at: startedAt, finished_at: new Date().toISOString(), pairs, order, base: values.base, candidate: values.candidate ?? 'dist/bazaar.mjs', base_label: values['base-label'] ?? path.basename(values.base), candidate_label: values['candidate-label'] ?? path.basename(values.candidate ?? 'dist/bazaar.mjs'), tls, ok: !failed, figures, runs }, null, 2)}\n`);
 process.stderr.write(`wrote ${path.relative(ROOT, resultsPath)}\n`);
 process.exit(failed ? 1 : 0);

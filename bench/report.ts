@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { computeTargets, type Results, writeReport } from './lib/report.ts';
+import { computeTargets, latestAb, type Results, writeReport } from './lib/report.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { report: { type: 'string', default: path.join(ROOT, 'docs', 'evaluation.md') } } });
@@ -15,6 +15,8 @@ if (resultsPath === undefined) {
   process.exit(2);
 }
 const stored = JSON.parse(await readFile(resultsPath, 'utf8')) as Results;
-const { targets: _stored, ...partial } = stored;
+const { targets: _stored, ...results } = stored;
+// A run from before TLS was measured shows the newest A/B of TLS against none beside it.
+const partial = { ...results, tls_ab: stored.tls_ab ?? (await latestAb(path.dirname(path.resolve(resultsPath)), undefined, 'tls')) };
 await writeReport({ ...partial, targets: computeTargets(partial) }, values.report!, path.resolve(resultsPath));
 process.stderr.write(`wrote ${path.relative(ROOT, values.report!)}\n`);

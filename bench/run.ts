@@ -25,6 +25,8 @@ const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     frontend: { type: 'string' },
+    /** The CA an https frontend's certificate is checked against (the cluster's ca.crt). */
+    ca: { type: 'string' },
     seed: { type: 'string', default: '677' },
     report: { type: 'string', default: path.join(ROOT, 'docs', 'evaluation.md') },
     results: { type: 'string', default: path.join(ROOT, 'bench', 'results') },
@@ -34,7 +36,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('npm run bench [-- --quick] [-- --frontend URL] [--seed N] [--report FILE] [--results DIR] [--ab FILE]\n  --ab: the A/B (a bench/results/ab-*.json) the report shows and judges the A/B goals on; the newest by default\n');
+  process.stdout.write('npm run bench [-- --quick] [-- --frontend URL [--ca FILE]] [--seed N] [--report FILE] [--results DIR] [--ab FILE]\n  --ca: the CA an https frontend is checked against (the cluster\'s ca.crt)\n  --ab: the A/B (a bench/results/ab-*.json) the report shows and judges the A/B goals on; the newest by default\n');
   process.exit(0);
 }
 
@@ -93,7 +95,7 @@ for (const cache of caches) {
     } else {
       const scratch = await TestCluster.create({ replicas: 1 });
       try {
-        point = { cache, p, report: await runClient({ cluster: scratch }, remote, { p, iterations: plan.iterations, clients: 5, seed }), files: null };
+        point = { cache, p, report: await runClient({ cluster: scratch }, remote, { p, iterations: plan.iterations, clients: 5, seed, ca: values.ca }), files: null };
       } finally {
         await scratch.destroy();
       }
@@ -177,6 +179,7 @@ const partial: Omit<Results, 'targets'> = {
   trade_path: tradePath,
   order_connections: plan.orderConnections,
   ab: await latestAb(values.results!, values.ab),
+  tls_ab: await latestAb(values.results!, undefined, 'tls'),
   sweep,
   throughput,
   failover: failoverRun,

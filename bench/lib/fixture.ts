@@ -19,9 +19,12 @@ export interface LocalCluster {
   readonly up: Proc;
 }
 
-/** A fresh cluster of three replicas under `bazaar up`, for the length of `work`. */
+/**
+ * A fresh cluster of three replicas under `bazaar up`, for the length of `work`; with the cluster's
+ * TLS when BAZAAR_BENCH_TLS=1 (bench/ab.ts sets it for a side given --base-tls or --candidate-tls).
+ */
 export async function withCluster<T>(options: { cache: boolean; cacheSize?: number }, work: (local: LocalCluster) => Promise<T>): Promise<T> {
-  const cluster = await TestCluster.create({ replicas: 3, command: BUNDLE_COMMAND });
+  const cluster = await TestCluster.create({ replicas: 3, command: BUNDLE_COMMAND, tls: process.env.BAZAAR_BENCH_TLS === '1' });
   try {
     const up = cluster.spawn(['up', ...(options.cache ? [] : ['--no-cache']), ...(options.cacheSize === undefined ? [] : ['--cache-size', String(options.cacheSize)])], { BAZAAR_LOG_LEVEL: 'warn' });
     await up.waitFor(/Stock Bazaar is up/);
@@ -78,7 +81,7 @@ export async function checkFiles({ cluster, config }: LocalCluster): Promise<Fil
 }
 
 /** Runs `bazaar client` as a process (five sessions by default) and returns its JSON report. */
-export async function runClient(local: { cluster: TestCluster }, frontend: string, args: { p: number; iterations: number; clients: number; seed: number; skew?: number }): Promise<ClientReport> {
+export async function runClient(local: { cluster: TestCluster }, frontend: string, args: { p: number; iterations: number; clients: number; seed: number; skew?: number; ca?: string | undefined }): Promise<ClientReport> {
   const reportPath = path.join(local.cluster.dir, `client-${args.p}-${args.seed}-${args.skew ?? 0}.json`);
   const client = local.cluster.spawn([
     'client',
@@ -89,6 +92,7 @@ export async function runClient(local: { cluster: TestCluster }, frontend: strin
     '--seed', String(args.seed),
     // Only when asked: builds from before --skew refuse the flag, and bench:ab runs them too.
     ...(args.skew === undefined || args.skew === 0 ? [] : ['--skew', String(args.skew)]),
+    ...(args.ca === undefined ? [] : ['--ca', args.ca]),
     '--json', reportPath,
   ]);
   const { code } = await client.exited;

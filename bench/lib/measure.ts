@@ -67,8 +67,8 @@ export interface Floor {
 }
 
 /** A floor server in its own process: `bare` node:http, or `proxy` (one undici hop to `origin`). */
-export async function startFloor(mode: 'bare' | 'proxy', origin?: string): Promise<Floor> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(HERE, 'floor-server.mjs'), mode, ...(origin === undefined ? [] : [origin])], {
+export async function startFloor(mode: 'bare' | 'proxy' | 'bare-tls', origin?: string, keyFile?: string): Promise<Floor> {
+  const child: ChildProcess = spawn(process.execPath, [path.join(HERE, 'floor-server.mjs'), mode, ...(origin === undefined ? [] : [origin]), ...(keyFile === undefined ? [] : [keyFile])], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve, reject) => {
@@ -76,7 +76,7 @@ export async function startFloor(mode: 'bare' | 'proxy', origin?: string): Promi
     child.once('exit', (code) => reject(new Error(`floor server ${mode} exited with ${code}`)));
   });
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${mode === 'bare-tls' ? 'https' : 'http'}://127.0.0.1:${port}`,
     stop: () =>
       new Promise((resolve) => {
         child.once('exit', () => resolve());
@@ -87,7 +87,8 @@ export async function startFloor(mode: 'bare' | 'proxy', origin?: string): Promi
 
 /** Median time of one request at a time on a kept-alive connection (microsecond resolution). */
 export async function sequentialLatencyMs(url: string, path: string, count: number): Promise<number> {
-  const client = new Client(url);
+  // A TLS floor's certificate is the bench's own: what is measured is the traffic, not the trust.
+  const client = new Client(url, url.startsWith('https:') ? { connect: { rejectUnauthorized: false } } : {});
   const samples: number[] = [];
   try {
     for (let index = 0; index < count; index += 1) {

@@ -43,12 +43,17 @@ export interface AbResults {
   /** What A and B are (say, their commits). */
   readonly base_label: string;
   readonly candidate_label: string;
+  /** Which side ran its clusters with the cluster's TLS (`--base-tls`, `--candidate-tls`); absent before TLS. */
+  readonly tls?: { readonly A: boolean; readonly B: boolean };
   readonly ok: boolean;
   readonly figures: readonly AbFigure[];
 }
 
-/** The newest A/B results file in `dir` (bench:ab writes `ab-<time>.json` there), if any. */
-export async function latestAb(dir: string, chosen?: string): Promise<AbResults | null> {
+/**
+ * The newest A/B results file in `dir` (bench:ab writes `ab-<time>.json` there) of a kind, if any:
+ * `build`, two builds under the same conditions; `tls`, one build without the cluster's TLS and with it.
+ */
+export async function latestAb(dir: string, chosen?: string, kind: 'build' | 'tls' = 'build'): Promise<AbResults | null> {
   let names: string[];
   try {
     names = (await readdir(dir)).filter((name) => /^ab-.*\.json$/.test(name)).sort();
@@ -56,9 +61,20 @@ export async function latestAb(dir: string, chosen?: string): Promise<AbResults 
     return null;
   }
   if (chosen !== undefined && !names.includes(path.basename(chosen))) throw new Error(`no A/B results ${chosen} in ${dir}`);
-  const newest = chosen === undefined ? names.at(-1) : path.basename(chosen);
+  const read = async (name: string): Promise<Omit<AbResults, 'file'>> => JSON.parse(await readFile(path.join(dir, name), 'utf8')) as Omit<AbResults, 'file'>;
+  const isTls = (stored: Omit<AbResults, 'file'>): boolean => stored.tls !== undefined && stored.tls.A !== stored.tls.B;
+  let newest: string | undefined;
+  if (chosen !== undefined) newest = path.basename(chosen);
+  else {
+    for (const name of [...names].reverse()) {
+      if (isTls(await read(name)) === (kind === 'tls')) {
+        newest = name;
+        break;
+      }
+    }
+  }
   if (newest === undefined) return null;
-  const stored = JSON.parse(await readFile(path.join(dir, newest), 'utf8')) as Omit<AbResults, 'file'>;
+  const stored = await read(newest);
   return {
     file: newest,
     started_at: stored.started_at,
@@ -67,6 +83,7 @@ export async function latestAb(dir: string, chosen?: string): Promise<AbResults 
     candidate: stored.candidate,
     base_label: stored.base_label ?? path.basename(stored.base),
     candidate_label: stored.candidate_label ?? path.basename(stored.candidate),
+    ...(stored.tls === undefined ? {} : { tls: stored.tls }),
     ok: stored.ok,
     figures: stored.figures,
   };
@@ -85,6 +102,8 @@ export interface Results {
   readonly order_connections: number;
   /** The newest A/B of this build against the previous one, when there is one. */
   readonly ab: AbResults | null;
+  /** The newest A/B of the cluster's TLS against none (one build); absent from results before TLS. */
+  readonly tls_ab?: AbResults | null;
   readonly sweep: readonly SweepPoint[];
   readonly throughput: { lookup_cached: PairedThroughput; lookup_uncached: PairedThroughput | null; orders: PairedThroughput & { readonly cpu_ms_per_order?: Readonly<Record<string, number>> } } | null;
   readonly failover: FailoverRun | null;
@@ -169,11 +188,24 @@ export function computeTargets(results: Omit<Results, 'targets'>): Target[] {
       targets.push({ name: `${label} (A/B)`, goal: goalText(goal), measured: `${item.b_median} against ${item.a_median} = ${item.ratio.toFixed(2)} × (medians of ${ab.pairs} pairs)`, met: meets(goal, item.ratio), note: '' });
     };
     compare('trade_p50_ms', 'lab run: trade p50, this build against the previous', GOALS.abTradeP50);
+
     compare('lookup_p50_ms', 'lab run: lookup p50, this build against the previous', GOALS.abLookupP50);
     compare('query_p50_ms', 'lab run: order query p50, this build against the previous', GOALS.abQueryP50);
     compare('orders_per_s', 'orders/s at 64 connections, this build against the previous', GOALS.abOrdersPerS);
     compare('cpu_ms_per_order', 'CPU per order at 64 connections, all roles, this build against the previous', GOALS.abCpuPerOrder);
     compare('cpu_ms_per_trade', 'CPU per sequential trade, all roles, this build against the previous', GOALS.abCpuPerTrade);
+  }
+  const tlsAb = results.tls_ab ?? null;
+  if (tlsAb !== null) {
+    const compare = (name: string, label: string, goal: Goal): void => {
+      const item = tlsAb.figures.find((figure) => figure.figure === name);
+      if (item === undefined) return;
+      targets.push({ name: `${label}, the cluster's TLS against none (A/B)`, goal: goalText(goal), measured: `${item.b_median} against ${item.a_median} = ${item.ratio.toFixed(2)} × (medians of ${tlsAb.pairs} pairs)`, met: meets(goal, item.ratio), note: '' });
+    };
+    compare('sequential_trade_p50_ms', 'sequential trade p50', GOALS.tlsTradeP50);
+    compare('trade_p50_ms', 'lab run (5 sessions): trade p50', GOALS.tlsTradeP50);
+    compare('orders_per_s', 'orders/s at 64 connections', GOALS.tlsThroughput);
+    compare('lookups_per_s', 'cached lookups/s at 16 connections', GOALS.tlsThroughput);
   }
   const lookupOn = results.sweep.find((point) => point.cache && point.p === 0)?.report.latency.lookup.p50_ms;
   const lookupOff = results.sweep.find((point) => !point.cache && point.p === 0)?.report.latency.lookup.p50_ms;
@@ -306,6 +338,13 @@ export async function writeReport(results: Results, reportPath: string, resultsP
     if (floor !== undefined && Math.abs(floor.ratio - 1) > 0.1) {
       out.push(`The trade's floor, which no build changes, measured ${floor.a_median} ms in A's runs and ${floor.b_median} ms in B's (${floor.ratio.toFixed(2)} ×): the machine was ${floor.ratio < 1 ? 'slower during A\'s runs' : 'slower during B\'s runs'}, so every B / A above is ${floor.ratio < 1 ? 'flattered' : 'penalised'} by about that much. Against its own floor, the sequential trade went from ${ab.figures.find((item) => item.figure === 'sequential_trade_vs_floor')?.a_median ?? '–'} × to ${ab.figures.find((item) => item.figure === 'sequential_trade_vs_floor')?.b_median ?? '–'} ×.`, '');
     }
+  }
+
+  if (results.tls_ab !== undefined && results.tls_ab !== null) {
+    const ab = results.tls_ab;
+    out.push('## What the cluster\'s TLS costs', '');
+    out.push(`From \`npm run bench:ab -- --candidate-tls\` ([${ab.file}](../bench/results/${ab.file}), ${ab.started_at}): one build, ${ab.pairs} pairs in ABBA order, a fresh cluster for every run; A = ${ab.base_label} (plain HTTP between roles), B = ${ab.candidate_label} (every role on TLS 1.3 with mutual authentication, certificates from \`bazaar certs\`; the public API on HTTPS). Medians; every run is listed.${ab.ok ? '' : ' **A run saw an error or unequal logs.**'} The floors are plain HTTP on both sides. The goals (trades within 10 %, throughput within 15 %) are judged in the targets below.`, '');
+    out.push(table(['figure', 'A (TLS off)', 'B (TLS on)', 'B / A', 'A runs', 'B runs'], ab.figures.map((item) => [item.figure, String(item.a_median), String(item.b_median), item.ratio.toFixed(3), item.a_runs.join(', '), item.b_runs.join(', ')])), '');
   }
 
   out.push('## Targets', '');

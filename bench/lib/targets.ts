@@ -36,6 +36,10 @@ export const GOALS = {
   abOrdersPerS: atLeast(4, '×'),
   abCpuPerOrder: atMost(0.35, '×'),
   abCpuPerTrade: atMost(0.35, '×'),
+  // The cluster's TLS against none, one build, in an interleaved A/B (issue 25): trades within 10 %,
+  // throughput within 15 %.
+  tlsTradeP50: atMost(1.1, '×'),
+  tlsThroughput: atLeast(0.85, '×'),
 } as const satisfies Record<string, Goal>;
 
 export function meets(goal: Goal, figure: number): boolean {
