@@ -280,11 +280,12 @@ adminCommand
 program
   .command('dashboard')
   .description('serve the live dashboard of a running cluster (any cluster of this config, local or on several hosts)')
+  .option('--ca <file>', 'the CA its load runs check https frontends against (default: the config\'s cluster CA when it has "tls", else the system\'s)')
   .addOption(configOption())
   .addHelpText('after', '\nIt listens where the config\'s "dashboard" key says (default 127.0.0.1:8080). `bazaar up` serves it too.')
   .action(
-    action('dashboard', async (options: { config?: string }) => {
-      const handle = await dashboard.start(readConfig(options.config), logger);
+    action('dashboard', async (options: { config?: string; ca?: string }) => {
+      const handle = await dashboard.start(readConfig(options.config), logger, { caFile: options.ca });
       process.stdout.write(`Stock Bazaar dashboard: ${handle.url}\n`);
       await runUntilSignal('dashboard', handle, logger);
     }),

@@ -6,6 +6,7 @@ import * as admin from '../admin/index.ts';
 import * as client from '../client/index.ts';
 import { baseUrl, type Config, replicaName } from '../core/config.ts';
 import type { Dialer } from '../http/dial.ts';
+import type { ClientTls } from '../tls/client.ts';
 import { BazaarError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { LoadRequest, LoadState, Snapshot, TimelineEvent } from '../protocol/dashboard.ts';
@@ -14,6 +15,8 @@ import { hangRole } from '../protocol/control.ts';
 export class Actions {
   private readonly config: Config;
   private readonly dialer: Dialer;
+  /** Whom its load's client trusts for https frontends. */
+  private readonly loadTls: ClientTls | undefined;
   private readonly logger: Logger;
   private readonly note: (event: TimelineEvent) => void;
   private readonly latest: () => Snapshot | undefined;
@@ -22,9 +25,10 @@ export class Actions {
   private running: Promise<void> | undefined;
   private readonly stopLoad = new AbortController();
 
-  constructor(config: Config, logger: Logger, dialer: Dialer, note: (event: TimelineEvent) => void, latest: () => Snapshot | undefined) {
+  constructor(config: Config, logger: Logger, dialer: Dialer, loadTls: ClientTls | undefined, note: (event: TimelineEvent) => void, latest: () => Snapshot | undefined) {
     this.config = config;
     this.dialer = dialer;
+    this.loadTls = loadTls;
     this.logger = logger;
     this.note = note;
     this.latest = latest;
@@ -96,7 +100,7 @@ export class Actions {
     this.running = client
       .run({
         frontend: this.config.frontends.map((endpoint) => baseUrl(endpoint)),
-        tls: this.dialer.tls === undefined ? undefined : { ca: this.dialer.tls.ca },
+        tls: this.loadTls,
         p: request.p,
         iterations: request.iterations,
         clients: request.sessions,

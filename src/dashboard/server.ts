@@ -17,7 +17,8 @@ import {
 import { createLogger, type Logger } from '../core/logger.ts';
 import { Dialer } from '../http/dial.ts';
 import { createJsonServer, type RequestContext, type Route } from '../http/server.ts';
-import { roleCertFiles } from '../tls/material.ts';
+import { trustedCa } from '../tls/client.ts';
+import { clusterCaFile, roleCertFiles } from '../tls/material.ts';
 import { DASHBOARD_CERT } from '../tls/names.ts';
 import { publicListener } from '../tls/server.ts';
 import { count, object } from '../protocol/parse.ts';
@@ -60,13 +61,19 @@ async function loadRequest(context: RequestContext): Promise<LoadRequest> {
   return { p, sessions: bounded('sessions', DASHBOARD_LOAD_SESSIONS_MAX), iterations: bounded('iterations', DASHBOARD_LOAD_ITERATIONS_MAX) };
 }
 
-export async function start(config: Config, logger: Logger = createLogger()): Promise<DashboardHandle> {
+export interface DashboardOptions {
+  /** The CA its load runs check https frontends against (`--ca`); default the cluster's CA, else the system's. */
+  readonly caFile?: string | undefined;
+}
+
+export async function start(config: Config, logger: Logger = createLogger(), options: DashboardOptions = {}): Promise<DashboardHandle> {
   const { fatal } = fatalSignal();
   // The dashboard reads the roles with its own certificate when the cluster has TLS, and serves its page
   // over HTTPS with the same one (a browser has no certificate of the cluster: its actions need the token).
   const dialer = Dialer.forRole(config, DASHBOARD_CERT, logger);
   const collector = new Collector(config, logger, dialer);
-  const actions = new Actions(config, logger, dialer, (event) => collector.note(event), () => collector.latest());
+  const caFile = options.caFile ?? clusterCaFile(config);
+  const actions = new Actions(config, logger, dialer, caFile === undefined ? undefined : trustedCa(caFile), (event) => collector.note(event), () => collector.latest());
   collector.loadState = () => actions.loadState();
   const files = pageFiles();
   const streams = new Set<ServerResponse>();

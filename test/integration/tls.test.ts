@@ -13,11 +13,11 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
-import { Agent, setGlobalDispatcher } from 'undici';
+import { Agent, fetch, setGlobalDispatcher } from 'undici';
 import { catalogStocks } from '../../harness/checks.ts';
 import { http, type Proc, TestCluster, waitHealthy } from '../../harness/cluster.ts';
 import { issue, makeCa, type Pem } from '../../src/tls/certs.ts';
-import type { Snapshot } from '../../src/protocol/dashboard.ts';
+import type { Hello, LoadState, Snapshot } from '../../src/protocol/dashboard.ts';
 import { until } from '../../harness/wait.ts';
 import { LINK_PATH, LINK_PROTOCOL } from '../../src/protocol/link.ts';
 
@@ -139,7 +139,7 @@ describe('mutual TLS between roles', () => {
     assert.match(procs.catalog.output, /refused a TLS peer from 127\.0\.0\.1:\d+: it showed no certificate/);
   });
 
-  test('the dashboard reads every role with its own certificate and serves its page over HTTPS; admin status reads the cluster with the admin certificate', async () => {
+  test('the dashboard reads every role with its own certificate and serves its page over HTTPS; a load started from it trades over HTTPS; admin status reads the cluster with the admin certificate', async () => {
     const board = cluster.spawn(['dashboard']);
     await board.waitFor(/Stock Bazaar dashboard: https:\/\/127\.0\.0\.1:\d+\//);
     const snapshot = await until('the dashboard sees every role', async () => {
@@ -148,6 +148,28 @@ describe('mutual TLS between roles', () => {
       return data !== undefined && data.replicas.every((replica) => replica.up) && data.replicas.some((replica) => replica.sync === 'leader') ? data : undefined;
     });
     assert.equal(snapshot.conservation.state, 'equal');
+    // A load started from the page trades over HTTPS, trusting the cluster's CA.
+    const started = await http(`${cluster.url('dashboard')}/api/load`, { method: 'POST', body: JSON.stringify({ p: 0.5, sessions: 2, iterations: 15 }), headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` } });
+    assert.equal(started.status, 202, started.text);
+    /** The load's state as a new page gets it: the stream's first event. */
+    const loadState = async (): Promise<LoadState> => {
+      const controller = new AbortController();
+      const reply = await fetch(`${cluster.url('dashboard')}/api/stream`, { signal: controller.signal });
+      let text = '';
+      for await (const chunk of reply.body!) {
+        text += Buffer.from(chunk).toString();
+        if (text.includes('\n\n')) break;
+      }
+      controller.abort();
+      return (JSON.parse(/^data: (.*)$/m.exec(text)![1]!) as Hello).load;
+    };
+    const load = await until('the load ends', async () => {
+      const state = await loadState();
+      return state.running ? undefined : state;
+    }, 30_000, 300);
+    assert.equal(load.error, null);
+    assert.equal(load.report?.ok, true, JSON.stringify(load.report?.error_samples));
+    assert.ok((load.report?.orders_placed ?? 0) > 0);
     const status = cluster.spawn(['admin', 'status']);
     assert.equal((await status.exited).code, 0, status.output);
     assert.match(status.output, /order 3 +127\.0\.0\.1:\d+ +up/);
