@@ -343,8 +343,20 @@ export async function writeReport(results: Results, reportPath: string, resultsP
   if (results.tls_ab !== undefined && results.tls_ab !== null) {
     const ab = results.tls_ab;
     out.push('## What the cluster\'s TLS costs', '');
-    out.push(`From \`npm run bench:ab -- --candidate-tls\` ([${ab.file}](../bench/results/${ab.file}), ${ab.started_at}): one build, ${ab.pairs} pairs in ABBA order, a fresh cluster for every run; A = ${ab.base_label} (plain HTTP between roles), B = ${ab.candidate_label} (every role on TLS 1.3 with mutual authentication, certificates from \`bazaar certs\`; the public API on HTTPS). Medians; every run is listed.${ab.ok ? '' : ' **A run saw an error or unequal logs.**'} The floors are plain HTTP on both sides. The goals (trades within 10 %, throughput within 15 %) are judged in the targets below.`, '');
+    out.push(`From \`npm run bench:ab -- --candidate-tls\` ([${ab.file}](../bench/results/${ab.file}), ${ab.started_at}): one build, ${ab.pairs} pairs in ABBA order, a fresh cluster for every run; A = ${ab.base_label} (plain HTTP between roles), B = ${ab.candidate_label} (every role on TLS 1.3 with mutual authentication, certificates from \`bazaar certs\`; the public API on HTTPS). Medians; every run is listed.${ab.ok ? '' : ' **A run saw an error or unequal logs.**'} The TLS side measures its floors over TLS 1.3 too (a bare \`node:https\` server; A/Bs before 2026-12-02T21:46 measured plain floors on both sides), so \`*_ratio\` and \`sequential_trade_vs_floor\` compare each side with its own floor. The goals (trades within 10 %, throughput within 15 %) are judged in the targets below.`, '');
     out.push(table(['figure', 'A (TLS off)', 'B (TLS on)', 'B / A', 'A runs', 'B runs'], ab.figures.map((item) => [item.figure, String(item.a_median), String(item.b_median), item.ratio.toFixed(3), item.a_runs.join(', '), item.b_runs.join(', ')])), '');
+    // What TLS costs the bare floors on this machine, from each side's figure and its ratio to its floor.
+    const figure = (name: string): AbFigure | undefined => ab.figures.find((item) => item.figure === name);
+    const floorOf = (rate: string, ratio: string, side: 'a_median' | 'b_median'): number | undefined => {
+      const value = figure(rate)?.[side];
+      const share = figure(ratio)?.[side];
+      return value === undefined || share === undefined || share === 0 ? undefined : value / share;
+    };
+    const lookupsFloor = { a: floorOf('lookups_per_s', 'lookups_ratio', 'a_median'), b: floorOf('lookups_per_s', 'lookups_ratio', 'b_median') };
+    const hop = figure('hop_floor_ms');
+    if (lookupsFloor.a !== undefined && lookupsFloor.b !== undefined && hop !== undefined) {
+      out.push(`The floors alone: a bare server answered ${Math.round(lookupsFloor.a)} requests/s at 16 connections in plain HTTP and ${Math.round(lookupsFloor.b)}/s over TLS (${(lookupsFloor.b / lookupsFloor.a).toFixed(2)} ×), with the load generator on the same cores paying its side of TLS too; one request at a time took ${hop.a_median} ms and ${hop.b_median} ms. Against its own floor, the cluster did ${figure('lookups_ratio')?.a_median} × (plain) and ${figure('lookups_ratio')?.b_median} × (TLS) on cached lookups, and a sequential trade ${figure('sequential_trade_vs_floor')?.a_median} × and ${figure('sequential_trade_vs_floor')?.b_median} × its floor: what TLS costs here is what it costs every request on this machine, on every hop of a trade.`, '');
+    }
   }
 
   out.push('## Targets', '');
