@@ -18,7 +18,7 @@ import { createLogger, type Logger } from '../core/logger.ts';
 import { Dialer } from '../http/dial.ts';
 import { createJsonServer, type RequestContext, type Route } from '../http/server.ts';
 import { trustedCa } from '../tls/client.ts';
-import { clusterCaFile, roleCertFiles } from '../tls/material.ts';
+import { clusterCaFile } from '../tls/material.ts';
 import { DASHBOARD_CERT } from '../tls/names.ts';
 import { publicListener } from '../tls/server.ts';
 import { count, object } from '../protocol/parse.ts';
@@ -150,7 +150,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     { method: 'POST', path: '/api/load', internal: true, handler: async (context) => ({ status: 202, body: { data: actions.startLoad(await loadRequest(context)) } }) },
   ];
 
-  const http = createJsonServer({ name: 'dashboard', logger, token: config.token, fastPath, routes, tls: config.tls === undefined ? undefined : publicListener(roleCertFiles(config.tls.dir, DASHBOARD_CERT), 'dashboard', logger) });
+  const http = createJsonServer({ name: 'dashboard', logger, token: config.token, fastPath, routes, tls: dialer.tls === undefined ? undefined : publicListener(dialer.tls, 'dashboard', logger) });
   await collector.start();
   let address: AddressInfo;
   try {

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from '../core/logger.ts';
 import { isValidStockName } from '../core/trade.ts';
 import { Dialer } from '../http/dial.ts';
 import { CATALOG_CERT, frontendCertName } from '../tls/names.ts';
-import { publicListener, tlsListener } from '../tls/server.ts';
+import { publicListener, readKeyPair, tlsListener } from '../tls/server.ts';
 import { Metrics } from '../http/metrics.ts';
 import { createJsonServer } from '../http/server.ts';
 import { StockCache } from './cache.ts';
@@ -39,6 +39,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
   const label = `frontend${config.frontends.length > 1 ? ` ${index}` : ''}`;
   const dialer = Dialer.forRole(config, frontendCertName(index), logger);
   const { tls } = dialer;
+  const publicPair = endpoint.tls === undefined ? undefined : readKeyPair(endpoint.tls);
   const catalog = dialer.link('catalog', config.catalog, CATALOG_CERT);
   const leaders = new LeaderChooser(config.orders, dialer, logger);
 
@@ -85,7 +86,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
     fastPath,
     onReply: countRequest,
     // Anyone may use the public API; internal routes and links need a certificate of the cluster.
-    tls: tls !== undefined ? tlsListener({ label, tls, logger, publicAllowed: true, publicTls: endpoint.tls }) : endpoint.tls === undefined ? undefined : publicListener(endpoint.tls, label, logger),
+    tls: tls !== undefined ? tlsListener({ label, tls, logger, publicAllowed: true, publicPair }) : publicPair === undefined ? undefined : publicListener(publicPair, label, logger),
     routes: frontendRoutes({ origin: frontendName(endpoint), cache, catalog, leaders, callLeader, metrics }),
   });
 

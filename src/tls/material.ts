@@ -30,7 +30,7 @@ function read(file: string): Buffer {
 }
 
 /** Role `name`'s certificate and key files in the cluster's TLS folder. */
-export function roleCertFiles(dir: string, name: string): { cert: string; key: string } {
+function roleCertFiles(dir: string, name: string): { cert: string; key: string } {
   return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
 

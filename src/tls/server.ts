@@ -36,8 +36,14 @@ export interface ListenerOptions {
   readonly logger: Logger;
   /** A frontend: peers without a certificate may use the public routes. */
   readonly publicAllowed?: boolean;
-  /** The frontend's own certificate for the public (`frontend.tls`). */
-  readonly publicTls?: PublicTls | undefined;
+  /** The frontend's own certificate for the public (`frontend.tls`, read by readKeyPair). */
+  readonly publicPair?: KeyPair | undefined;
+}
+
+/** A certificate and its key, as PEM. */
+export interface KeyPair {
+  readonly cert: Buffer;
+  readonly key: Buffer;
 }
 
 /** One line per kind of trouble per interval, with how many were not logged since: a scan cannot flood the log. */
@@ -66,20 +72,27 @@ function noteFailedHandshakes(server: TlsServer, label: string, refusals: Refusa
   });
 }
 
-function readPublic(file: string, what: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (error) {
-    throw new ConfigError(`frontend.tls.${what}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
+/** A frontend's own certificate and key (`frontend.tls`), read once at start. */
+export function readKeyPair(publicTls: PublicTls): KeyPair {
+  const read = (file: string, what: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new ConfigError(`frontend.tls.${what}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    }
+  };
+  return { cert: read(publicTls.cert, 'cert'), key: read(publicTls.key, 'key') };
 }
 
-/** The public certificate alone (`frontend.tls` on a cluster without `tls`): HTTPS, no client certificates. */
-export function publicListener(publicTls: PublicTls, label: string, logger: Logger): TlsListener {
+/**
+ * HTTPS with one certificate and no client certificates: a frontend's own (`frontend.tls`) on a
+ * cluster without `tls`, or the dashboard's page.
+ */
+export function publicListener(pair: KeyPair, label: string, logger: Logger): TlsListener {
   const refusals = new RefusalLog(logger);
   return {
     mutual: false,
-    options: { cert: readPublic(publicTls.cert, 'cert'), key: readPublic(publicTls.key, 'key'), minVersion: 'TLSv1.2', handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS },
+    options: { cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2', handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS },
     roleOf: () => undefined,
     guard: (server) => noteFailedHandshakes(server, label, refusals),
   };
@@ -99,13 +112,14 @@ export function tlsListener(options: ListenerOptions): TlsListener {
     rejectUnauthorized: false,
     handshakeTimeout: TLS_HANDSHAKE_TIMEOUT_MS,
   };
-  if (options.publicTls !== undefined) {
-    const publicContext = createSecureContext({ cert: readPublic(options.publicTls.cert, 'cert'), key: readPublic(options.publicTls.key, 'key'), ca: tls.ca, minVersion: 'TLSv1.3' });
+  const pair = options.publicPair;
+  if (pair !== undefined) {
+    const publicContext = createSecureContext({ cert: pair.cert, key: pair.key, ca: tls.ca, minVersion: 'TLSv1.3' });
     const clusterContext: SecureContext = createSecureContext({ ...cluster, minVersion: 'TLSv1.3' });
     serverOptions = {
       ...serverOptions,
-      cert: readPublic(options.publicTls.cert, 'cert'),
-      key: readPublic(options.publicTls.key, 'key'),
+      cert: pair.cert,
+      key: pair.key,
       SNICallback: (servername, done) => done(null, servername === tls.name ? clusterContext : publicContext),
     };
   }
