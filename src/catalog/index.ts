@@ -1,7 +1,7 @@
 // `bazaar catalog`: serves stock lookups, approves trades before they are logged, and applies the
 // committed order log, from which its state is derived (state.ts).
 import type { AddressInfo } from 'node:net';
-import { clearTextWarning, type Config, frontendName, openInternalsWarning } from '../core/config.ts';
+import { type Config, frontendName, listenerWarnings } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
@@ -38,9 +38,7 @@ export async function start(config: Config, logger: Logger = createLogger()): Pr
   metrics.counterOf('bazaar_catalog_trades_total', 'Committed orders applied.', () => store.state.applied);
   metrics.gauge('bazaar_catalog_ready', '1 once the catalog is level with the order log (it serves); 0 while it rebuilds.', () => (store.state.ready ? 1 : 0));
 
-  for (const warning of [openInternalsWarning(config, config.catalog), clearTextWarning(config, config.catalog)]) {
-    if (warning !== undefined) logger.warn(`catalog: ${warning}`);
-  }
+  for (const warning of listenerWarnings(config, config.catalog)) logger.warn(`catalog: ${warning}`);
 
   const http = createJsonServer({
     name: 'catalog',

@@ -316,6 +316,11 @@ export function clearTextWarning(config: Config, endpoint: Endpoint): string | u
   return `no "tls" is configured and this role listens on ${endpoint.bind}: its calls to and from other roles (orders, the token) cross the network in clear text; make certificates with \`bazaar certs\` and set "tls" in the config (docs/security.md)`;
 }
 
+/** What a role listening at `endpoint` warns of at start: internals open without a token, clear text without TLS. */
+export function listenerWarnings(config: Config, endpoint: Endpoint): string[] {
+  return [openInternalsWarning(config, endpoint), clearTextWarning(config, endpoint)].filter((warning): warning is string => warning !== undefined);
+}
+
 function isLoopback(bind: string): boolean {
   return /^(127\.|localhost$|::1$|\[::1\]$)/.test(bind);
 }

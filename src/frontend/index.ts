@@ -2,7 +2,7 @@
 // the chosen order replica; every failure of a peer becomes a clear error, never a hang.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { clearTextWarning, frontendName, openInternalsWarning, type Config } from '../core/config.ts';
+import { type Config, frontendName, listenerWarnings } from '../core/config.ts';
 import { ConfigError } from '../core/errors.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { FRONTEND_IN_FLIGHT_MAX } from '../core/limits.ts';
@@ -55,9 +55,7 @@ export async function start(config: Config, logger: Logger = createLogger(), opt
 
   const callLeader = leaderCaller(leaders, logger);
 
-  for (const warning of [openInternalsWarning(config, endpoint), clearTextWarning(config, endpoint)]) {
-    if (warning !== undefined) logger.warn(`${label}: ${warning}`);
-  }
+  for (const warning of listenerWarnings(config, endpoint)) logger.warn(`${label}: ${warning}`);
 
   // A cached lookup is answered synchronously, allocating nothing per request; everything else (a
   // miss, a name that needs decoding, a query string) takes the general path below.

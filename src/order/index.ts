@@ -1,7 +1,7 @@
 // `bazaar order --id N`: one order replica. Its log and state on disk, its peers and the catalog over
 // links, and the endpoints through which the frontend and the other replicas reach it.
 import type { AddressInfo } from 'node:net';
-import { clearTextWarning, findReplica, openInternalsWarning, type Config, type ReplicaEndpoint } from '../core/config.ts';
+import { type Config, findReplica, listenerWarnings, type ReplicaEndpoint } from '../core/config.ts';
 import { type Handle, fatalSignal, idempotent } from '../core/lifecycle.ts';
 import { LEADER_PING_TIMEOUT_MS, ONE_OFF_CONNECTIONS_MAX } from '../core/limits.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
@@ -69,9 +69,7 @@ export async function start(config: Config, id: number, logger: Logger = createL
   metrics.gauge('bazaar_order_leading', '1 while this replica is the serving leader, else 0.', () => (replica.status().serving ? 1 : 0));
   metrics.gauge('bazaar_order_recovering', '1 while this replica recovers a lost or damaged disk from its peers (it counts toward no majority), else 0.', () => (replica.status().recovery === null ? 0 : 1));
 
-  for (const warning of [openInternalsWarning(config, endpoint), clearTextWarning(config, endpoint)]) {
-    if (warning !== undefined) logger.warn(`order ${id}: ${warning}`);
-  }
+  for (const warning of listenerWarnings(config, endpoint)) logger.warn(`order ${id}: ${warning}`);
 
   const http = createJsonServer({
     name: `order ${id}`,
