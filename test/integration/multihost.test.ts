@@ -69,6 +69,8 @@ describe('multi-host: each role on its own network host (namespaces), with mutua
   let dir = '';
   let configPath = '';
   let scriptPath = '';
+  /** What the cluster's roles printed (warnings and above). */
+  let roleOutput = '';
 
   /** Runs `steps` in order from the client host, over HTTPS; their statuses (0: no answer) and bodies. */
   const requests = (steps: readonly Step[]): Array<{ status: number; body: string }> => {
@@ -111,7 +113,9 @@ describe('multi-host: each role on its own network host (namespaces), with mutua
       assert.equal(init.status, 0, init.stderr);
     }
     for (const [host, role] of [['cat', ['catalog']], ['o1', ['order', '--id', '1']], ['o2', ['order', '--id', '2']], ['o3', ['order', '--id', '3']], ['fe', ['frontend']], ['fe2', ['frontend', '--index', '2']]] as const) {
-      lab.spawn(host, [process.execPath, BUNDLE, ...role, '--config', configPath], { env });
+      const child = lab.spawn(host, [process.execPath, BUNDLE, ...role, '--config', configPath], { env });
+      child.stdout!.on('data', (chunk: Buffer) => (roleOutput += chunk.toString()));
+      child.stderr!.on('data', (chunk: Buffer) => (roleOutput += chunk.toString()));
     }
     await until('every role answers', () => {
       const cluster = status();
@@ -186,6 +190,27 @@ describe('multi-host: each role on its own network host (namespaces), with mutua
     for (const secret of [TOKEN, '"quantity"', '"transaction_number"', '"type":"', 'Bearer ', 'GET /stocks', 'POST /orders', 'bazaar-link']) {
       assert.equal(wire.includes(secret), false, `the capture holds ${JSON.stringify(secret)} in clear text`);
     }
+  });
+
+  test('a role listening beyond loopback without "tls" warns at start that it speaks in clear text; with it, none of the cluster\'s roles did', async () => {
+    // The same config without "tls", its catalog on the client's host: started there, it must warn.
+    const plain = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown> & { catalog: { host: string } };
+    delete plain.tls;
+    plain.dataDir = 'plain-data';
+    plain.catalog = { ...plain.catalog, host: lab.address('cli') };
+    const plainPath = path.join(dir, 'plain.json');
+    await writeFile(plainPath, JSON.stringify(plain));
+    const role = lab.spawn('cli', [process.execPath, BUNDLE, 'catalog', '--config', plainPath]);
+    let output = '';
+    role.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    role.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      await until('the plain catalog listens', () => (/catalog: listening/.test(output) ? true : undefined));
+      assert.match(output, new RegExp(`catalog: no "tls" is configured and this role listens on ${lab.address('cli').replace(/\./g, '\\.')}: .*clear text`));
+    } finally {
+      role.kill('SIGKILL');
+    }
+    assert.equal(roleOutput.includes('clear text'), false, roleOutput);
   });
 
   test('admin crash reaches a replica on another host through its token-protected endpoint; admin status sees it down, the others serve on', () => {
