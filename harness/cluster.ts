@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, fetch, setGlobalDispatcher } from 'undici';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -120,6 +120,8 @@ export class TestCluster {
   /** Where `bazaar certs` wrote the cluster's certificates, with `tls`. */
   readonly certsDir: string;
   scheme: 'http' | 'https' = 'http';
+  /** The frontend's own scheme: https once it has a public certificate (givePublicCertificate). */
+  private frontendScheme: 'http' | 'https' = 'http';
   private readonly procs: Proc[] = [];
 
   private constructor(dir: string, ports: TestCluster['ports'], command: readonly string[]) {
@@ -153,6 +155,7 @@ export class TestCluster {
     await writeFile(cluster.configPath, JSON.stringify(config, null, 2));
     if (options.tls === true) {
       cluster.scheme = 'https';
+      cluster.frontendScheme = 'https';
       await makeCerts(loadConfig(cluster.configPath), { dir: cluster.certsDir, days: 1, caDays: 1 });
       trustCluster(cluster.certsDir);
     }
@@ -165,9 +168,15 @@ export class TestCluster {
 
   url(role: 'frontend' | 'catalog' | 'dashboard' | number): string {
     const port = role === 'frontend' ? this.ports.frontend : role === 'catalog' ? this.ports.catalog : role === 'dashboard' ? this.ports.dashboard : this.ports.orders.get(role);
-    // A test may give the frontend its own certificate (frontend.tls) after create: the config says.
-    const scheme = role === 'frontend' && this.scheme === 'http' ? loadConfig(this.configPath).frontend.scheme : this.scheme;
-    return `${scheme}://127.0.0.1:${port}`;
+    return `${role === 'frontend' ? this.frontendScheme : this.scheme}://127.0.0.1:${port}`;
+  }
+
+  /** Gives the (first) frontend its own public certificate (`frontend.tls`), before it starts: it then serves HTTPS. */
+  async givePublicCertificate(files: { cert: string; key: string }): Promise<void> {
+    const config = JSON.parse(await readFile(this.configPath, 'utf8')) as { frontend: Record<string, unknown> };
+    config.frontend.tls = files;
+    await writeFile(this.configPath, JSON.stringify(config, null, 2));
+    this.frontendScheme = 'https';
   }
 
   orderLogPath(id: number): string {

@@ -235,9 +235,7 @@ describe('a frontend\'s own certificate for the public API (frontend.tls)', () =
         await writeFile(files.cert, pem.cert);
         await writeFile(files.key, pem.key, { mode: 0o600 });
         await writeFile(files.ca, authority.cert);
-        const config = JSON.parse(await readFile(cluster.configPath, 'utf8')) as { frontend: Record<string, unknown> };
-        config.frontend.tls = { cert: files.cert, key: files.key };
-        await writeFile(cluster.configPath, JSON.stringify(config));
+        await cluster.givePublicCertificate({ cert: files.cert, key: files.key });
         // This process checks the frontend against the public CA (and the roles against the cluster's).
         const read = (file: string): Buffer => readFileSync(path.join(cluster.certsDir, file));
         setGlobalDispatcher(new Agent({ connect: clusterTls ? { ca: [read('ca.crt'), publicCa], cert: read('admin.crt'), key: read('admin.key') } : { ca: publicCa } }));
