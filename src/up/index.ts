@@ -22,6 +22,7 @@ import {
 import { BazaarError } from '../core/errors.ts';
 import { createLogger, type Logger } from '../core/logger.ts';
 import { dataPaths } from '../core/paths.ts';
+import type { Upstream } from '../http/client.ts';
 import { Dialer } from '../http/dial.ts';
 import { createJsonServer, type JsonServer } from '../http/server.ts';
 import { ADMIN_CERT, CATALOG_CERT, frontendCertName, replicaCertName } from '../tls/names.ts';
@@ -102,17 +103,17 @@ export function selfCommand(): string[] {
  * undefined when nothing answers. Readiness is the child's own PID answering, never just the port:
  * another process on that port must not make a role that failed to start look up.
  */
-async function whoAnswers(dialer: Dialer, place: Place): Promise<number | null | undefined> {
-  const data = await healthData(dialer, place);
+async function whoAnswers(probes: HealthProbes, place: Place): Promise<number | null | undefined> {
+  const data = await healthData(probes, place);
   if (data === undefined) return undefined;
   const pid = (data as { pid?: unknown } | null)?.pid;
   return typeof pid === 'number' ? pid : null;
 }
 
 /** The leader a frontend follows, once it has chosen one; undefined while it has none (or does not answer). */
-async function leaderOf(dialer: Dialer, place: Place): Promise<ChosenLeader | undefined> {
+async function leaderOf(probes: HealthProbes, place: Place): Promise<ChosenLeader | undefined> {
   try {
-    const health = parseFrontendHealth(await healthData(dialer, place));
+    const health = parseFrontendHealth(await healthData(probes, place));
     return health.leader === null ? undefined : { id: health.leader, epoch: health.epoch };
   } catch {
     return undefined;
@@ -120,25 +121,46 @@ async function leaderOf(dialer: Dialer, place: Place): Promise<ChosenLeader | un
 }
 
 /** The catalog's health, once it answers as one. */
-async function catalogHealth(dialer: Dialer, place: Place): Promise<CatalogHealth | undefined> {
+async function catalogHealth(probes: HealthProbes, place: Place): Promise<CatalogHealth | undefined> {
   try {
-    return parseCatalogHealth(await healthData(dialer, place));
+    return parseCatalogHealth(await healthData(probes, place));
   } catch {
     return undefined;
   }
 }
 
+/**
+ * One connection per role for `up`'s health checks, kept for as long as `up` runs (as `bazaar admin`
+ * reads them: the cluster token, and the admin certificate under TLS); a role restarted on its port
+ * is reached on a new one.
+ */
+class HealthProbes {
+  private readonly upstreams = new Map<string, Upstream>();
+  constructor(private readonly dialer: Dialer) {}
+
+  of(place: Place): Upstream {
+    let upstream = this.upstreams.get(place.cert);
+    if (upstream === undefined) {
+      upstream = this.dialer.http(place.cert, place.endpoint, place.cert, ONE_OFF_CONNECTIONS_MAX);
+      this.upstreams.set(place.cert, upstream);
+    }
+    return upstream;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.upstreams.values()].map((upstream) => upstream.close()));
+    this.upstreams.clear();
+  }
+}
+
 /** The `data` of a role's health reply: undefined when nothing answers, null when something else does (not 200, no data). */
-async function healthData(dialer: Dialer, place: Place): Promise<unknown> {
-  const upstream = dialer.http(place.cert, place.endpoint, place.cert, ONE_OFF_CONNECTIONS_MAX);
+async function healthData(probes: HealthProbes, place: Place): Promise<unknown> {
   try {
-    const reply = await upstream.call('GET', '/health', undefined, { timeoutMs: UP_HEALTH_TIMEOUT_MS });
+    const reply = await probes.of(place).call('GET', '/health', undefined, { timeoutMs: UP_HEALTH_TIMEOUT_MS });
     return reply.status === 200 ? ((reply.body as { data?: unknown } | undefined)?.data ?? null) : null;
   } catch (error) {
     // Something answered, but not in JSON: not one of ours.
     return error instanceof BazaarError && error.code === 'UPSTREAM_BAD_REPLY' ? null : undefined;
-  } finally {
-    await upstream.close();
   }
 }
 
@@ -146,9 +168,9 @@ async function healthData(dialer: Dialer, place: Place): Promise<unknown> {
  * Waits until every frontend follows one leader (each chooses it when it starts), at most
  * CHILD_READY_TIMEOUT_MS; the leader, or undefined if they did not agree on one in time.
  */
-function waitForLeader(dialer: Dialer, frontends: readonly Place[]): Promise<ChosenLeader | undefined> {
+function waitForLeader(probes: HealthProbes, frontends: readonly Place[]): Promise<ChosenLeader | undefined> {
   return pollUntil(async () => {
-    const leaders = await Promise.all(frontends.map((place) => leaderOf(dialer, place)));
+    const leaders = await Promise.all(frontends.map((place) => leaderOf(probes, place)));
     const first = leaders[0];
     return first !== undefined && leaders.every((leader) => leader?.id === first.id && leader.epoch === first.epoch) ? first : undefined;
   });
@@ -166,8 +188,8 @@ async function pollUntil<T>(probe: () => Promise<T | undefined>): Promise<T | un
 }
 
 /** Waits until the catalog is level with the order log (the leader brings it there), at most CHILD_READY_TIMEOUT_MS; whether it is. */
-async function waitForCatalog(dialer: Dialer, catalog: Place): Promise<boolean> {
-  return (await pollUntil(async () => ((await catalogHealth(dialer, catalog))?.ready === true ? true : undefined))) === true;
+async function waitForCatalog(probes: HealthProbes, catalog: Place): Promise<boolean> {
+  return (await pollUntil(async () => ((await catalogHealth(probes, catalog))?.ready === true ? true : undefined))) === true;
 }
 
 export async function start(config: Config, options: UpOptions, logger: Logger = createLogger()): Promise<UpHandle> {
@@ -185,7 +207,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     })),
   ];
   // Its children's health is read as `bazaar admin` reads it (with its certificate, under TLS).
-  const dialer = Dialer.forRole(config, ADMIN_CERT, logger);
+  const probes = new HealthProbes(Dialer.forRole(config, ADMIN_CERT, logger));
   const width = Math.max(...specs.map((spec) => spec.name.length));
   const children = new Map<string, RunningChild>();
   let stopping = false;
@@ -280,7 +302,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
         const why = running.tail.at(-1)?.trim();
         throw new Error(`${running.spec.name} exited during start${why === undefined || why === '' ? '' : `: ${why}`}${strangerNote()}`);
       }
-      const answer = await whoAnswers(dialer, running.spec);
+      const answer = await whoAnswers(probes, running.spec);
       if (answer !== undefined && answer === running.process.pid) return;
       if (answer !== undefined) stranger = answer;
       await sleep(CHILD_READY_POLL_MS);
@@ -343,6 +365,7 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     await unlink(socketPath).catch(() => undefined);
     // Reverse start order: the frontend stops taking requests before what it calls goes away.
     for (const running of [...children.values()].reverse()) await stopChild(running);
+    await probes.close();
   });
 
   await mkdir(config.dataDir, { recursive: true });
@@ -377,9 +400,9 @@ export async function start(config: Config, options: UpOptions, logger: Logger =
     await close();
     throw error;
   }
-  const leader = await waitForLeader(dialer, specs.filter((spec) => spec.args[0] === 'frontend'));
+  const leader = await waitForLeader(probes, specs.filter((spec) => spec.args[0] === 'frontend'));
   if (leader === undefined) logger.warn(`up: the frontends have not agreed on an order leader within ${CHILD_READY_TIMEOUT_MS} ms; the first trade will choose one`);
-  else if (!(await waitForCatalog(dialer, specs[0]!))) logger.warn(`up: the catalog is not level with the order log after ${CHILD_READY_TIMEOUT_MS} ms; it answers 503 until it is`);
+  else if (!(await waitForCatalog(probes, specs[0]!))) logger.warn(`up: the catalog is not level with the order log after ${CHILD_READY_TIMEOUT_MS} ms; it answers 503 until it is`);
 
   return {
     fatal,
