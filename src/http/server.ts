@@ -4,7 +4,7 @@
 // as frames on a link (link/server.ts) take the same routes under the same policies.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { BazaarError, ERROR_CODE_HEADER } from '../core/errors.ts';
 import {
   LINK_REQUEST_OVERHEAD_BYTES,
@@ -202,6 +202,8 @@ function splitTarget(target: string): { pathname: string; queryText: string } {
 
 export function createJsonServer(options: JsonServerOptions): JsonServer {
   const { logger, token } = options;
+  /** With the cluster's mutual TLS: whether a connection's peer proved it is a role of the cluster (internal routes and links need it). */
+  const isRole = options.tls?.mutual === true ? (socket: Socket): boolean => options.tls!.roleOf(socket) !== undefined : undefined;
   const routes: CompiledRoute[] = options.routes.map((route) => ({ ...route, segments: route.path.split('/').slice(1), name: `${route.method} ${route.path}` }));
   let closing = false;
   let inFlight = 0;
@@ -273,7 +275,7 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
     }
     const { route, params } = found;
     checkLoad(route);
-    if (route.internal === true && options.tls?.mutual === true && options.tls.roleOf(req.socket) === undefined) {
+    if (route.internal === true && isRole !== undefined && !isRole(req.socket)) {
       throw new BazaarError('FORBIDDEN', 'this internal endpoint is for the roles of the cluster: connect with a certificate signed by its CA');
     }
     if (route.internal === true && token !== undefined && !tokenMatches(req.headers.authorization, token)) {
@@ -324,10 +326,14 @@ export function createJsonServer(options: JsonServerOptions): JsonServer {
       },
     );
   };
-  const server: Server = options.tls === undefined ? createServer(serverOptions, onRequest) : createTlsServer({ ...serverOptions, ...options.tls.options }, onRequest);
-  if (options.tls !== undefined) options.tls.guard(server as unknown as import('node:tls').Server);
-  const mutual = options.tls?.mutual === true ? options.tls : undefined;
-  const links = serveLinks(server, { name: options.name, token, dispatch, logger, admit: mutual === undefined ? undefined : (socket) => mutual.roleOf(socket) !== undefined });
+  let server: Server;
+  if (options.tls === undefined) server = createServer(serverOptions, onRequest);
+  else {
+    const secure = createTlsServer({ ...serverOptions, ...options.tls.options }, onRequest);
+    options.tls.guard(secure);
+    server = secure;
+  }
+  const links = serveLinks(server, { name: options.name, token, dispatch, logger, admit: isRole });
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_TIMEOUT_MS;
   // Node closes nothing that never sends a byte; these bound what idle or hostile clients can hold.
   server.timeout = SERVER_SOCKET_IDLE_TIMEOUT_MS;
